@@ -1,0 +1,295 @@
+"""The config file: TOML to frozen settings (contract: "The config file").
+
+``load_config`` is given the path and the environment; it never reads either
+by itself, so tests pass both in. Every problem is a :class:`ConfigError` whose
+message names the file, the key and the fix, on one line.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from crosspost.errors import ConfigError, TimeFormatError
+from crosspost.timeutil import parse_duration
+
+PLATFORMS = ("twitter", "facebook", "vk")
+
+# Per platform: required credential keys (all secret), required plain keys, optional keys.
+_CREDENTIALS: dict[str, tuple[str, ...]] = {
+    "twitter": ("consumer_key", "consumer_secret", "access_token", "access_token_secret"),
+    "facebook": ("page_access_token",),
+    "vk": ("access_token",),
+}
+_REQUIRED_PLAIN: dict[str, tuple[str, ...]] = {
+    "twitter": (),
+    "facebook": ("page_id",),
+    "vk": ("group_id",),
+}
+_OPTIONAL: dict[str, tuple[str, ...]] = {
+    "twitter": ("api_base",),
+    "facebook": ("api_base", "graph_version", "max_length"),
+    "vk": ("api_base", "api_version", "max_length"),
+}
+_HINTS = {
+    "consumer_key": 'consumer_key = "${TWITTER_CONSUMER_KEY}"',
+    "consumer_secret": 'consumer_secret = "${TWITTER_CONSUMER_SECRET}"',
+    "access_token": 'access_token = "${TOKEN_VARIABLE}"',
+    "access_token_secret": 'access_token_secret = "${TWITTER_ACCESS_TOKEN_SECRET}"',
+    "page_access_token": 'page_access_token = "${FACEBOOK_PAGE_TOKEN}"',
+    "page_id": 'page_id = "1234567890" (the Page\'s numeric id)',
+    "group_id": "group_id = 123456 (the community's numeric id, without the minus)",
+}
+
+DEFAULT_GRAPH_VERSION = "v24.0"
+DEFAULT_VK_API_VERSION = "5.199"
+FACEBOOK_MAX_LENGTH = 63206
+VK_DEFAULT_MAX_LENGTH = 16384
+TWITTER_MAX_WEIGHT = 280
+
+_VAR = re.compile(r"\$\{([^}]*)\}")
+
+
+@dataclass(frozen=True)
+class AccountConfig:
+    """One account: where to publish and with what credentials.
+
+    ``credentials`` holds secrets only; never print or store it.
+    """
+
+    name: str
+    platform: str
+    credentials: Mapping[str, str] = field(repr=False)
+    page_id: str | None = None
+    group_id: int | None = None
+    graph_version: str = DEFAULT_GRAPH_VERSION
+    api_version: str = DEFAULT_VK_API_VERSION
+    max_length: int | None = None
+    api_base: str | None = None
+
+    @property
+    def limit(self) -> int:
+        """The text limit checked at validate time (Twitter's is weighted, per part)."""
+        if self.platform == "twitter":
+            return TWITTER_MAX_WEIGHT
+        if self.max_length is not None:
+            return self.max_length
+        return FACEBOOK_MAX_LENGTH if self.platform == "facebook" else VK_DEFAULT_MAX_LENGTH
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the config file says, resolved: paths absolute, durations parsed."""
+
+    path: Path
+    timezone: ZoneInfo
+    database_url: str
+    posts_dir: Path
+    late_limit: timedelta
+    max_attempts: int
+    retry_delay: timedelta
+    request_timeout: float
+    accounts: Mapping[str, AccountConfig]
+
+    @property
+    def folder(self) -> Path:
+        return self.path.parent
+
+    @property
+    def media_dir(self) -> Path:
+        """Where queued media copies live: beside a SQLite file, else beside the config."""
+        if self.database_url.startswith("sqlite:///"):
+            db_file = Path(self.database_url[len("sqlite:///") :])
+            if str(db_file) not in ("", ":memory:"):
+                return db_file.parent / "media"
+        return self.folder / "media"
+
+    @property
+    def secrets(self) -> frozenset[str]:
+        """Every secret value, for scrubbing text before it is shown or stored."""
+        return frozenset(v for a in self.accounts.values() for v in a.credentials.values() if v)
+
+
+def find_config_path(option: str | None, environ: Mapping[str, str], cwd: Path) -> Path:
+    """``--config``, else ``$CROSSPOST_CONFIG``, else ``./crosspost.toml``."""
+    if option:
+        return Path(option)
+    if environ.get("CROSSPOST_CONFIG"):
+        return Path(environ["CROSSPOST_CONFIG"])
+    return cwd / "crosspost.toml"
+
+
+def load_config(path: Path, environ: Mapping[str, str]) -> Settings:
+    """Read and check the config file at ``path``; ``${VAR}`` come from ``environ``."""
+    shown = str(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{shown}: config file not found; copy config.example.toml there, or pass --config PATH "
+            "or set CROSSPOST_CONFIG"
+        ) from None
+    except OSError as exc:
+        raise ConfigError(f"{shown}: cannot read the config file ({exc.strerror}); check its permissions") from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(f"{shown}: not UTF-8 text; save the config file as UTF-8") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{shown}: TOML syntax error: {exc}; fix the TOML at that line") from None
+    return _Reader(shown, path.resolve().parent, environ).settings(path.resolve(), data)
+
+
+class _Reader:
+    def __init__(self, shown: str, folder: Path, environ: Mapping[str, str]) -> None:
+        self.shown = shown
+        self.folder = folder
+        self.environ = environ
+
+    def fail(self, key: str, message: str) -> ConfigError:
+        return ConfigError(f"{self.shown}: {key}: {message}")
+
+    def settings(self, path: Path, data: dict[str, Any]) -> Settings:
+        for key in data:
+            if key not in ("crosspost", "accounts"):
+                raise self.fail(key, "unknown table; the config file has only [crosspost] and [accounts.NAME] tables")
+        main = data.get("crosspost", {})
+        if not isinstance(main, dict):
+            raise self.fail("crosspost", "must be a table; write [crosspost] followed by its keys")
+        known = {"timezone", "database", "posts_dir", "late_limit", "max_attempts", "retry_delay", "request_timeout"}
+        for key in main:
+            if key not in known:
+                raise self.fail(f"crosspost.{key}", f"unknown key; remove it (known keys: {', '.join(sorted(known))})")
+
+        tz_name = self.text(main, "crosspost.timezone", "UTC")
+        try:
+            timezone = ZoneInfo(tz_name)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise self.fail("crosspost.timezone", f"unknown time zone {tz_name!r}; use an IANA name such as \"Europe/Moscow\" or \"UTC\"") from None
+
+        database = self.text(main, "crosspost.database", "crosspost.db")
+        if "://" in database:
+            database_url = database
+        else:
+            database_url = "sqlite:///" + str((self.folder / database).resolve())
+
+        posts_dir = (self.folder / self.text(main, "crosspost.posts_dir", "posts")).resolve()
+        late_limit = self.duration(main, "crosspost.late_limit", "6h")
+        retry_delay = self.duration(main, "crosspost.retry_delay", "1m")
+        timeout = self.duration(main, "crosspost.request_timeout", "30s")
+        if timeout.total_seconds() <= 0:
+            raise self.fail("crosspost.request_timeout", "must be more than 0s; write a duration such as \"30s\"")
+        max_attempts = main.get("max_attempts", 5)
+        if not isinstance(max_attempts, int) or isinstance(max_attempts, bool) or max_attempts < 1:
+            raise self.fail("crosspost.max_attempts", "must be a whole number of 1 or more, such as 5")
+
+        accounts_raw = data.get("accounts", {})
+        if not isinstance(accounts_raw, dict):
+            raise self.fail("accounts", "must be tables; write [accounts.NAME] with platform and credentials")
+        accounts = {name: self.account(name, table) for name, table in accounts_raw.items()}
+        return Settings(
+            path=path,
+            timezone=timezone,
+            database_url=database_url,
+            posts_dir=posts_dir,
+            late_limit=late_limit,
+            max_attempts=max_attempts,
+            retry_delay=retry_delay,
+            request_timeout=timeout.total_seconds(),
+            accounts=accounts,
+        )
+
+    def text(self, table: dict[str, Any], key: str, default: str) -> str:
+        value = table.get(key.rsplit(".", 1)[-1], default)
+        if not isinstance(value, str):
+            raise self.fail(key, f"must be a string; write {key.rsplit('.', 1)[-1]} = \"{default}\"")
+        return value
+
+    def duration(self, table: dict[str, Any], key: str, default: str) -> timedelta:
+        value = self.text(table, key, default)
+        try:
+            return parse_duration(value)
+        except TimeFormatError:
+            raise self.fail(key, f"{value!r} is not a duration; write whole numbers with s, m, h or d, such as \"{default}\"") from None
+
+    def expand(self, key: str, value: str) -> str:
+        def substitute(match: re.Match[str]) -> str:
+            var = match.group(1)
+            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", var):
+                raise self.fail(key, f"${{{var}}} is not a valid variable name; use letters, digits and _")
+            if var not in self.environ:
+                raise self.fail(key, f"environment variable {var} is not set; export {var}=... before running crosspost")
+            return self.environ[var]
+
+        return _VAR.sub(substitute, value)
+
+    def account(self, name: str, table: Any) -> AccountConfig:
+        prefix = f"accounts.{name}"
+        if not isinstance(table, dict):
+            raise self.fail(prefix, f"must be a table; write [accounts.{name}] with platform and credentials")
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
+            raise self.fail(prefix, "account names may use letters, digits, '-', '_' and '.'; rename the table")
+        platform = table.get("platform")
+        if platform is None:
+            raise self.fail(f"{prefix}.platform", f"missing; add platform = \"twitter\", \"facebook\" or \"vk\"")
+        if platform not in PLATFORMS:
+            raise self.fail(f"{prefix}.platform", f"unknown platform {platform!r}; use \"twitter\", \"facebook\" or \"vk\"")
+        allowed = {"platform", *_CREDENTIALS[platform], *_REQUIRED_PLAIN[platform], *_OPTIONAL[platform]}
+        for key in table:
+            if key not in allowed:
+                raise self.fail(f"{prefix}.{key}", f"unknown key for a {platform} account; remove it (allowed: {', '.join(sorted(allowed))})")
+        for key in (*_CREDENTIALS[platform], *_REQUIRED_PLAIN[platform]):
+            if key not in table:
+                raise self.fail(f"{prefix}.{key}", f"missing; add {_HINTS[key]}")
+
+        credentials: dict[str, str] = {}
+        for key in _CREDENTIALS[platform]:
+            value = table[key]
+            if not isinstance(value, str):
+                raise self.fail(f"{prefix}.{key}", f"must be a string; write {_HINTS[key]}")
+            expanded = self.expand(f"{prefix}.{key}", value).strip()
+            if not expanded:
+                raise self.fail(f"{prefix}.{key}", "is empty; set it to the credential (best from the environment: \"${VAR}\")")
+            credentials[key] = expanded
+
+        fields: dict[str, Any] = {}
+        if platform == "facebook":
+            page_id = table["page_id"]
+            if isinstance(page_id, int) and not isinstance(page_id, bool):
+                page_id = str(page_id)
+            if not isinstance(page_id, str) or not page_id.strip().isdigit():
+                raise self.fail(f"{prefix}.page_id", f"must be the Page's numeric id; write {_HINTS['page_id']}")
+            fields["page_id"] = page_id.strip()
+            version = self.expand(f"{prefix}.graph_version", self.text(table, f"{prefix}.graph_version", DEFAULT_GRAPH_VERSION))
+            if not re.fullmatch(r"v\d+\.\d+", version):
+                raise self.fail(f"{prefix}.graph_version", f"{version!r} is not a Graph API version; write graph_version = \"{DEFAULT_GRAPH_VERSION}\"")
+            fields["graph_version"] = version
+        if platform == "vk":
+            group_id = table["group_id"]
+            if isinstance(group_id, str) and group_id.strip().lstrip("-").isdigit():
+                group_id = int(group_id)
+            if not isinstance(group_id, int) or isinstance(group_id, bool) or group_id == 0:
+                raise self.fail(f"{prefix}.group_id", f"must be the community's numeric id; write {_HINTS['group_id']}")
+            fields["group_id"] = abs(group_id)
+            version = self.text(table, f"{prefix}.api_version", DEFAULT_VK_API_VERSION)
+            if not re.fullmatch(r"5\.\d+", version):
+                raise self.fail(f"{prefix}.api_version", f"{version!r} is not a VK API version; write api_version = \"{DEFAULT_VK_API_VERSION}\"")
+            fields["api_version"] = version
+        if "max_length" in table:
+            limit = table["max_length"]
+            ceiling = FACEBOOK_MAX_LENGTH if platform == "facebook" else VK_DEFAULT_MAX_LENGTH
+            if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= ceiling:
+                raise self.fail(f"{prefix}.max_length", f"must be a whole number from 1 to {ceiling}")
+            fields["max_length"] = limit
+        if "api_base" in table:
+            base = self.expand(f"{prefix}.api_base", self.text(table, f"{prefix}.api_base", "")).rstrip("/")
+            if not re.fullmatch(r"https?://[^/\s?#]+", base):
+                raise self.fail(f"{prefix}.api_base", f"{base!r} is not a base URL; write scheme, host and port only, such as \"http://127.0.0.1:8080\"")
+            fields["api_base"] = base
+        return AccountConfig(name=name, platform=platform, credentials=credentials, **fields)

@@ -1,0 +1,93 @@
+"""What the store hands out: plain, frozen records (no SQLAlchemy objects leak out)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from crosspost.model import Draft, Progress
+
+# Delivery statuses (contract: "Statuses").
+PENDING, SENDING, RETRYING, SENT, FAILED, UNKNOWN, MISSED, CANCELLED = (
+    "pending", "sending", "retrying", "sent", "failed", "unknown", "missed", "cancelled",
+)
+DELIVERY_STATUSES = (PENDING, SENDING, RETRYING, SENT, FAILED, UNKNOWN, MISSED, CANCELLED)
+TERMINAL = frozenset({SENT, FAILED, UNKNOWN, MISSED, CANCELLED})
+# Post statuses: derived from the deliveries, never stored.
+POST_STATUSES = ("sending", "queued", "sent", "cancelled", "partial", "failed")
+
+
+def post_status(delivery_statuses: list[str]) -> str:
+    """The contract's summary of a post's deliveries."""
+    s = set(delivery_statuses)
+    if SENDING in s:
+        return "sending"
+    if s & {PENDING, RETRYING}:
+        return "queued"
+    if s and s == {SENT}:
+        return "sent"
+    if s and s == {CANCELLED}:
+        return "cancelled"
+    if SENT in s:
+        return "partial"
+    return "failed"
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One row of a delivery's history: a publish try, or a look-up (``outcome`` says which)."""
+
+    at: datetime
+    seconds: float
+    outcome: str  # sent, transient, rate_limited, ambiguous, auth, rejected, found, absent, lookup_failed, missed, ...
+    code: str | None
+    error: str | None
+    is_try: bool  # counts toward ``attempts`` (look-ups do not)
+
+
+@dataclass(frozen=True)
+class DeliveryRecord:
+    id: int
+    post_id: int
+    post_title: str
+    account: str
+    platform: str
+    status: str
+    attempts: int
+    remote_id: str | None
+    url: str | None
+    error: str | None
+    due_at: datetime
+    sent_at: datetime | None
+    next_try_at: datetime | None
+    history: tuple[Attempt, ...] = ()  # filled by get_post only
+
+
+@dataclass(frozen=True)
+class PostRecord:
+    id: int
+    title: str
+    source: str
+    created_at: datetime
+    due_at: datetime  # the earliest due_at of its deliveries
+    status: str
+    deliveries: tuple[DeliveryRecord, ...]
+    drafts: tuple[Draft, ...] = ()  # the snapshot; filled by get_post only
+
+
+@dataclass
+class Claim:
+    """A delivery the daemon owns until ``lease_until``: everything needed to publish it."""
+
+    delivery_id: int
+    post_id: int
+    account: str
+    platform: str
+    draft: Draft
+    progress: Progress
+    attempts: int
+    due_at: datetime
+    status_before: str  # pending / retrying, or "sending" for a stale one to reconcile
+    last_try_at: datetime | None = None
+    last_outcome: str | None = None
+    extra: dict[str, object] = field(default_factory=dict)
