@@ -55,3 +55,45 @@ def new_session(platform: str, api_base: str | None, timeout: float) -> requests
     session = requests.Session()
     session.headers["User-Agent"] = "crosspost"
     return fit_session(session, platform, api_base, timeout)
+
+
+def network_error(exc: requests.RequestException, platform: str, secrets: Iterable[str]):  # type: ignore[no-untyped-def]
+    """Classify a ``requests`` failure: did the request possibly reach the platform?
+
+    Connection refused, DNS failure and connect timeouts happen before anything
+    was sent: safe to retry (Transient). A read timeout or a connection dropped
+    once the request was sent may have posted: Ambiguous.
+    """
+    from crosspost.adapters.base import Ambiguous, Transient
+    from crosspost.redact import redact
+
+    name = type(exc).__name__
+    if isinstance(exc, requests.ConnectTimeout) or (
+        isinstance(exc, requests.ConnectionError) and _before_send(exc)
+    ):
+        return Transient(redact(f"cannot connect to {platform}: {name}", secrets), platform=platform)
+    if isinstance(exc, requests.ReadTimeout):
+        return Ambiguous(f"no answer from {platform} in time (read timeout); the post may have been made", platform=platform)
+    return Ambiguous(
+        redact(f"connection to {platform} broke after the request was sent ({name}); the post may have been made", secrets),
+        platform=platform,
+    )
+
+
+def _before_send(exc: BaseException) -> bool:
+    """True when the chain shows a failure to establish the connection (nothing was sent)."""
+    import urllib3.exceptions as u3
+
+    seen: set[int] = set()
+    stack: list[BaseException | None] = [exc]
+    while stack:
+        item = stack.pop()
+        if item is None or id(item) in seen:
+            continue
+        seen.add(id(item))
+        if isinstance(item, (u3.NewConnectionError, u3.NameResolutionError, ConnectionRefusedError)):
+            return True
+        if isinstance(item, u3.MaxRetryError):
+            stack.append(item.reason)
+        stack.extend([item.__cause__, item.__context__, *[a for a in item.args if isinstance(a, BaseException)]])
+    return False

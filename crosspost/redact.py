@@ -1,0 +1,27 @@
+"""Removing secrets from text before it is shown, logged or stored.
+
+Platform libraries put tokens in URLs (facebook-sdk sends ``access_token`` in
+GET queries, vk_api in POST bodies) and so in their exception texts. Every
+message that leaves an adapter passes through :func:`redact`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+MASK = "***"
+# Credential-looking parameters in URLs, bodies and headers, whatever their value.
+_PARAMS = re.compile(
+    r"(?i)\b(access_token|oauth_token|oauth_signature|oauth_consumer_key|client_secret|consumer_secret|"
+    r"token_secret|appsecret_proof|input_token|password|sig)(=|\"?\s*:\s*\"?|%3D)([^&\s\"',;)]+)"
+)
+_BEARER = re.compile(r"(?i)\b(bearer|oauth)\s+[A-Za-z0-9._~+/=%-]{8,}")
+
+
+def redact(text: str, secrets: Iterable[str] = ()) -> str:
+    """``text`` with every known secret value and every credential parameter masked."""
+    for secret in sorted((s for s in secrets if s and len(s) >= 4), key=len, reverse=True):
+        text = text.replace(secret, MASK)
+    text = _PARAMS.sub(lambda m: f"{m.group(1)}{m.group(2)}{MASK}", text)
+    return _BEARER.sub(lambda m: f"{m.group(1)} {MASK}", text)
