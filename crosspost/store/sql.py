@@ -1,18 +1,32 @@
-"""SqlStore: the queue and the delivery log on SQLAlchemy Core (SQLite by default).
+"""SqlStore: the queue and the delivery log on SQLAlchemy Core (SQLite by default, PostgreSQL too).
 
-STUB WRITTEN AS THE API SPEC: every method below is to be implemented with
-these exact signatures (the CLI and the daemon call them). Times passed in and
-returned are timezone-aware (UTC inside the database).
+This is the store's whole interface; the CLI and the daemon call nothing else.
+Times passed in and returned are timezone-aware (UTC inside the database).
+
+Start-up cost is kept off the read path: an existing SQLite database already at
+the newest migration is read with the standard library's ``sqlite3`` (see
+:mod:`crosspost.store.reads`), and SQLAlchemy is imported on the first write only.
+Alembic is imported only when the schema must be created or upgraded.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import datetime
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from crosspost.model import Draft, Progress
-from crosspost.store.records import Claim, DeliveryRecord, PostRecord
+from crosspost.store import migrations
+from crosspost.store.reads import Reader, sqlite_path, sqlite_reader
+from crosspost.store.records import FAILED, MISSED, PENDING, RETRYING, SENT, UNKNOWN, Claim, DeliveryRecord, PostRecord
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from crosspost.store.writes import Writer
 
 
 class SqlStore:
@@ -22,43 +36,120 @@ class SqlStore:
         SQLite: WAL, busy timeout (30 s), foreign keys on; writers use BEGIN IMMEDIATE so
         concurrent CLI commands and the daemon never fail with "database is locked".
         """
-        raise NotImplementedError
+        self.url = url
+        self.media_dir = Path(media_dir).absolute()
+        self._path = sqlite_path(url)
+        self._lock = threading.Lock()
+        self._engine: Engine | None = None
+        self._writer: Writer | None = None
+        if self._path is not None:
+            if not migrations.is_current_sqlite(self._path):
+                self._path.absolute().parent.mkdir(parents=True, exist_ok=True)
+                migrations.upgrade(self.engine)
+        elif not migrations.is_current(self.engine):
+            migrations.upgrade(self.engine)
 
-    def close(self) -> None: ...
+    @property
+    def engine(self) -> Engine:
+        """The SQLAlchemy engine, made (and SQLAlchemy imported) on first use."""
+        with self._lock:
+            if self._engine is None:
+                from crosspost.store.engine import make_engine
+
+                self._engine = make_engine(self.url)
+            return self._engine
+
+    @property
+    def _writes(self) -> Writer:
+        if self._writer is None:
+            from crosspost.store.writes import Writer
+
+            self._writer = Writer(self.engine, self.media_dir)
+        return self._writer
+
+    @contextmanager
+    def _read(self) -> Iterator[Reader]:
+        if self._path is not None:
+            with sqlite_reader(self._path) as reader:
+                yield reader
+            return
+        from crosspost.store.engine import READ_OPTION
+        from crosspost.store.reads import sqlalchemy_reader
+
+        with self.engine.connect().execution_options(**{READ_OPTION: True}) as conn:
+            yield sqlalchemy_reader(conn)
+            conn.rollback()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._engine is not None:
+                self._engine.dispose()
+                self._engine = None
+                self._writer = None
+
+    def __enter__(self) -> SqlStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     # ------------------------------------------------------------ queue (CLI)
     def queue_post(self, *, title: str, source: str, drafts: Sequence[Draft], due_at: datetime, now: datetime) -> int:
         """One transaction: copy each draft's images into ``media_dir`` by content hash, store the
         post snapshot and one ``pending`` delivery per draft (``draft.key`` set to a stable unique
-        key per delivery, e.g. ``"cp-<post_id>-<account>"``, and image paths pointing at the copies).
-        Returns the new post id. On any failure nothing is stored."""
-        raise NotImplementedError
+        key per delivery, ``cp-<post_id>-<random>-<account>``, at most 64 ASCII characters, and image
+        paths pointing at the copies). Returns the new post id. On any failure nothing is stored
+        and the copies this call made are removed."""
+        return self._writes.queue_post(title=title, source=source, drafts=drafts, due_at=due_at, now=now)
 
     def list_posts(self, *, status: str | None = None) -> list[PostRecord]:
-        """Every post (newest due first) with its deliveries (no history, no drafts). ``status`` is a post status."""
-        raise NotImplementedError
+        """Every post (newest due first) with its deliveries (no history, no drafts).
+
+        ``status`` is a post status; a delivery-only status (pending, retrying, unknown, missed)
+        selects the posts having such a delivery. Another value raises CrosspostError."""
+        with self._read() as r:
+            return r.list_posts(status=status)
 
     def get_post(self, post_id: int) -> PostRecord:
         """One post with drafts and every delivery's history. Raises NotFound."""
-        raise NotImplementedError
+        with self._read() as r:
+            return r.get_post(post_id)
 
     def cancel(self, post_id: int, *, now: datetime) -> list[DeliveryRecord]:
         """Cancel the post's deliveries that are pending or retrying (not sending, not terminal).
         Returns the ones cancelled. Raises NotFound."""
-        raise NotImplementedError
+        return self._writes.cancel(post_id, now=now)
 
     def reschedule(self, post_id: int, due_at: datetime, *, now: datetime) -> list[DeliveryRecord]:
-        """Move pending and retrying deliveries to ``due_at`` (they become pending, next_try cleared). Raises NotFound."""
-        raise NotImplementedError
+        """Move pending and retrying deliveries to ``due_at`` (they become pending, next_try cleared).
+        Raises NotFound."""
+        return self._writes.reschedule(post_id, due_at, now=now)
 
     def retryable(self, post_id: int, account: str | None = None) -> list[DeliveryRecord]:
         """The post's failed, unknown or missed deliveries (of ``account`` if given). Raises NotFound."""
-        raise NotImplementedError
+        with self._read() as r:
+            return r.retryable(post_id, account)
 
     def requeue(self, delivery_id: int, *, now: datetime, note: str) -> DeliveryRecord:
         """Put a failed/unknown/missed delivery back: pending, due now, attempts 0 (a fresh budget),
-        error cleared; keeps its progress and history (adds a history row ``outcome="requeued"``)."""
-        raise NotImplementedError
+        error cleared; keeps its progress and history (adds a history row ``outcome="requeued"``).
+        Raises NotFound, or CrosspostError if the delivery is in another status."""
+        return self._writes.requeue(delivery_id, now=now, note=note)
+
+    def settle_sent(self, delivery_id: int, *, remote_id: str, url: str, now: datetime) -> None:
+        """``crosspost retry`` found an ``unknown`` delivery on the platform: it becomes ``sent``.
+        Changes only an ``unknown`` delivery (the caller records the look-up in the history)."""
+        self._writes.settle_sent(delivery_id, remote_id=remote_id, url=url, now=now)
+
+    def delivery(self, delivery_id: int) -> DeliveryRecord:
+        """One delivery as it is now (no history). Raises NotFound."""
+        with self._read() as r:
+            return r.delivery(delivery_id)
+
+    def draft_of(self, delivery_id: int) -> tuple[Draft, Progress]:
+        """The stored draft (with its key) and progress of one delivery, for a look-up. Raises NotFound."""
+        with self._read() as r:
+            return r.draft_of(delivery_id)
 
     def log(
         self,
@@ -70,47 +161,121 @@ class SqlStore:
         limit: int | None = None,
     ) -> list[DeliveryRecord]:
         """Delivery rows ordered by coalesce(sent_at, due_at) newest first; ``since`` filters on that same time."""
-        raise NotImplementedError
+        with self._read() as r:
+            return r.log(status=status, account=account, post_id=post_id, since=since, limit=limit)
 
     # ------------------------------------------------------------ daemon
-    def claim_due(self, *, now: datetime, owner: str, lease_seconds: float, limit: int = 100, exclude_accounts: Sequence[str] = ()) -> list[Claim]:
+    def claim_due(
+        self,
+        *,
+        now: datetime,
+        owner: str,
+        lease_seconds: float,
+        limit: int = 100,
+        exclude_accounts: Sequence[str] = (),
+    ) -> list[Claim]:
         """Atomically move due deliveries (pending with due_at <= now, retrying with next_try_at <= now)
         to ``sending`` with a lease, at most one per account and none for ``exclude_accounts``
-        (accounts with a request already in flight). Also returns deliveries still ``sending`` whose
-        lease expired (a dead daemon's), with ``status_before="sending"``, to be reconciled."""
-        raise NotImplementedError
+        (accounts with a request already in flight) nor for accounts with a live lease in the database.
+        Also returns deliveries still ``sending`` whose lease expired (a dead daemon's), with
+        ``status_before="sending"``, to be reconciled; those come first, and count as their account's one.
 
-    def extend_lease(self, delivery_id: int, *, owner: str, until: datetime) -> None: ...
+        ``last_try_at``/``last_outcome`` come from the latest history row; for a reclaimed ``sending``
+        delivery ``last_try_at`` is when the lost try was claimed (where a look-up window should start),
+        and ``extra`` holds ``claimed_at`` and the dead ``lease_owner``."""
+        from crosspost.store.claims import claim_due
+
+        with self.engine.begin() as conn:
+            return claim_due(
+                conn, now=now, owner=owner, lease_seconds=lease_seconds, limit=limit, exclude_accounts=exclude_accounts
+            )
+
+    def extend_lease(self, delivery_id: int, *, owner: str, until: datetime) -> None:
+        """Push the lease of a delivery this owner holds (nothing if it is no longer ``sending`` under ``owner``)."""
+        self._writes.extend_lease(delivery_id, owner=owner, until=until)
 
     def save_progress(self, delivery_id: int, progress: Progress) -> None:
         """Persist thread part ids / media ids the moment they exist (own short transaction)."""
-        raise NotImplementedError
+        self._writes.save_progress(delivery_id, progress)
 
     def record_attempt(
-        self, delivery_id: int, *, at: datetime, seconds: float, outcome: str, code: str | None, error: str | None, is_try: bool
+        self,
+        delivery_id: int,
+        *,
+        at: datetime,
+        seconds: float,
+        outcome: str,
+        code: str | None,
+        error: str | None,
+        is_try: bool,
     ) -> None:
         """Append a history row; ``is_try`` also increments the delivery's ``attempts``."""
-        raise NotImplementedError
+        self._writes.record_attempt(
+            delivery_id, at=at, seconds=seconds, outcome=outcome, code=code, error=error, is_try=is_try
+        )
 
-    def mark_sent(self, delivery_id: int, *, remote_id: str, url: str, now: datetime) -> None: ...
-    def mark_retrying(self, delivery_id: int, *, next_try_at: datetime, error: str) -> None: ...
-    def mark_failed(self, delivery_id: int, *, error: str, now: datetime) -> None: ...
-    def mark_unknown(self, delivery_id: int, *, error: str, now: datetime) -> None: ...
-    def mark_missed(self, delivery_id: int, *, error: str, now: datetime) -> None: ...
-    def release(self, delivery_id: int, *, status: str) -> None:
+    # The mark_* methods change only a delivery that is ``sending`` (mark_missed: also pending/retrying);
+    # otherwise they change nothing and log a warning. They clear the lease. Unknown ids raise NotFound.
+    def mark_sent(self, delivery_id: int, *, remote_id: str, url: str, now: datetime) -> None:
+        self._mark(delivery_id, SENT, remote_id=remote_id, url=url, sent_at=now, error=None, updated_at=now)
+
+    def mark_retrying(
+        self, delivery_id: int, *, next_try_at: datetime, error: str, now: datetime | None = None
+    ) -> None:
+        self._mark(delivery_id, RETRYING, next_try_at=next_try_at, error=error, updated_at=_now(now))
+
+    def mark_failed(self, delivery_id: int, *, error: str, now: datetime) -> None:
+        self._mark(delivery_id, FAILED, error=error, next_try_at=None, updated_at=now)
+
+    def mark_unknown(self, delivery_id: int, *, error: str, now: datetime) -> None:
+        self._mark(delivery_id, UNKNOWN, error=error, next_try_at=None, updated_at=now)
+
+    def mark_missed(self, delivery_id: int, *, error: str, now: datetime) -> None:
+        self._mark(delivery_id, MISSED, error=error, next_try_at=None, updated_at=now)
+
+    def release(self, delivery_id: int, *, status: str, now: datetime | None = None) -> None:
         """Give a claimed delivery back unsent (daemon stopping before the request): status pending/retrying."""
+        if status not in (PENDING, RETRYING):
+            raise ValueError(f"release to {status!r}: only pending or retrying")
+        from crosspost.store.records import SENDING
+
+        self._writes.mark(delivery_id, (SENDING,), status=status, updated_at=_now(now))
+
+    def _mark(self, delivery_id: int, status: str, **values: object) -> None:
+        from crosspost.store.writes import MARK_FROM
+
+        self._writes.mark(delivery_id, MARK_FROM[status], status=status, **values)
 
     def next_wakeup(self) -> datetime | None:
         """The earliest due_at / next_try_at / lease expiry among non-terminal deliveries."""
-        raise NotImplementedError
+        with self._read() as r:
+            return r.next_wakeup()
 
     # ------------------------------------------------------------ the daemon's presence
     def acquire_daemon(self, *, owner: str, now: datetime, stale_after: float) -> bool:
-        """Take the single daemon slot if free or its heartbeat is older than ``stale_after`` seconds."""
-        raise NotImplementedError
+        """Take the single daemon slot if free, already ours, or its heartbeat is older than ``stale_after`` seconds."""
+        from crosspost.store import slot
 
-    def heartbeat(self, *, owner: str, now: datetime) -> None: ...
-    def release_daemon(self, *, owner: str) -> None: ...
+        return slot.acquire(self.engine, owner=owner, now=now, stale_after=stale_after)
+
+    def heartbeat(self, *, owner: str, now: datetime) -> None:
+        """Refresh the slot's heartbeat (nothing if the slot is no longer ours: see daemon_status)."""
+        from crosspost.store import slot
+
+        slot.heartbeat(self.engine, owner=owner, now=now)
+
+    def release_daemon(self, *, owner: str) -> None:
+        """Free the slot if ``owner`` holds it."""
+        from crosspost.store import slot
+
+        slot.release(self.engine, owner=owner)
+
     def daemon_status(self) -> tuple[str, datetime, str] | None:
         """(owner, last heartbeat, started_at iso) or None if no daemon ever ran / it released."""
-        raise NotImplementedError
+        with self._read() as r:
+            return r.daemon_status()
+
+
+def _now(now: datetime | None) -> datetime:
+    # Only for updated_at on the two calls whose spec has no ``now``; it is bookkeeping, never a decision.
+    return now if now is not None else datetime.now(UTC)

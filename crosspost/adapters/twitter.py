@@ -1,0 +1,242 @@
+"""Twitter/X: posts and threads through tweepy's ``Client`` (API v2, OAuth 1.0a user context).
+
+tweepy builds and signs every request; we give it the session fitted with
+``api_base`` and timeouts, ask for raw ``requests.Response`` objects (so a
+garbled success body is ours to judge and response headers stay visible) and
+never let it wait on rate limits. Images go through the v2 media upload in
+:mod:`crosspost.adapters.twitter_media`; errors are classified in
+:mod:`crosspost.adapters.twitter_errors`.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import unicodedata
+from datetime import datetime, timedelta
+from functools import partial
+from typing import Any
+
+import requests
+import tweepy
+from twitter_text.extract_urls import extract_urls
+
+from crosspost.adapters import twitter_errors
+from crosspost.adapters.base import Adapter, Ambiguous, AuthError, LookupUnavailable, Receipt, Rejected, Transient
+from crosspost.adapters.transport import network_error
+from crosspost.adapters.twitter_media import MediaUploader
+from crosspost.config import AccountConfig
+from crosspost.model import Draft, Progress
+from crosspost.redact import redact
+
+PLATFORM = "twitter"
+# Our clock and X's differ a little: the look-up window starts this much before the try.
+CLOCK_MARGIN = timedelta(seconds=60)
+LOOKUP_PAGE = 10
+LOOKUP_PAGES = 5
+_URL = re.compile(r"https?://\S+", re.IGNORECASE)
+
+
+def normalize(text: str) -> str:
+    """Text as comparable between what we sent and what X lists: X rewrites links through t.co and escapes HTML."""
+    text = unicodedata.normalize("NFC", html.unescape(text))
+    for url in sorted(extract_urls(text), key=len, reverse=True):
+        text = text.replace(url, " ")
+    text = _URL.sub(" ", text)
+    return " ".join(text.split())
+
+
+class TwitterAdapter(Adapter):
+    """One X account, posting as the user whose access token it holds."""
+
+    platform = PLATFORM
+
+    def __init__(self, account: AccountConfig, session: requests.Session) -> None:
+        super().__init__(account, session)
+        creds = account.credentials
+        self.secrets = tuple(v for v in creds.values() if v)
+        self.client = tweepy.Client(
+            consumer_key=creds["consumer_key"],
+            consumer_secret=creds["consumer_secret"],
+            access_token=creds["access_token"],
+            access_token_secret=creds["access_token_secret"],
+            return_type=requests.Response,
+            wait_on_rate_limit=False,
+        )
+        self.client.session = session
+        auth = tweepy.OAuth1UserHandler(
+            creds["consumer_key"], creds["consumer_secret"], creds["access_token"], creds["access_token_secret"]
+        ).apply_auth()
+        self.media = MediaUploader(session, auth, self.secrets)
+        # X's user access tokens start with the user's numeric id: no read needed to know whose timeline to list.
+        prefix = creds["access_token"].split("-", 1)[0]
+        self._user_id: str | None = prefix if prefix.isdigit() else None
+        self._username: str | None = None
+
+    # ------------------------------------------------------------ publish
+
+    def publish(self, draft: Draft, progress: Progress) -> Receipt:
+        parts = draft.parts or ("",)
+        if len(progress.parts) < len(parts):
+            # Media go with the first part only; once it exists they are no longer needed.
+            media_ids = self.media.media_ids(draft.images, progress) if not progress.parts and draft.images else []
+            for index in range(len(progress.parts), len(parts)):
+                reply_to = progress.parts[-1] if progress.parts else None
+                tweet_id = self._create(parts[index], media_ids if index == 0 else [], reply_to)
+                progress.add_part(tweet_id)
+        if self._username is None:
+            self._learn_username()
+        return self._receipt(progress.parts)
+
+    def _create(self, text: str, media_ids: list[str], reply_to: str | None) -> str:
+        try:
+            response = self.client.create_tweet(
+                text=text or None,
+                media_ids=media_ids or None,
+                in_reply_to_tweet_id=reply_to,
+                user_auth=True,
+            )
+        except tweepy.HTTPException as exc:
+            if exc.response.status_code == 504:
+                raise Ambiguous(
+                    redact(
+                        f"X answered {exc.response.status_code} (gateway timeout); the post may have been made",
+                        self.secrets,
+                    ),
+                    code=504,
+                    platform=PLATFORM,
+                ) from None
+            raise twitter_errors.classify(exc.response, self.secrets) from None
+        except requests.JSONDecodeError:
+            raise self._garbled() from None
+        except requests.RequestException as exc:
+            raise network_error(exc, PLATFORM, self.secrets) from None
+        except Exception as exc:  # tweepy itself failing on an odd answer: the request went out
+            raise Ambiguous(
+                redact(
+                    f"X's answer could not be read ({type(exc).__name__}: {exc}); the post may have been made",
+                    self.secrets,
+                ),
+                platform=PLATFORM,
+            ) from None
+        try:
+            answer = response.json()
+        except ValueError:
+            raise self._garbled(response.status_code) from None
+        data = answer.get("data") if isinstance(answer, dict) else None
+        tweet_id = data.get("id") if isinstance(data, dict) else None
+        if isinstance(tweet_id, str) and tweet_id.isdigit():
+            return tweet_id
+        if isinstance(answer, dict) and answer.get("errors"):
+            raise Rejected(redact(f"X refused the post: {answer['errors']}", self.secrets), platform=PLATFORM)
+        raise self._garbled(response.status_code)
+
+    def _garbled(self, status: int | None = None) -> Ambiguous:
+        return Ambiguous(
+            "X answered the post request with a garbled body; the post may have been made",
+            code=status,
+            platform=PLATFORM,
+        )
+
+    # ------------------------------------------------------------ find
+
+    def find(self, draft: Draft, progress: Progress, since: datetime) -> Receipt | None:
+        parts = draft.parts or ("",)
+        index = len(progress.parts)
+        if index >= len(parts):
+            return self._receipt(progress.parts)
+        wanted = normalize(parts[index])
+        reply_to = progress.parts[-1] if progress.parts else None
+        user_id = self._user_id or self._me()[0]
+        token: str | None = None
+        for _ in range(LOOKUP_PAGES):
+            listing = partial(
+                self.client.get_users_tweets,
+                user_id,
+                start_time=since - CLOCK_MARGIN,
+                max_results=LOOKUP_PAGE,
+                tweet_fields=["created_at", "referenced_tweets"],
+                pagination_token=token,
+                user_auth=True,
+            )
+            answer = self._read(listing, lookup=True)
+            for tweet in answer.get("data") or []:
+                if self._matches(tweet, wanted, reply_to):
+                    return self._receipt([*progress.parts, str(tweet["id"])])
+            token = (answer.get("meta") or {}).get("next_token")
+            if not token:
+                return None
+        raise LookupUnavailable(
+            f"more than {LOOKUP_PAGE * LOOKUP_PAGES} posts on X since the try; not reading further", platform=PLATFORM
+        )
+
+    @staticmethod
+    def _matches(tweet: dict[str, Any], wanted: str, reply_to: str | None) -> bool:
+        if normalize(str(tweet.get("text", ""))) != wanted:
+            return False
+        replied = [r.get("id") for r in tweet.get("referenced_tweets") or [] if r.get("type") == "replied_to"]
+        # A later thread part must answer the part before it; X lists that when asked (referenced_tweets).
+        if reply_to is None:
+            return not replied
+        return not replied or replied[0] == reply_to
+
+    # ------------------------------------------------------------ verify
+
+    def verify(self) -> str:
+        user_id, username, level = self._me()
+        if level and "write" not in level:
+            raise AuthError(
+                f"@{username} (id {user_id}) can only read (access level {level}): in the X developer portal set the "
+                "app's permissions to Read and Write, then regenerate the access token and secret",
+                code=403,
+                platform=PLATFORM,
+            )
+        return f"@{username} (id {user_id})"
+
+    # ------------------------------------------------------------ helpers
+
+    def _me(self) -> tuple[str, str, str]:
+        """(user id, username, access level) from GET /2/users/me."""
+        answer, level = self._read(lambda: self.client.get_me(user_auth=True), with_level=True)
+        data = answer.get("data") if isinstance(answer.get("data"), dict) else {}
+        if not data.get("id") or not data.get("username"):
+            raise Transient("X answered /2/users/me without the user", platform=PLATFORM)
+        self._user_id, self._username = str(data["id"]), str(data["username"])
+        return self._user_id, self._username, level
+
+    def _learn_username(self) -> None:
+        """The username for public URLs; best effort, after posting, so it never stands between us and the post."""
+        try:
+            self._me()
+        except Exception:  # noqa: BLE001 - the URL falls back to X's username-free form
+            return
+
+    def _read(self, call: Any, *, lookup: bool = False, with_level: bool = False) -> Any:
+        """Run a read-only tweepy call; its failures are Transient (nothing was posted) or lasting.
+
+        ``lookup``: a read made to settle an outcome, where refusals for tier or rate mean "cannot tell".
+        """
+        try:
+            response = call()
+        except tweepy.HTTPException as exc:
+            raise twitter_errors.classify(exc.response, self.secrets, lookup=lookup) from None
+        except requests.RequestException as exc:
+            failure = network_error(exc, PLATFORM, self.secrets)
+            raise Transient(failure.message, platform=PLATFORM) from None
+        try:
+            answer = response.json()
+        except ValueError:
+            raise Transient(
+                "X answered a read with a garbled body", code=response.status_code, platform=PLATFORM
+            ) from None
+        answer = answer if isinstance(answer, dict) else {}
+        return (answer, response.headers.get("x-access-level", "")) if with_level else answer
+
+    def _receipt(self, part_ids: list[str]) -> Receipt:
+        first = part_ids[0]
+        return Receipt(remote_id=first, url=self._url(first), part_ids=tuple(part_ids))
+
+    def _url(self, tweet_id: str) -> str:
+        if self._username:
+            return f"https://x.com/{self._username}/status/{tweet_id}"
+        return f"https://x.com/i/web/status/{tweet_id}"

@@ -1,0 +1,128 @@
+"""X's failures turned into crosspost's error types.
+
+X answers errors in two shapes: RFC 7807 problems (``title``, ``detail``,
+``type``, sometimes ``reason``) and the older ``{"errors": [{"code", "message"}]}``.
+Both are read from the HTTP response itself, so tweepy's exceptions and our own
+media calls are classified by one function.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+import requests
+
+from crosspost.adapters.base import AuthError, LookupUnavailable, PlatformError, RateLimited, Rejected, Transient
+from crosspost.redact import redact
+
+PLATFORM = "twitter"
+
+# Words of a 403 that say the app or token may not do this (a lasting credentials/tier problem), not the content.
+_ACCESS_MARKS = (
+    "client-not-enrolled",
+    "client-forbidden",
+    "oauth1-permissions",
+    "unsupported-authentication",
+    "not permitted to perform this action",
+    "appropriate level of api access",
+    "access to a subset",
+    "oauth1 app permissions",
+    "suspended",
+    "locked",
+)
+_ACCESS_CODES = {453, 261, 326, 64, 220}  # tier, app write-restricted, locked, suspended, credentials lack access
+
+
+def _payload(response: requests.Response) -> dict[str, Any]:
+    try:
+        data = response.json()
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def describe(response: requests.Response) -> tuple[str, str | int]:
+    """A one-line account of an error answer, and X's own code (API code if given, else HTTP status)."""
+    data = _payload(response)
+    bits: list[str] = []
+    code: str | int = response.status_code
+    for error in data.get("errors") or []:
+        if isinstance(error, dict):
+            text = error.get("message") or error.get("detail") or ""
+            if isinstance(error.get("code"), int):
+                code = error["code"]
+                text = f"{error['code']} {text}".strip()
+            if text:
+                bits.append(str(text))
+    if data.get("detail") and data.get("detail") not in bits:
+        bits.insert(0, str(data["detail"]))
+    if data.get("reason"):
+        bits.append(f"reason: {data['reason']}")
+    head = f"{response.status_code} {data.get('title') or response.reason or ''}".strip()
+    if not bits and not data and response.text:
+        bits.append(" ".join(response.text.split())[:200])
+    return (f"{head}: {'; '.join(bits)}" if bits else head), code
+
+
+def classify(response: requests.Response, secrets: Iterable[str], *, lookup: bool = False) -> PlatformError:
+    """The error for an HTTP error answer from X. ``lookup``: the call was a read made to settle an outcome."""
+    secrets = tuple(secrets)
+    text, code = describe(response)
+    status = response.status_code
+    message = redact(f"X answered {text}", secrets)
+    kw: dict[str, Any] = {"code": code, "platform": PLATFORM}
+    if status == 401:
+        return AuthError(
+            redact(
+                f"X refused the credentials ({text}): check consumer_key, consumer_secret, access_token and "
+                "access_token_secret of this account; regenerate them in the X developer portal if they were revoked",
+                secrets,
+            ),
+            **kw,
+        )
+    if status == 429:
+        reset = reset_at(response)
+        if lookup:
+            return LookupUnavailable(
+                redact(f"X refused the look-up for rate ({text}); the outcome cannot be settled now", secrets), **kw
+            )
+        when = f"; allowed again at {reset.isoformat()}" if reset else ""
+        return RateLimited(message + when, reset_at=reset, **kw)
+    if status == 403:
+        lowered = text.lower()
+        if "duplicate" in lowered and not lookup:
+            return Rejected(message, duplicate=True, **kw)
+        access = code in _ACCESS_CODES or any(mark in lowered for mark in _ACCESS_MARKS)
+        if lookup:
+            return LookupUnavailable(
+                redact(
+                    f"X will not list this account's posts ({text}): the access tier or permission lacks it", secrets
+                ),
+                **kw,
+            )
+        if access:
+            return AuthError(
+                redact(
+                    f"X refused for the app's access ({text}): in the X developer portal give the app Read and Write "
+                    "permission (then regenerate the access token and secret) and a plan that includes this endpoint",
+                    secrets,
+                ),
+                **kw,
+            )
+        return Rejected(message, **kw)
+    if status >= 500:
+        return Transient(message, **kw)
+    if lookup and status == 404:
+        return LookupUnavailable(message, **kw)
+    return Rejected(message, **kw)
+
+
+def reset_at(response: requests.Response) -> datetime | None:
+    """When X allows again, from ``x-rate-limit-reset`` (unix seconds)."""
+    value = response.headers.get("x-rate-limit-reset", "")
+    try:
+        return datetime.fromtimestamp(int(value), UTC)
+    except (ValueError, OverflowError, OSError):
+        return None

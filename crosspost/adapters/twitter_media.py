@@ -1,0 +1,164 @@
+"""Image upload to X through the v2 media endpoints (tweepy 4.17 has only the retired v1.1 upload).
+
+Which form, and why: X documents three. We send still images with the one-shot
+``POST https://api.x.com/2/media/upload`` (multipart: the ``media`` file,
+``media_category=tweet_image``, ``media_type``): one request per image, nothing
+half-finished to clean up, and images are far below its 5 MB limit. GIFs are
+the exception: the one-shot form does not take ``image/gif``, so they go
+through ``/2/media/upload/initialize``, ``/{id}/append``, ``/{id}/finalize``
+with ``tweet_gif``, and their processing state is checked before they are
+attached (never waited for: a pending GIF is a Transient with X's
+``check_after_secs``). Alt text: ``POST /2/media/metadata``.
+
+Requests go on the adapter's session (so ``api_base`` and the timeout apply),
+signed by tweepy's ``OAuth1UserHandler(...).apply_auth()``. No upload can make
+a post, so every failure here is Transient or lasting, never Ambiguous.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import requests
+
+from crosspost.adapters import twitter_errors
+from crosspost.adapters.base import PlatformError, Rejected, Transient
+from crosspost.adapters.transport import network_error
+from crosspost.model import Image, Progress
+from crosspost.redact import redact
+
+API = "https://api.x.com/2/media"
+MAX_IMAGES = 4
+ONE_SHOT_TYPES = ("image/jpeg", "image/png", "image/webp", "image/bmp", "image/tiff", "image/pjpeg")
+_MAGIC = (
+    (b"\x89PNG\r\n\x1a\n", "image/png"),
+    (b"\xff\xd8\xff", "image/jpeg"),
+    (b"GIF87a", "image/gif"),
+    (b"GIF89a", "image/gif"),
+    (b"BM", "image/bmp"),
+    (b"II*\x00", "image/tiff"),
+    (b"MM\x00*", "image/tiff"),
+)
+
+
+def sniff(data: bytes) -> str:
+    """The image's MIME type from its first bytes (the file name may lie)."""
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    for magic, mime in _MAGIC:
+        if data.startswith(magic):
+            return mime
+    return ""
+
+
+class MediaUploader:
+    """Uploads a draft's images once each, recording their ids in ``progress.media`` by sha256."""
+
+    def __init__(self, session: requests.Session, auth: Any, secrets: Iterable[str]) -> None:
+        self.session = session
+        self.auth = auth
+        self.secrets = tuple(secrets)
+
+    def media_ids(self, images: Sequence[Image], progress: Progress) -> list[str]:
+        """The X media ids for ``images``, uploading those not in ``progress`` yet; alt text set on each."""
+        if len(images) > MAX_IMAGES:
+            raise Rejected(
+                f"X takes at most {MAX_IMAGES} images per post, this one has {len(images)}", platform="twitter"
+            )
+        ids = []
+        for image in images:
+            data = self._read(image)
+            sha = image.sha256 or hashlib.sha256(data).hexdigest()
+            mime = sniff(data) or image.mime
+            media_id = progress.media.get(sha)
+            if media_id is None:
+                media_id = self._upload(data, mime)
+                progress.add_media(sha, media_id)
+            if mime == "image/gif":
+                self._check_processed(media_id)
+            if image.alt:
+                # Always (re)applied: an earlier try may have uploaded the image and failed before its alt text.
+                self._call(
+                    "POST", f"{API}/metadata", json={"id": media_id, "metadata": {"alt_text": {"text": image.alt}}}
+                )
+            ids.append(media_id)
+        return ids
+
+    # ------------------------------------------------------------ the forms
+
+    def _upload(self, data: bytes, mime: str) -> str:
+        if mime in ONE_SHOT_TYPES:
+            answer = self._call(
+                "POST",
+                f"{API}/upload",
+                files={"media": ("image", data, mime)},
+                data={"media_category": "tweet_image", "media_type": mime},
+            )
+            return self._id(answer)
+        if mime != "image/gif":
+            raise Rejected(f"X does not take this image type ({mime or 'unknown'})", platform="twitter")
+        init = {"media_type": mime, "total_bytes": len(data), "media_category": "tweet_gif"}
+        media_id = self._id(self._call("POST", f"{API}/upload/initialize", json=init))
+        self._call(
+            "POST",
+            f"{API}/upload/{media_id}/append",
+            files={"media": ("image", data, mime)},
+            data={"segment_index": "0"},
+        )
+        self._id(self._call("POST", f"{API}/upload/{media_id}/finalize"))
+        return media_id
+
+    def _check_processed(self, media_id: str) -> None:
+        answer = self._call("GET", f"{API}/upload", params={"command": "STATUS", "media_id": media_id})
+        info = (answer.get("data") or {}).get("processing_info") or {}
+        state = info.get("state", "succeeded")
+        if state == "failed":
+            error = info.get("error") or {}
+            raise Rejected(
+                redact(f"X could not process the GIF: {error.get('message', state)}", self.secrets), platform="twitter"
+            )
+        if state != "succeeded":
+            wait = info.get("check_after_secs")
+            raise Transient(
+                f"X is still processing the GIF ({state})",
+                retry_after=float(wait) if isinstance(wait, int | float) else None,
+                platform="twitter",
+            )
+
+    # ------------------------------------------------------------ plumbing
+
+    def _read(self, image: Image) -> bytes:
+        try:
+            return image.path.read_bytes()
+        except OSError as exc:
+            raise Rejected(f"cannot read image {image.path.name}: {exc.strerror}", platform="twitter") from None
+
+    def _id(self, answer: dict[str, Any]) -> str:
+        data = answer.get("data") if isinstance(answer.get("data"), dict) else answer
+        value = data.get("id") or data.get("media_id_string") or data.get("media_id")
+        if not value or not str(value).isdigit():
+            raise Transient(
+                "X answered the media upload without a media id; the upload will be repeated", platform="twitter"
+            )
+        return str(value)
+
+    def _call(self, method: str, url: str, **kwargs: Any) -> dict[str, Any]:
+        try:
+            response = self.session.request(method, url, auth=self.auth, **kwargs)
+        except requests.RequestException as exc:
+            failure: PlatformError = network_error(exc, "twitter", self.secrets)
+            # An upload cannot make a post: whatever the network did, trying again is safe.
+            raise Transient(failure.message, platform="twitter") from None
+        if not response.ok:
+            raise twitter_errors.classify(response, self.secrets)
+        if not response.content:
+            return {}
+        try:
+            answer = response.json()
+        except ValueError:
+            raise Transient(
+                "X answered a media request with a garbled body", code=response.status_code, platform="twitter"
+            ) from None
+        return answer if isinstance(answer, dict) else {}

@@ -1,0 +1,533 @@
+"""The crosspost command line: thin click commands over the library.
+
+Each command imports what it needs inside its body, so ``--help``, ``validate``
+and ``preview`` never load SQLAlchemy or a platform library, and ``list`` and
+``log`` never load a platform library (the contract's speed promise).
+Errors become one ``crosspost: error: ...`` line here, at the edge.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
+
+import click
+
+from crosspost import __version__
+from crosspost.errors import CrosspostError, PostError
+
+if TYPE_CHECKING:
+    from crosspost.config import Settings
+    from crosspost.store.records import DeliveryRecord
+    from crosspost.store.sql import SqlStore
+
+# Kept here rather than imported from crosspost.store.records, so --help loads nothing of the store.
+POST_STATUSES = ("sending", "queued", "sent", "cancelled", "partial", "failed")
+DELIVERY_STATUSES = ("pending", "sending", "retrying", "sent", "failed", "unknown", "missed", "cancelled")
+DEFAULT_SANDBOX_PORT = 8080
+
+
+class Failure(CrosspostError):
+    """A command's own failure: ``problems`` go to stderr one per line, then the message as the last line."""
+
+    def __init__(self, message: str, problems: Iterable[str] = ()) -> None:
+        super().__init__(message)
+        self.problems = list(problems)
+
+
+class App:
+    """What the commands share: the config (read on first use), the clock (read once), the store."""
+
+    def __init__(self, config: str | None, debug: bool) -> None:
+        self.config_option = config
+        self.debug = debug
+        self._settings: Settings | None = None
+        self._store: SqlStore | None = None
+
+    @cached_property
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            from crosspost.config import find_config_path, load_config
+
+            path = find_config_path(self.config_option, os.environ, Path.cwd())
+            self._settings = load_config(path, os.environ)
+        return self._settings
+
+    @property
+    def secrets(self) -> frozenset[str]:
+        return self._settings.secrets if self._settings is not None else frozenset()
+
+    @property
+    def store(self) -> SqlStore:
+        if self._store is None:
+            from crosspost.store.sql import SqlStore
+
+            self._store = SqlStore(self.settings.database_url, self.settings.media_dir)
+        return self._store
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+    def out(self, text: str) -> None:
+        """Print to stdout, with any secret value masked."""
+        click.echo(self.mask(text))
+
+    def err(self, text: str) -> None:
+        """Print a problem to stderr, redacted."""
+        from crosspost.redact import redact
+
+        click.echo(redact(text, self.secrets), err=True)
+
+    def mask(self, text: str) -> str:
+        for secret in sorted((s for s in self.secrets if len(s) >= 4), key=len, reverse=True):
+            text = text.replace(secret, "***")
+        return text
+
+    def fail(self, exc: BaseException) -> NoReturn:
+        """Report ``exc`` as problems and one final error line (a traceback first with --debug); exit 1."""
+        from crosspost.redact import redact
+
+        if self.debug:
+            click.echo(redact("".join(traceback.format_exception(exc)), self.secrets).rstrip(), err=True)
+        if isinstance(exc, Failure | PostError):
+            for problem in exc.problems:
+                self.err(str(problem))
+        if isinstance(exc, PostError):
+            message = f"{len(exc.problems)} problem(s) in the post file"
+        elif isinstance(exc, CrosspostError):
+            message = str(exc)
+        else:
+            hint = "" if self.debug else "; run with --debug for details"
+            message = f"internal error: {type(exc).__name__}: {exc}{hint}"
+        self.err("crosspost: error: " + " ".join(message.split("\n")))
+        sys.exit(1)
+
+
+class CrosspostGroup(click.Group):
+    """A click group that turns crosspost's errors (and unexpected ones) into one line and exit 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except BrokenPipeError:  # `crosspost log | head`: the reader left; nothing to report
+            sys.stderr.close()
+            sys.exit(1)
+        except Exception as exc:  # noqa: BLE001 - the edge: every error becomes one line
+            app = ctx.obj if isinstance(ctx.obj, App) else App(None, False)
+            app.fail(exc)
+
+
+@click.group(cls=CrosspostGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config",
+    "config",
+    type=click.Path(dir_okay=False),
+    help="The config file (default: $CROSSPOST_CONFIG, else ./crosspost.toml).",
+)
+@click.option("--debug", is_flag=True, help="Show tracebacks of errors.")
+@click.version_option(__version__, "--version", prog_name="crosspost", message="%(prog)s %(version)s")
+@click.pass_context
+def cli(ctx: click.Context, config: str | None, debug: bool) -> None:
+    """Write a post once; publish it on time to Twitter/X, a Facebook Page and a VK community."""
+    app = App(config, debug)
+    ctx.obj = app
+    ctx.call_on_close(app.close)
+
+
+pass_app = click.pass_obj
+WHEN_HELP = "WHEN: ISO 8601 (naive is in the config timezone), 'now', or a delay such as +30m, +2h, +1d."
+
+
+def _load(app: App, path: Path, to: tuple[str, ...] | None = None, *, doing: str) -> tuple[Any, list[Any]]:
+    """Parse and render a post file; its problems become one Failure."""
+    from crosspost.posts import load_drafts
+
+    try:
+        return load_drafts(path, app.settings, now=app.now, to=list(to) if to else None)
+    except PostError as exc:
+        raise Failure(f"{path}: {_count(len(exc.problems), 'problem')}; {doing}", exc.problems) from None
+
+
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+# ---------------------------------------------------------------- post files
+
+
+@cli.command(short_help="Check post files against the config.")
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@pass_app
+def validate(app: App, files: tuple[Path, ...]) -> None:
+    """Check post files against the config; exit 1 if any has a problem."""
+    from crosspost.posts import load_drafts
+    from crosspost.timeutil import human
+
+    bad = 0
+    for path in files:
+        try:
+            parsed, drafts = load_drafts(path, app.settings, now=app.now)
+        except PostError as exc:
+            bad += 1
+            for problem in exc.problems:
+                app.err(str(problem))
+            continue
+        targets = ", ".join(d.account + (f" (thread of {len(d.parts)})" if len(d.parts) > 1 else "") for d in drafts)
+        when = human(parsed.publish_at, app.settings.timezone) if parsed.publish_at else "not set (queue needs --at)"
+        app.out(f"{path}: ok; to {targets}; publish_at {when}")
+    if bad:
+        raise Failure(f"{bad} of {_count(len(files), 'file')} had problems")
+
+
+@cli.command(short_help="Show each account's text exactly as it will be sent.")
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array, one object per target account.")
+@pass_app
+def preview(app: App, file: Path, as_json: bool) -> None:
+    """Show, for each target account, the text or thread parts exactly as they will be sent,
+    each part's length as the platform counts it against its limit, and the images."""
+    from crosspost import output
+    from crosspost.render import measure
+
+    _parsed, drafts = _load(app, file, doing="fix them, then preview again")
+    accounts = app.settings.accounts
+    if as_json:
+        import json
+
+        items = [output.preview_json(accounts[d.account], d, measure(accounts[d.account], d)) for d in drafts]
+        app.out(json.dumps(items, ensure_ascii=False, indent=2))
+        return
+    base = file.resolve().parent
+    lines: list[str] = []
+    for d in drafts:
+        lines += output.preview_lines(accounts[d.account], d, measure(accounts[d.account], d), base)
+    app.out("\n".join(lines).rstrip("\n"))
+
+
+@cli.command(short_help="Queue a post file; print the new post id.")
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--at", "at", metavar="WHEN", help="When to publish; wins over the file's publish_at. " + WHEN_HELP)
+@click.option("--to", "to", metavar="ACCOUNT", multiple=True, help="A target account (repeat); replaces the file's to.")
+@pass_app
+def queue(app: App, file: Path, at: str | None, to: tuple[str, ...]) -> None:
+    """Validate a post file, then store a snapshot of it and one delivery per target account.
+
+    Prints the new post id alone. Later edits to the file change nothing already queued.
+    """
+    from crosspost.timeutil import human, parse_when
+
+    settings = app.settings
+    unknown = [name for name in to if name not in settings.accounts]
+    if unknown:
+        raise Failure(
+            f"--to {unknown[0]}: no such account in {settings.path}; the accounts are: {', '.join(settings.accounts)}"
+        )
+    due = parse_when(at, settings.timezone, app.now) if at is not None else None
+    parsed, drafts = _load(app, file, to, doing="nothing queued")
+    due = due or parsed.publish_at
+    if due is None:
+        raise Failure(
+            f"{file}: no publish time; add publish_at = 2027-03-17T10:00:00 to its front matter or pass --at WHEN"
+        )
+    if (app.now - due).total_seconds() > 60:
+        raise Failure(
+            f"{file}: the publish time {human(due, settings.timezone)} is in the past; "
+            "pass --at now, --at +10m or a later time"
+        )
+    title = parsed.title or file.stem
+    post_id = app.store.queue_post(title=title, source=str(parsed.source), drafts=drafts, due_at=due, now=app.now)
+    app.out(str(post_id))
+
+
+# ---------------------------------------------------------------- the queue and the log
+
+
+@cli.command(name="list", short_help="List every post, newest due first.")
+@click.option("--status", type=click.Choice(POST_STATUSES), help="Only posts with this overall status.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array of posts.")
+@pass_app
+def list_(app: App, status: str | None, as_json: bool) -> None:
+    """List every post (cancelled and finished ones too), newest due first."""
+    from crosspost import output
+    from crosspost.timeutil import human
+
+    zone = app.settings.timezone
+    posts = app.store.list_posts(status=status)
+    if as_json:
+        _print_json(app, [output.post_json(p, zone) for p in posts])
+        return
+    if posts:
+        rows = [[str(p.id), human(p.due_at, zone), p.status, p.title, output.delivery_states(p)] for p in posts]
+        app.out(output.table(["ID", "DUE", "STATUS", "TITLE", "DELIVERIES"], rows))
+    else:
+        app.out("no posts" + (f" with status {status}" if status else "") + "; queue one with: crosspost queue FILE")
+    footer = output.daemon_line(app.store.daemon_status(), app.now, zone)
+    if footer:
+        app.out(footer)
+
+
+@cli.command(short_help="Show one post, its deliveries and every attempt.")
+@click.argument("post_id", metavar="ID", type=int)
+@click.option("--json", "as_json", is_flag=True, help="Print the post as JSON, each delivery with its history.")
+@pass_app
+def show(app: App, post_id: int, as_json: bool) -> None:
+    """Show one post: its snapshot, its deliveries and every attempt of each."""
+    from crosspost import output
+
+    post = app.store.get_post(post_id)
+    zone = app.settings.timezone
+    if as_json:
+        _print_json(app, output.post_json(post, zone, full=True))
+    else:
+        app.out("\n".join(output.show_lines(post, zone)))
+
+
+@cli.command(short_help="Cancel the post's deliveries not yet sent.")
+@click.argument("post_id", metavar="ID", type=int)
+@pass_app
+def cancel(app: App, post_id: int) -> None:
+    """Cancel the post's deliveries not yet sent (pending or retrying)."""
+    store = app.store
+    before = store.get_post(post_id)
+    changed = {d.id for d in store.cancel(post_id, now=app.now)}
+    for d in before.deliveries:
+        if d.id in changed:
+            app.out(f"post {post_id} {d.account}: {d.status} -> cancelled")
+        else:
+            app.out(f"post {post_id} {d.account}: {d.status}, left as it is")
+
+
+@cli.command(short_help="Move the post's waiting deliveries to a new time.")
+@click.argument("post_id", metavar="ID", type=int)
+@click.argument("when", metavar="WHEN")
+@pass_app
+def reschedule(app: App, post_id: int, when: str) -> None:
+    """Move the post's pending and retrying deliveries to WHEN (they become pending).
+
+    WHEN: ISO 8601 (naive is in the config timezone), 'now', or a delay such as +30m, +2h, +1d.
+    """
+    from crosspost.timeutil import human, parse_when
+
+    zone = app.settings.timezone
+    due = parse_when(when, zone, app.now)
+    store = app.store
+    before = store.get_post(post_id)
+    changed = {d.id: d for d in store.reschedule(post_id, due, now=app.now)}
+    for d in before.deliveries:
+        if d.id in changed:
+            new = f"pending, due {human(due, zone)}"
+            app.out(f"post {post_id} {d.account}: {d.status}, due {human(d.due_at, zone)} -> {new}")
+        else:
+            app.out(f"post {post_id} {d.account}: {d.status}, left as it is")
+
+
+@cli.command(short_help="Put failed, unknown or missed deliveries back in the queue.")
+@click.argument("post_id", metavar="ID", type=int)
+@click.option("--account", metavar="NAME", help="Only this account's delivery.")
+@pass_app
+def retry(app: App, post_id: int, account: str | None) -> None:
+    """Put the post's failed, unknown or missed deliveries back in the queue, due now, with a fresh
+    budget of tries. An unknown one is looked up on the platform first and becomes sent if found."""
+    from crosspost.delivery import retry_post
+
+    store = app.store
+    post = store.get_post(post_id)
+    if account is not None and account not in {d.account for d in post.deliveries}:
+        names = ", ".join(d.account for d in post.deliveries)
+        raise Failure(f"post {post_id} has no delivery to account {account!r}; its accounts are: {names}")
+    results = retry_post(store, app.settings, post_id, account, now=app.now)
+    if not results:
+        states = ", ".join(f"{d.account} {d.status}" for d in post.deliveries if account in (None, d.account))
+        raise Failure(f"post {post_id}: nothing to retry (only failed, unknown or missed deliveries are): {states}")
+    for record, what in results:
+        app.out(f"post {post_id} {record.account}: {_retried(record, what)}")
+
+
+def _retried(record: DeliveryRecord, what: str) -> str:
+    if what == "sent":
+        return f"found on the platform, now sent: {record.url}"
+    if what == "requeued":
+        return "back in the queue, due now"
+    return what
+
+
+@cli.command(short_help="The delivery log, newest first.")
+@click.option("--status", type=click.Choice(DELIVERY_STATUSES), help="Only deliveries with this status.")
+@click.option("--account", metavar="NAME", help="Only this account's deliveries.")
+@click.option("--post", "post_id", metavar="ID", type=int, help="Only this post's deliveries.")
+@click.option("--since", metavar="WHEN", help="Only since this time, or this long ago (such as 7d, 12h).")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array of delivery records.")
+@click.option("--csv", "as_csv", is_flag=True, help="Print CSV with a header row.")
+@pass_app
+def log(
+    app: App,
+    status: str | None,
+    account: str | None,
+    post_id: int | None,
+    since: str | None,
+    as_json: bool,
+    as_csv: bool,
+) -> None:
+    """Show the delivery log, one row per delivery, newest first (by sent time, else due time)."""
+    if as_json and as_csv:
+        raise click.UsageError("--json and --csv cannot be used together")
+    from crosspost import output
+    from crosspost.timeutil import human, parse_since
+
+    zone = app.settings.timezone
+    start = parse_since(since, zone, app.now) if since is not None else None
+    records = app.store.log(status=status, account=account, post_id=post_id, since=start)
+    if as_json:
+        _print_json(app, [output.delivery_json(d, zone) for d in records])
+    elif as_csv:
+        click.echo(app.mask(output.log_csv(records, zone)), nl=False)
+    elif records:
+        headers = ["POST", "TITLE", "ACCOUNT", "PLATFORM", "STATUS", "TRIES", "DUE", "SENT", "URL / ERROR"]
+        rows = [
+            [
+                str(d.post_id),
+                d.post_title,
+                d.account,
+                d.platform,
+                d.status,
+                str(d.attempts),
+                human(d.due_at, zone),
+                human(d.sent_at, zone),
+                output.outcome_of(d),
+            ]
+            for d in records
+        ]
+        app.out(output.table(headers, rows))
+    else:
+        app.out("no deliveries match")
+
+
+def _print_json(app: App, data: object) -> None:
+    import json
+
+    app.out(json.dumps(data, ensure_ascii=False, indent=2))
+
+
+# ---------------------------------------------------------------- running
+
+
+@cli.command(short_help="Run the scheduler in the foreground.")
+@click.option("--once", is_flag=True, help="Handle what is due now, then exit: 0 if every delivery was sent.")
+@pass_app
+def daemon(app: App, once: bool) -> None:
+    """Run the scheduler in the foreground until SIGTERM or SIGINT."""
+    from crosspost.daemon import run_daemon
+
+    code = run_daemon(app.settings, once=once, log=app.err)
+    if code:
+        raise Failure("not every delivery was sent; see: crosspost log --since 1h" if once else f"daemon exit {code}")
+
+
+@cli.command(short_help="List the accounts; --check proves their credentials.")
+@click.option("--check", is_flag=True, help="Prove each account's credentials with a read-only call.")
+@pass_app
+def accounts(app: App, check: bool) -> None:
+    """List the accounts in the config (never their credentials)."""
+    from crosspost import output
+
+    settings = app.settings
+    if not check:
+        rows = [
+            [a.name, a.platform, a.page_id or (str(a.group_id) if a.group_id else "—"), a.api_base or ""]
+            for a in settings.accounts.values()
+        ]
+        app.out(output.table(["NAME", "PLATFORM", "TARGET", "API BASE"], rows))
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    names = list(settings.accounts)
+    with ThreadPoolExecutor(max_workers=max(1, len(names))) as pool:
+        results = list(pool.map(lambda name: _verify(app, name), names))
+    failed = 0
+    for name, ok, message in results:
+        if ok:
+            app.out(f"✓ {name}: {message}")
+        else:
+            failed += 1
+            app.err(f"✗ {name}: {message}")
+    if failed:
+        raise Failure(f"{failed} of {_count(len(names), 'account')} failed the check")
+
+
+def _verify(app: App, name: str) -> tuple[str, bool, str]:
+    """(name, ok, who we post as / what is wrong and the fix) for one account."""
+    from crosspost.adapters import adapter_for
+
+    account = app.settings.accounts[name]
+    try:
+        return name, True, adapter_for(account, app.settings.request_timeout).verify()
+    except CrosspostError as exc:
+        return name, False, str(exc)
+    except Exception as exc:  # noqa: BLE001 - one account's surprise must not hide the others' results
+        return name, False, f"unexpected {type(exc).__name__}: {exc}"
+
+
+@cli.command(short_help="Run local emulators of the three platforms' APIs.")
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=DEFAULT_SANDBOX_PORT,
+    show_default=True,
+    help="The port on 127.0.0.1 (0: any free port).",
+)
+def sandbox(port: int) -> None:
+    """Run local emulators of the X, Facebook Graph and VK APIs on 127.0.0.1 until interrupted.
+
+    Point an account's api_base at the printed URL; the emulators accept the
+    credentials in crosspost.sandbox.CREDENTIALS.
+    """
+    import signal
+    import threading
+
+    from crosspost.sandbox import build_sandbox
+
+    box = build_sandbox()
+    try:
+        url = box.start(port)
+    except OSError as exc:
+        raise Failure(f"cannot listen on 127.0.0.1:{port} ({exc.strerror}); pass --port N with a free port") from None
+    click.echo(f"sandbox: serving the X, Graph and VK emulators on {url} (its page shows every wall); Ctrl-C stops it")
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        while not stop.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        box.stop()
+
+
+@cli.command(short_help="Run end to end on the sandbox; no credentials needed.")
+@click.option("--keep", is_flag=True, help="Keep the demo's folder (config, database, posts) and print where.")
+def demo(keep: bool) -> None:
+    """Run crosspost end to end on the sandbox with the example posts; no credentials needed."""
+    from crosspost.demo import run_demo
+
+    code = run_demo(click.echo, keep=keep)
+    if code:
+        raise Failure("the demo did not finish cleanly; see the lines above")
+
+
+def main() -> None:
+    """The ``crosspost`` console script."""
+    cli(prog_name="crosspost")

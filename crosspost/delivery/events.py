@@ -1,0 +1,25 @@
+"""Log lines for attempts: one line each, ``key=value`` fields, journald-friendly (no timestamp:
+journald and any log collector add their own)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+
+from crosspost.redact import redact
+
+LogFn = Callable[[str], None]
+
+
+def _value(value: object) -> str:
+    text = str(value)
+    if text and all(c.isalnum() or c in "-_.:/@+?=&%#~," for c in text):
+        return text
+    return json.dumps(text, ensure_ascii=False)  # quoted, so a reason with spaces stays one field
+
+
+def log_line(level: str, secrets: Iterable[str] = (), **fields: object) -> str:
+    """``level=info post=3 account=vk outcome=sent url=...``, with every secret masked."""
+    parts = [f"level={level}"]
+    parts += [f"{key}={_value(value)}" for key, value in fields.items() if value is not None]
+    return redact(" ".join(parts), secrets)

@@ -1,0 +1,268 @@
+"""How the CLI shows things: JSON shapes, CSV, plain-text blocks and tables for people.
+
+Pure functions from records to text (or JSON-ready dicts); the CLI prints them.
+Nothing heavy at import time: rich is imported only when a table is drawn.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import sys
+from collections.abc import Iterable, Sequence
+from datetime import datetime, tzinfo
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from crosspost.timeutil import human, iso
+
+if TYPE_CHECKING:
+    from crosspost.config import AccountConfig
+    from crosspost.model import Draft
+    from crosspost.store.records import Attempt, DeliveryRecord, PostRecord
+
+# The contract's delivery fields (log --json), then extras; also the CSV columns, in this order.
+LOG_FIELDS = (
+    "post_id",
+    "title",
+    "delivery_id",
+    "account",
+    "platform",
+    "status",
+    "attempts",
+    "remote_id",
+    "url",
+    "error",
+    "due_at",
+    "sent_at",
+    "next_try_at",
+)
+DAEMON_ALIVE_SECONDS = 15.0  # the daemon beats every 2 s and counts as gone after 15 s silent
+
+# ---------------------------------------------------------------- JSON shapes
+
+
+def delivery_json(d: DeliveryRecord, zone: tzinfo, *, history: bool = False) -> dict[str, Any]:
+    """One delivery as the contract's JSON record (times ISO 8601 in ``zone`` with its offset)."""
+    data: dict[str, Any] = {
+        "post_id": d.post_id,
+        "title": d.post_title,
+        "delivery_id": d.id,
+        "account": d.account,
+        "platform": d.platform,
+        "status": d.status,
+        "attempts": d.attempts,
+        "remote_id": d.remote_id,
+        "url": d.url,
+        "error": d.error,
+        "due_at": iso(d.due_at, zone),
+        "sent_at": iso(d.sent_at, zone),
+        "next_try_at": iso(d.next_try_at, zone),
+    }
+    if history:
+        data["history"] = [attempt_json(a, zone) for a in d.history]
+    return data
+
+
+def attempt_json(a: Attempt, zone: tzinfo) -> dict[str, Any]:
+    return {
+        "at": iso(a.at, zone),
+        "outcome": a.outcome,
+        "error": a.error,
+        "code": a.code,
+        "seconds": round(a.seconds, 3),
+        "is_try": a.is_try,
+    }
+
+
+def draft_json(draft: Draft) -> dict[str, Any]:
+    return {
+        "account": draft.account,
+        "platform": draft.platform,
+        "parts": list(draft.parts),
+        "images": [{"path": str(i.path), "alt": i.alt} for i in draft.images],
+        "link": draft.link,
+    }
+
+
+def post_json(p: PostRecord, zone: tzinfo, *, full: bool = False) -> dict[str, Any]:
+    """A post for ``list --json``; ``full`` (``show --json``) adds the snapshot and each delivery's history."""
+    data: dict[str, Any] = {
+        "id": p.id,
+        "title": p.title,
+        "status": p.status,
+        "due_at": iso(p.due_at, zone),
+        "source": p.source,
+        "created_at": iso(p.created_at, zone),
+        "deliveries": [delivery_json(d, zone, history=full) for d in p.deliveries],
+    }
+    if full:
+        data["snapshot"] = [draft_json(d) for d in p.drafts]
+    return data
+
+
+def log_csv(records: Iterable[DeliveryRecord], zone: tzinfo) -> str:
+    """``log --csv``: the JSON fields as columns, with a header row; null is an empty cell."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(LOG_FIELDS)
+    for d in records:
+        row = delivery_json(d, zone)
+        writer.writerow(["" if row[f] is None else row[f] for f in LOG_FIELDS])
+    return out.getvalue()
+
+
+# ---------------------------------------------------------------- words for people
+
+
+def delivery_states(p: PostRecord) -> str:
+    """``twitter:sent facebook:retrying vk:pending``."""
+    return " ".join(f"{d.account}:{d.status}" for d in p.deliveries)
+
+
+def outcome_of(d: DeliveryRecord) -> str:
+    """The url of a sent delivery, else its last error, else ``-``."""
+    return d.url or d.error or "-"
+
+
+def daemon_line(status: tuple[str, datetime, str] | None, now: datetime, zone: tzinfo) -> str | None:
+    """The footer of ``list``: is a daemon alive, and when did it last beat."""
+    if status is None:
+        return "daemon: not running (none has run on this database, or the last one stopped)"
+    owner, beat, _started = status
+    ago = max(0, int((now - beat).total_seconds()))
+    when = f"last heartbeat {human(beat, zone)}, {_ago(ago)} ago"
+    if ago <= DAEMON_ALIVE_SECONDS:
+        return f"daemon: running ({owner}, {when})"
+    return f"daemon: not running? ({owner}, {when}; start it with: crosspost daemon)"
+
+
+def _ago(seconds: int) -> str:
+    if seconds < 120:
+        return f"{seconds}s"
+    if seconds < 7200:
+        return f"{seconds // 60}m"
+    if seconds < 172800:
+        return f"{seconds // 3600}h"
+    return f"{seconds // 86400}d"
+
+
+def shown_path(path: Path, base: Path) -> str:
+    """``path`` relative to ``base`` when it is inside it (as the author wrote it), else as it is."""
+    try:
+        return str(path.relative_to(base))
+    except ValueError:
+        return str(path)
+
+
+def preview_lines(account: AccountConfig, draft: Draft, measures: Sequence[tuple[int, int]], base: Path) -> list[str]:
+    """One target of ``preview``: a heading, then each part with its length against the limit, then images."""
+    n = len(draft.parts)
+    unit = "characters as X counts them" if account.platform == "twitter" else "characters"
+    shape = f"thread of {n} parts" if n > 1 else "one post"
+    lines = [f"{account.name} ({account.platform}), {shape}"]
+    for i, (part, (length, limit)) in enumerate(zip(draft.parts, measures, strict=True), 1):
+        over = "  OVER THE LIMIT" if length > limit else ""
+        label = f"part {i}/{n} · " if n > 1 else ""
+        lines.append(f"{label}{length}/{limit} {unit}{over}")
+        lines.extend(f"  {line}" if line else "" for line in part.split("\n"))
+        lines.append("")
+    if draft.platform == "facebook" and draft.link:
+        lines.append(f"link: {draft.link}")
+    for i, image in enumerate(draft.images, 1):
+        alt = image.alt or "(no alt text)"
+        if draft.platform == "vk" and image.alt:
+            alt += " (VK shows no alt text)"
+        lines.append(f"image {i}: {shown_path(image.path, base)} · alt: {alt}")
+    if lines[-1] != "":
+        lines.append("")
+    return lines
+
+
+def preview_json(account: AccountConfig, draft: Draft, measures: Sequence[tuple[int, int]]) -> dict[str, Any]:
+    return {
+        "account": account.name,
+        "platform": account.platform,
+        "parts": [
+            {"text": part, "length": length, "limit": limit}
+            for part, (length, limit) in zip(draft.parts, measures, strict=True)
+        ],
+        "images": [{"path": str(i.path), "alt": i.alt} for i in draft.images],
+        "link": draft.link,
+    }
+
+
+def show_lines(p: PostRecord, zone: tzinfo) -> list[str]:
+    """``show ID``: the post, then per account its delivery, the text as stored and every attempt."""
+    lines = [
+        f"post {p.id}: {p.title}",
+        f"status:  {p.status}",
+        f"due:     {human(p.due_at, zone)}",
+        f"queued:  {human(p.created_at, zone)}",
+        f"source:  {p.source}",
+    ]
+    drafts = {d.account: d for d in p.drafts}
+    for d in p.deliveries:
+        lines += ["", f"{d.account} ({d.platform}): {d.status}, {_tries(d.attempts)}"]
+        lines.append(f"  due {human(d.due_at, zone)}" + (f", sent {human(d.sent_at, zone)}" if d.sent_at else ""))
+        if d.next_try_at and d.status == "retrying":
+            lines.append(f"  next try {human(d.next_try_at, zone)}")
+        if d.url:
+            lines.append(f"  url: {d.url}" + (f" (id {d.remote_id})" if d.remote_id else ""))
+        if d.error:
+            lines.append(f"  error: {d.error}")
+        draft = drafts.get(d.account)
+        if draft is not None:
+            n = len(draft.parts)
+            for i, part in enumerate(draft.parts, 1):
+                lines.append(f"  text, part {i}/{n}:" if n > 1 else "  text:")
+                lines.extend(f"    {line}" if line else "" for line in part.split("\n"))
+            if draft.link:
+                lines.append(f"  link: {draft.link}")
+            for i, image in enumerate(draft.images, 1):
+                lines.append(f"  image {i}: {image.path} · alt: {image.alt or '(no alt text)'}")
+        if d.history:
+            lines.append("  history:")
+            for a in d.history:
+                lines.append("    " + attempt_line(a, zone))
+    return lines
+
+
+def attempt_line(a: Attempt, zone: tzinfo) -> str:
+    code = f" [{a.code}]" if a.code else ""
+    error = f": {a.error}" if a.error else ""
+    kind = "" if a.is_try else " (look-up)"
+    return f"{human(a.at, zone)}  {a.outcome}{kind}{code}, {a.seconds:.1f}s{error}"
+
+
+def _tries(n: int) -> str:
+    return "1 attempt" if n == 1 else f"{n} attempts"
+
+
+# ---------------------------------------------------------------- tables
+
+
+def table(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
+    """A table for people, drawn by rich: colour only on a terminal; 200 columns wide when not one."""
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    tty = sys.stdout.isatty()
+    console = Console(
+        width=None if tty else 200,
+        color_system="auto" if tty else None,
+        force_terminal=tty,
+        highlight=False,
+        markup=False,
+        emoji=False,
+    )
+    grid = Table(box=box.SIMPLE_HEAD if tty else None, show_edge=False, pad_edge=False, header_style="bold")
+    for header in headers:
+        grid.add_column(header, no_wrap=not tty, overflow="fold")
+    for row in rows:
+        grid.add_row(*(Text(cell) for cell in row))
+    with console.capture() as captured:
+        console.print(grid)
+    return "\n".join(line.rstrip() for line in captured.get().splitlines())

@@ -1,0 +1,407 @@
+"""Markdown to each platform's plain text; X's weighted length; thread splitting.
+
+No platform renders Markdown, so every target gets plain text (contract: "The
+post file"): links stay visible as ``text (url)``, emphasis becomes plain
+text, lists become ``• item`` / ``1. item`` lines, and paragraphs are separated
+by a blank line. The post's link and tags are appended at the end.
+
+This module imports no platform library (and nothing heavy) so that
+``validate`` and ``preview`` start fast.
+
+Twitter threads: the body is split on its own, with room kept in the first
+part for the link and the hashtags, because the contract sends them (and the
+images) with the first tweet. See :func:`render_draft`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from functools import lru_cache
+from typing import NamedTuple
+
+import twitter_text
+from markdown_it import MarkdownIt
+from markdown_it.tree import SyntaxTreeNode
+
+from crosspost.config import TWITTER_MAX_WEIGHT, AccountConfig
+from crosspost.model import Content, Draft
+
+TWITTER_MAX_IMAGES = 4
+VK_MAX_IMAGES = 10
+TWITTER_MAX_ALT = 1000
+
+_MD = MarkdownIt("commonmark")
+
+# ---------------------------------------------------------------- Markdown to plain text
+
+
+def render_text(markdown: str, link: str | None, tags: Sequence[str]) -> str:
+    """Plain text for ``markdown``, then ``link`` (unless the text shows it) and ``tags`` as hashtags.
+
+    The link goes in a paragraph of its own; the hashtags go on the last line,
+    skipping any the text already carries.
+    """
+    text = markdown_to_text(markdown)
+    if link and link not in text:
+        text = f"{text}\n\n{link}" if text else link
+    hashtags = _hashtags(text, tags)
+    if hashtags:
+        text = f"{text} {hashtags}" if text else hashtags
+    return text
+
+
+def markdown_to_text(markdown: str) -> str:
+    """The Markdown body alone as plain text, blocks separated by one blank line."""
+    tree = SyntaxTreeNode(_MD.parse(markdown))
+    return "\n\n".join(_blocks(tree))
+
+
+def _hashtags(text: str, tags: Sequence[str]) -> str:
+    present = {m.lower() for m in re.findall(r"#(\w+)", text)}
+    return " ".join(f"#{tag}" for tag in tags if tag.lower() not in present)
+
+
+def _blocks(node: SyntaxTreeNode) -> list[str]:
+    """The blocks (paragraph-like strings) of a container node, empty ones dropped."""
+    out: list[str] = []
+    for child in node.children:
+        out.extend(b for b in _block(child) if b.strip())
+    return out
+
+
+def _block(node: SyntaxTreeNode) -> list[str]:
+    kind = node.type
+    if kind in ("paragraph", "heading"):
+        return [_inline(node.children[0]).strip()] if node.children else []
+    if kind in ("bullet_list", "ordered_list"):
+        return [_list(node)]
+    if kind == "blockquote":
+        # Quote marks rather than "> ": readers of a plain-text post see a quotation, not markup.
+        inner = _blocks(node)
+        if not inner:
+            return []
+        inner[0] = "“" + inner[0]
+        inner[-1] = inner[-1] + "”"
+        return inner
+    if kind in ("fence", "code_block", "html_block"):
+        return [node.content.strip("\n")]
+    return []  # hr and anything unknown: the paragraph break is enough
+
+
+def _list(node: SyntaxTreeNode) -> str:
+    lines: list[str] = []
+    number = int(node.attrs.get("start", 1) or 1)
+    for item in node.children:
+        marker = f"{number}. " if node.type == "ordered_list" else "• "
+        number += 1
+        body = "\n".join(_blocks(item)).split("\n") or [""]
+        lines.append(marker + body[0])
+        # Continuation lines (nested lists, later paragraphs) line up under the item's text.
+        lines.extend((" " * len(marker) + line) if line else "" for line in body[1:])
+    return "\n".join(lines)
+
+
+def _inline(node: SyntaxTreeNode) -> str:
+    parts: list[str] = []
+    for child in node.children:
+        kind = child.type
+        if kind in ("text", "code_inline", "html_inline"):
+            parts.append(child.content)
+        elif kind == "softbreak":
+            parts.append(" ")  # Markdown semantics: a wrapped source line joins its paragraph
+        elif kind == "hardbreak":
+            parts.append("\n")
+        elif kind == "link":
+            parts.append(_link(child))
+        elif kind == "image":
+            parts.append(_inline(child) if child.children else child.content)
+        else:  # em, strong and the like: keep the words, drop the emphasis
+            parts.append(_inline(child))
+    return "".join(parts)
+
+
+def _link(node: SyntaxTreeNode) -> str:
+    label = _inline(node)
+    href = str(node.attrs.get("href", ""))
+    shown = _MD.normalizeLinkText(href)
+    if not href or label in (href, shown) or _MD.normalizeLink(label) == href or "mailto:" + label == href:
+        return label
+    return f"{label} ({shown})"
+
+
+# ---------------------------------------------------------------- X's weighted length
+
+
+@lru_cache(maxsize=8192)
+def twitter_weight(text: str) -> int:
+    """The length X counts (twitter-text v3): URLs 23, CJK and emoji 2, most else 1."""
+    return int(twitter_text.parse_tweet(text).weightedLength)
+
+
+class _Atom(NamedTuple):
+    sep: str  # the whitespace before the token, kept when both sit in one part
+    token: str
+    strength: int  # how good a break before this token is: lower is better
+
+
+_PARAGRAPH, _LINE, _SENTENCE, _WORD, _NONE = range(5)
+_SENTENCE_END = re.compile(r"[.!?…。！？][\"'»”’)\]]*$")
+# CJK sentences and clauses are not separated by spaces: break after their punctuation.
+_CJK_BREAK = re.compile(r"(?<=[。！？])(?=\S)|(?<=[，、；])(?=\S)")
+_NUMBERING = re.compile(r" \d+/\d+$")
+
+
+def _atoms(text: str) -> list[_Atom]:
+    atoms: list[_Atom] = []
+    for match in re.finditer(r"(\s*)(\S+)", text):
+        sep, word = match.group(1), match.group(2)
+        if not atoms:
+            strength = _NONE
+        elif sep.count("\n") >= 2:
+            strength = _PARAGRAPH
+        elif "\n" in sep:
+            strength = _LINE
+        elif _SENTENCE_END.search(atoms[-1].token):
+            strength = _SENTENCE
+        else:
+            strength = _WORD
+        pieces = [p for p in _CJK_BREAK.split(word) if p]
+        atoms.append(_Atom(sep, pieces[0], strength))
+        for prev, piece in zip(pieces, pieces[1:], strict=False):
+            atoms.append(_Atom("", piece, _SENTENCE if _SENTENCE_END.search(prev) else _WORD))
+    return atoms
+
+
+def _join(atoms: Sequence[_Atom]) -> str:
+    return "".join((a.sep if i else "") + a.token for i, a in enumerate(atoms))
+
+
+def split_thread(text: str, limit: int = TWITTER_MAX_WEIGHT) -> list[str]:
+    """Split ``text`` into tweets of at most ``limit`` weighted characters each.
+
+    Text that fits is one part, unnumbered. Otherwise parts break at the last
+    paragraph boundary that fits, else the last line, sentence, then word
+    boundary; a word too long for a tweet is cut between characters (before a
+    URL inside it when possible). Each part ends with `` n/N``. Joining the
+    parts without their numbers gives the text back, up to whitespace.
+    """
+    return _split(text.strip(), limit, "")
+
+
+def _split(text: str, limit: int, first_extra: str) -> list[str]:
+    """:func:`split_thread`, with ``first_extra`` (link and hashtags) appended to the first part."""
+    if twitter_weight(text + first_extra) <= limit:
+        return [(text + first_extra).strip()]
+    atoms = _atoms(text)
+    digits = 1
+    while True:
+        chunks = _pack(atoms, limit - (2 + 2 * digits), first_extra)
+        if len(chunks) < 10**digits:
+            break
+        digits += 1  # more parts than the numbering room reserved: redo with wider numbers
+    total = len(chunks)
+    parts = []
+    for n, chunk in enumerate(chunks, 1):
+        body = (chunk + first_extra).strip() if n == 1 else chunk
+        parts.append(f"{body} {n}/{total}" if total > 1 else body)
+    return parts
+
+
+def _fits(chunk: str, extra: str, budget: int) -> bool:
+    return twitter_weight((chunk + extra).strip()) <= budget
+
+
+def _pack(atoms: list[_Atom], budget: int, first_extra: str) -> list[str]:
+    """Greedy packing: each part takes what fits, cut at the best boundary in reach."""
+    atoms = list(atoms)
+    chunks: list[str] = []
+    i = 0
+    while i < len(atoms) or not chunks:
+        extra = first_extra if not chunks else ""
+        if i >= len(atoms):  # nothing but the link and tags
+            chunks.append("")
+            break
+        # Weights of whitespace-separated tokens add up (URLs and emoji never span whitespace),
+        # so estimate by sums and check the real weight of the chosen part afterwards.
+        room = budget - twitter_weight(extra)
+        weight = twitter_weight(atoms[i].token)
+        end = i
+        if weight <= room:
+            end = i + 1
+            while end < len(atoms):
+                weight += twitter_weight(atoms[end].sep) + twitter_weight(atoms[end].token)
+                if weight > room:
+                    break
+                end += 1
+            if end < len(atoms):
+                end = _best_break(atoms, i, end)
+            while end > i + 1 and not _fits(_join(atoms[i:end]), extra, budget):
+                end -= 1  # the estimate was off (rare: text joined across a boundary); give up a token
+            if not _fits(_join(atoms[i:end]), extra, budget):
+                end = i
+        if end == i:  # not even the first token fits: cut it
+            head, rest = _hard_cut(atoms[i].token, extra, budget)
+            if not head and not extra:
+                raise ValueError(f"a limit of {budget} cannot hold a single character")
+            chunks.append(head)  # empty only in the first part: it holds just the link and tags
+            if head:
+                atoms[i] = _Atom("", rest, _NONE)
+            continue
+        chunks.append(_join(atoms[i:end]))
+        i = end
+    return chunks
+
+
+def _best_break(atoms: Sequence[_Atom], start: int, stop: int) -> int:
+    """Where to end a part holding ``atoms[start:stop]``: the strongest boundary, the latest of them."""
+    best = stop
+    for k in range(stop, start, -1):
+        if atoms[k].strength < atoms[best].strength:
+            best = k
+    return best
+
+
+def _hard_cut(word: str, extra: str, budget: int) -> tuple[str, str]:
+    """The longest head of ``word`` that fits, cut between characters, not inside a URL if avoidable."""
+    lo, hi = 0, len(word)
+    while lo < hi:  # weight grows with length (URLs aside), so bisect
+        mid = (lo + hi + 1) // 2
+        if _fits(word[:mid], extra, budget):
+            lo = mid
+        else:
+            hi = mid - 1
+    cut = _safe_cut(word, lo)
+    for url in twitter_text.extract_urls_with_indices(word):
+        start, end = url["indices"]
+        if start < cut < end and start > 0:
+            cut = start  # keep the URL whole for the next part: it still counts 23 there
+    return word[:cut], word[cut:]
+
+
+def _safe_cut(word: str, cut: int) -> int:
+    """Move ``cut`` left so that it does not split an emoji sequence or a letter from its accent."""
+    def joins(k: int) -> bool:
+        ch, prev = word[k], word[k - 1]
+        return (
+            ch in "\u200d\ufe0f\ufe0e"
+            or prev == "\u200d"
+            or 0x1F3FB <= ord(ch) <= 0x1F3FF
+            or 0x0300 <= ord(ch) <= 0x036F
+            or 0xE0020 <= ord(ch) <= 0xE007F
+            or (_regional(ch) and _regional(prev) and _regional_run(word, k) % 2 == 1)
+        )
+
+    k = cut
+    while 0 < k < len(word) and joins(k):
+        k -= 1
+    return k if k > 0 else cut
+
+
+def _regional(ch: str) -> bool:
+    return 0x1F1E6 <= ord(ch) <= 0x1F1FF
+
+
+def _regional_run(word: str, k: int) -> int:
+    """How many regional indicators precede position ``k`` in a row (flags are pairs of them)."""
+    n = 0
+    while k - n - 1 >= 0 and _regional(word[k - n - 1]):
+        n += 1
+    return n
+
+
+def strip_numbering(part: str) -> str:
+    """A thread part without its `` n/N`` suffix."""
+    return _NUMBERING.sub("", part)
+
+
+# ---------------------------------------------------------------- drafts per platform
+
+
+def render_draft(account: AccountConfig, content: Content) -> Draft:
+    """What ``account`` receives for ``content``: the text (thread parts on Twitter) and images.
+
+    Twitter: the whole text if it fits in one tweet; else a thread whose first
+    part carries the link and the hashtags. Facebook: the link goes in Graph's
+    ``link`` field, which shows it as a preview card, so the text does not
+    repeat it; but a post with photos gets no card, so then the text shows it.
+    VK: one text with the link and hashtags at the end.
+    """
+    platform = account.platform
+    if platform == "twitter":
+        parts = _twitter_parts(content)
+    elif platform == "facebook":
+        link = content.link if content.images else None
+        parts = [render_text(content.body, link, content.tags)]
+    else:
+        parts = [render_text(content.body, content.link, content.tags)]
+    return Draft(
+        account=account.name,
+        platform=platform,
+        parts=tuple(parts),
+        images=content.images,
+        link=content.link,
+    )
+
+
+def _twitter_parts(content: Content) -> list[str]:
+    whole = render_text(content.body, content.link, content.tags)
+    if twitter_weight(whole) <= TWITTER_MAX_WEIGHT:
+        return [whole]
+    body = markdown_to_text(content.body)
+    tail = [content.link] if content.link and content.link not in body else []
+    tail += [h for h in _hashtags(body, content.tags).split(" ") if h]
+    extra = "\n\n" + " ".join(tail) if tail else ""
+    return _split(body, TWITTER_MAX_WEIGHT, extra)
+
+
+def measure(account: AccountConfig, draft: Draft) -> list[tuple[int, int]]:
+    """Each part's length as the platform counts it, with the limit it must keep to."""
+    if account.platform == "twitter":
+        return [(twitter_weight(part), TWITTER_MAX_WEIGHT) for part in draft.parts]
+    return [(len(part), account.limit) for part in draft.parts]
+
+
+class Finding(NamedTuple):
+    """A problem with a draft; ``field`` is the post key responsible (body, link, tags, images)."""
+
+    field: str
+    message: str
+
+
+def draft_findings(account: AccountConfig, draft: Draft) -> list[Finding]:
+    """Every reason ``draft`` cannot go to ``account``, with the post key to blame."""
+    found: list[Finding] = []
+    name = account.name
+    if not draft.text.strip() and not draft.images:
+        found.append(Finding("body", f'account "{name}" would receive neither text nor an image; '
+                                     f"write a body (or a [variants.{name}] body) or add images"))
+    for n, (length, limit) in enumerate(measure(account, draft), 1):
+        if length <= limit:
+            continue
+        if account.platform != "twitter":
+            found.append(Finding("body", f'the text for account "{name}" is {length} characters, over its limit of '
+                                         f"{limit}; shorten the body or give it a [variants.{name}] body"))
+        elif n == 1 and len(draft.parts) > 1:
+            found.append(Finding("tags", f'the link and hashtags leave no room in the first tweet for "{name}" '
+                                         f"({length} of {limit}); use fewer tags or a shorter link"))
+        else:
+            found.append(Finding("body", f'tweet {n} for "{name}" is {length} characters as X counts them, over '
+                                         f"{limit}; shorten the body"))
+    if account.platform == "twitter":
+        if len(draft.images) > TWITTER_MAX_IMAGES:
+            found.append(Finding("images", f'{len(draft.images)} images for account "{name}"; a tweet takes at most '
+                                           f"{TWITTER_MAX_IMAGES}: remove some or give it [variants.{name}] images"))
+        for n, image in enumerate(draft.images, 1):
+            if len(image.alt) > TWITTER_MAX_ALT:
+                found.append(Finding("images", f"the alt text of image {n} is {len(image.alt)} characters; X takes at "
+                                               f"most {TWITTER_MAX_ALT}: shorten it"))
+    if account.platform == "vk" and len(draft.images) > VK_MAX_IMAGES:
+        found.append(Finding("images", f'{len(draft.images)} images for account "{name}"; a VK post takes at most '
+                                       f"{VK_MAX_IMAGES}: remove some or give it [variants.{name}] images"))
+    return found
+
+
+def check_draft(account: AccountConfig, draft: Draft) -> list[str]:
+    """Every reason ``draft`` cannot go to ``account``, in words (empty: it can go)."""
+    return [f.message for f in draft_findings(account, draft)]

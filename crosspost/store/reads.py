@@ -1,0 +1,272 @@
+"""Every read the store does, as plain SQL with ``:name`` parameters.
+
+Both the standard library's ``sqlite3`` and SQLAlchemy's ``text()`` accept that
+style, so one set of queries serves two ways in: :func:`sqlite_reader` (no
+SQLAlchemy import at all, which keeps ``list`` and ``log`` well under half a
+second) and :func:`sqlalchemy_reader` (PostgreSQL, and inside write transactions).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from crosspost.errors import CrosspostError, NotFound
+from crosspost.model import Draft, Progress
+from crosspost.store.records import (
+    DELIVERY_STATUSES,
+    FAILED,
+    MISSED,
+    PENDING,
+    POST_STATUSES,
+    RETRYING,
+    SENDING,
+    UNKNOWN,
+    Attempt,
+    DeliveryRecord,
+    PostRecord,
+    post_status,
+)
+from crosspost.store.timefmt import from_db, to_db_text, to_utc
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
+Run = Callable[[str, Mapping[str, Any]], Sequence[Sequence[Any]]]
+RETRYABLE = (FAILED, UNKNOWN, MISSED)
+
+_DELIVERY = (
+    "SELECT d.id, d.post_id, p.title, d.account, d.platform, d.status, d.attempts, d.remote_id, d.url, d.error,"
+    " d.due_at, d.sent_at, d.next_try_at FROM deliveries d JOIN posts p ON p.id = d.post_id"
+)
+_LOG_AT = "coalesce(d.sent_at, d.due_at)"
+
+
+def _aware(value: Any) -> datetime:
+    result = from_db(value)
+    assert result is not None  # NOT NULL columns
+    return result
+
+
+def delivery_from_row(row: Sequence[Any], history: tuple[Attempt, ...] = ()) -> DeliveryRecord:
+    """A :class:`DeliveryRecord` from a row of ``_DELIVERY``'s columns."""
+    return DeliveryRecord(
+        id=row[0],
+        post_id=row[1],
+        post_title=row[2],
+        account=row[3],
+        platform=row[4],
+        status=row[5],
+        attempts=row[6],
+        remote_id=row[7],
+        url=row[8],
+        error=row[9],
+        due_at=_aware(row[10]),
+        sent_at=from_db(row[11]),
+        next_try_at=from_db(row[12]),
+        history=history,
+    )
+
+
+def _placeholders(prefix: str, values: Sequence[Any]) -> tuple[str, dict[str, Any]]:
+    names = {f"{prefix}{i}": v for i, v in enumerate(values)}
+    return ", ".join(f":{n}" for n in names), names
+
+
+class Reader:
+    """The read queries over one connection. ``bind`` turns an aware time into the database's form."""
+
+    def __init__(self, run: Run, bind: Callable[[datetime], Any]) -> None:
+        self._run = run
+        self._bind = bind
+
+    # ---------------------------------------------------------------- deliveries
+    def log(
+        self,
+        *,
+        status: str | None = None,
+        account: str | None = None,
+        post_id: int | None = None,
+        since: datetime | None = None,
+        limit: int | None = None,
+    ) -> list[DeliveryRecord]:
+        where: list[str] = []
+        params: dict[str, Any] = {}
+        if status is not None:
+            if status not in DELIVERY_STATUSES:
+                raise CrosspostError(f"unknown status {status!r}; use one of: {', '.join(DELIVERY_STATUSES)}")
+            where.append("d.status = :status")
+            params["status"] = status
+        if account is not None:
+            where.append("d.account = :account")
+            params["account"] = account
+        if post_id is not None:
+            where.append("d.post_id = :post_id")
+            params["post_id"] = post_id
+        if since is not None:
+            where.append(f"{_LOG_AT} >= :since")
+            params["since"] = self._bind(since)
+        sql = _DELIVERY + (" WHERE " + " AND ".join(where) if where else "")
+        sql += f" ORDER BY {_LOG_AT} DESC, d.id DESC"
+        if limit is not None:
+            sql += " LIMIT :limit"
+            params["limit"] = int(limit)
+        return [delivery_from_row(r) for r in self._run(sql, params)]
+
+    def deliveries_by_id(self, ids: Sequence[int]) -> list[DeliveryRecord]:
+        if not ids:
+            return []
+        marks, params = _placeholders("id", ids)
+        rows = self._run(f"{_DELIVERY} WHERE d.id IN ({marks}) ORDER BY d.id", params)
+        return [delivery_from_row(r) for r in rows]
+
+    def delivery(self, delivery_id: int) -> DeliveryRecord:
+        found = self.deliveries_by_id([delivery_id])
+        if not found:
+            raise NotFound(f"no delivery {delivery_id}")
+        return found[0]
+
+    def retryable(self, post_id: int, account: str | None = None) -> list[DeliveryRecord]:
+        self.require_post(post_id)
+        marks, params = _placeholders("s", RETRYABLE)
+        sql = f"{_DELIVERY} WHERE d.post_id = :post_id AND d.status IN ({marks})"
+        params["post_id"] = post_id
+        if account is not None:
+            sql += " AND d.account = :account"
+            params["account"] = account
+        return [delivery_from_row(r) for r in self._run(sql + " ORDER BY d.id", params)]
+
+    def draft_of(self, delivery_id: int) -> tuple[Draft, Progress]:
+        rows = self._run("SELECT draft, progress FROM deliveries WHERE id = :id", {"id": delivery_id})
+        if not rows:
+            raise NotFound(f"no delivery {delivery_id}")
+        return Draft.from_json(rows[0][0]), Progress.from_json(rows[0][1])
+
+    # ---------------------------------------------------------------- posts
+    def require_post(self, post_id: int) -> None:
+        if not self._run("SELECT 1 FROM posts WHERE id = :id", {"id": post_id}):
+            raise NotFound(f"no post with id {post_id}; see crosspost list")
+
+    def list_posts(self, *, status: str | None = None) -> list[PostRecord]:
+        if status is not None and status not in POST_STATUSES and status not in DELIVERY_STATUSES:
+            allowed = sorted({*POST_STATUSES, *DELIVERY_STATUSES})
+            raise CrosspostError(f"unknown status {status!r}; use one of: {', '.join(allowed)}")
+        rows = self._run(
+            "SELECT p.id, p.title, p.source, p.created_at, d.id, d.post_id, p.title, d.account, d.platform, d.status,"
+            " d.attempts, d.remote_id, d.url, d.error, d.due_at, d.sent_at, d.next_try_at"
+            " FROM posts p LEFT JOIN deliveries d ON d.post_id = p.id ORDER BY p.id, d.id",
+            {},
+        )
+        grouped: dict[int, tuple[Sequence[Any], list[DeliveryRecord]]] = {}
+        for row in rows:
+            entry = grouped.setdefault(row[0], (row, []))
+            if row[4] is not None:
+                entry[1].append(delivery_from_row(row[4:]))
+        result = [self._post(head, tuple(ds)) for head, ds in grouped.values()]
+        if status is not None:
+            result = [p for p in result if _matches(p, status)]
+        # Newest due first; equal times keep the newer post first.
+        result.sort(key=lambda p: (p.due_at, p.id), reverse=True)
+        return result
+
+    def get_post(self, post_id: int) -> PostRecord:
+        rows = self._run("SELECT id, title, source, created_at, snapshot FROM posts WHERE id = :id", {"id": post_id})
+        if not rows:
+            raise NotFound(f"no post with id {post_id}; see crosspost list")
+        head = rows[0]
+        history: dict[int, list[Attempt]] = {}
+        for a in self._run(
+            "SELECT a.delivery_id, a.at, a.seconds, a.outcome, a.code, a.message, a.is_try FROM attempts a"
+            " JOIN deliveries d ON d.id = a.delivery_id WHERE d.post_id = :id ORDER BY a.delivery_id, a.id",
+            {"id": post_id},
+        ):
+            history.setdefault(a[0], []).append(Attempt(_aware(a[1]), a[2], a[3], a[4], a[5], bool(a[6])))
+        deliveries = tuple(
+            delivery_from_row(r, tuple(history.get(r[0], ())))
+            for r in self._run(f"{_DELIVERY} WHERE d.post_id = :id ORDER BY d.id", {"id": post_id})
+        )
+        snapshot = json.loads(head[4])
+        drafts = tuple(Draft.from_json(json.dumps(d)) for d in snapshot.get("drafts", {}).values())
+        return self._post(head, deliveries, drafts)
+
+    @staticmethod
+    def _post(
+        head: Sequence[Any], deliveries: tuple[DeliveryRecord, ...], drafts: tuple[Draft, ...] = ()
+    ) -> PostRecord:
+        created = _aware(head[3])
+        return PostRecord(
+            id=head[0],
+            title=head[1],
+            source=head[2],
+            created_at=created,
+            due_at=min((d.due_at for d in deliveries), default=created),
+            status=post_status([d.status for d in deliveries]),
+            deliveries=deliveries,
+            drafts=drafts,
+        )
+
+    # ---------------------------------------------------------------- daemon
+    def next_wakeup(self) -> datetime | None:
+        """The earliest moment the daemon has work: each part is one index-driven MIN."""
+        row = self._run(
+            "SELECT (SELECT min(due_at) FROM deliveries WHERE status = :pending),"
+            " (SELECT min(next_try_at) FROM deliveries WHERE status = :retrying),"
+            " (SELECT min(lease_until) FROM deliveries WHERE status = :sending)",
+            {"pending": PENDING, "retrying": RETRYING, "sending": SENDING},
+        )[0]
+        times = [t for t in (from_db(v) for v in row) if t is not None]
+        return min(times, default=None)
+
+    def daemon_status(self) -> tuple[str, datetime, str] | None:
+        rows = self._run("SELECT owner, heartbeat_at, started_at FROM daemon WHERE id = 1", {})
+        if not rows or rows[0][0] is None:
+            return None
+        owner, heartbeat, started = rows[0]
+        started_at = from_db(started)
+        return owner, _aware(heartbeat), started_at.isoformat() if started_at else ""
+
+
+def _matches(post: PostRecord, status: str) -> bool:
+    # A post status compares with the summary; a delivery-only status (pending, retrying, unknown,
+    # missed) finds the posts that have such a delivery.
+    if status in POST_STATUSES:
+        return post.status == status
+    return any(d.status == status for d in post.deliveries)
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file behind a plain ``sqlite:///PATH`` URL, or None (memory, URL options, other databases)."""
+    prefix = "sqlite:///"
+    if not url.startswith(prefix) or "?" in url:
+        return None
+    rest = url[len(prefix) :]
+    if rest in ("", ":memory:"):
+        return None
+    return Path(rest)
+
+
+@contextmanager
+def sqlite_reader(path: Path) -> Iterator[Reader]:
+    """A :class:`Reader` on a fresh stdlib connection, inside one read transaction (a consistent snapshot)."""
+    conn = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
+    try:
+        conn.execute("BEGIN")
+        try:
+            yield Reader(lambda sql, params: conn.execute(sql, params).fetchall(), to_db_text)
+        finally:
+            conn.execute("COMMIT")
+    finally:
+        conn.close()
+
+
+def sqlalchemy_reader(conn: Connection) -> Reader:
+    """A :class:`Reader` over an open SQLAlchemy connection (its transaction is the caller's)."""
+    from sqlalchemy import text
+
+    bind: Callable[[datetime], Any] = to_db_text if conn.dialect.name == "sqlite" else to_utc
+    return Reader(lambda sql, params: conn.execute(text(sql), params).all(), bind)

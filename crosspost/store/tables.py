@@ -1,0 +1,114 @@
+"""The schema as SQLAlchemy Core tables: the source the migrations must match (a test checks it).
+
+``posts`` holds the snapshot taken at queue time; ``deliveries`` one row per
+post and account (the unit the daemon claims); ``attempts`` the append-only
+history; ``daemon`` the single-row presence of the running daemon.
+
+The migrations also create the view ``delivery_log`` (one row per delivery with
+its post's title) for admins who query the file with plain ``sqlite3``::
+
+    SELECT * FROM delivery_log ORDER BY log_at DESC LIMIT 20;
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    func,
+)
+
+from crosspost.store.records import DELIVERY_STATUSES
+from crosspost.store.types import UTCDateTime
+
+metadata = MetaData()
+
+STATUS_CHECK = "status IN ({})".format(", ".join(f"'{s}'" for s in DELIVERY_STATUSES))
+
+posts = Table(
+    "posts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("title", Text, nullable=False),
+    Column("source", Text, nullable=False),  # the post file's path, as queued
+    Column("created_at", UTCDateTime, nullable=False),
+    # JSON: {"drafts": {account: Draft json}}; what was queued, kept even if the file changes.
+    Column("snapshot", Text, nullable=False),
+)
+
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column(
+        "post_id", Integer, ForeignKey("posts.id", ondelete="CASCADE", name="fk_deliveries_post_id"), nullable=False
+    ),
+    Column("account", String(200), nullable=False),
+    Column("platform", String(16), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("due_at", UTCDateTime, nullable=False),
+    Column("next_try_at", UTCDateTime, nullable=True),
+    Column("attempts", Integer, nullable=False, server_default="0"),  # publish tries (is_try rows)
+    Column("remote_id", String(200), nullable=True),
+    Column("url", Text, nullable=True),
+    Column("error", Text, nullable=True),
+    Column("sent_at", UTCDateTime, nullable=True),
+    Column("progress", Text, nullable=True),  # Progress json: thread part ids, media ids
+    Column("lease_owner", String(200), nullable=True),
+    Column("lease_until", UTCDateTime, nullable=True),
+    Column("claimed_at", UTCDateTime, nullable=True),  # start of the latest claim: a lost try's look-up window
+    Column("draft", Text, nullable=False),  # Draft json, with its key and the stored image paths
+    Column("updated_at", UTCDateTime, nullable=False),
+    UniqueConstraint("post_id", "account", name="uq_deliveries_post_account"),
+    CheckConstraint(STATUS_CHECK, name="ck_deliveries_status"),
+)
+
+# The log orders by coalesce(sent_at, due_at) newest first, optionally filtered by status or account:
+# expression indexes let both filter and order come from the index instead of a sort.
+_log_at = func.coalesce(deliveries.c.sent_at, deliveries.c.due_at)
+Index("ix_deliveries_log_at", _log_at)
+Index("ix_deliveries_status_log_at", deliveries.c.status, _log_at)
+Index("ix_deliveries_account_log_at", deliveries.c.account, _log_at)
+# Claims: pending by due_at, retrying by next_try_at, expired leases by lease_until.
+Index("ix_deliveries_status_due_at", deliveries.c.status, deliveries.c.due_at)
+Index("ix_deliveries_status_next_try_at", deliveries.c.status, deliveries.c.next_try_at)
+Index("ix_deliveries_status_lease_until", deliveries.c.status, deliveries.c.lease_until)
+
+attempts = Table(
+    "attempts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column(
+        "delivery_id",
+        Integer,
+        ForeignKey("deliveries.id", ondelete="CASCADE", name="fk_attempts_delivery_id"),
+        nullable=False,
+    ),
+    Column("at", UTCDateTime, nullable=False),
+    Column("seconds", Float, nullable=False),
+    Column("outcome", String(32), nullable=False),
+    Column("code", String(64), nullable=True),
+    Column("message", Text, nullable=True),
+    Column("is_try", Boolean, nullable=False),
+)
+Index("ix_attempts_delivery_id", attempts.c.delivery_id, attempts.c.id)
+
+daemon = Table(
+    "daemon",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("owner", String(200), nullable=True),  # NULL: the slot is free
+    Column("started_at", UTCDateTime, nullable=True),
+    Column("heartbeat_at", UTCDateTime, nullable=True),
+    CheckConstraint("id = 1", name="ck_daemon_single_row"),
+)
