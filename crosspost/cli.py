@@ -131,7 +131,7 @@ class CrosspostGroup(click.Group):
             app.fail(exc)
 
 
-@click.group(cls=CrosspostGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(name="crosspost", cls=CrosspostGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--config",
     "config",
@@ -159,7 +159,7 @@ def _load(app: App, path: Path, to: tuple[str, ...] | None = None, *, doing: str
     try:
         return load_drafts(path, app.settings, now=app.now, to=list(to) if to else None)
     except PostError as exc:
-        raise Failure(f"{path}: {_count(len(exc.problems), 'problem')}; {doing}", exc.problems) from None
+        raise Failure(f"{path}: {_count(len(exc.problems), 'problem')}; {doing}", map(str, exc.problems)) from None
 
 
 def _count(n: int, word: str) -> str:
@@ -272,7 +272,7 @@ def list_(app: App, status: str | None, as_json: bool) -> None:
         return
     if posts:
         rows = [[str(p.id), human(p.due_at, zone), p.status, p.title, output.delivery_states(p)] for p in posts]
-        app.out(output.table(["ID", "DUE", "STATUS", "TITLE", "DELIVERIES"], rows))
+        app.out(output.table(["ID", "DUE", "STATUS", "TITLE", "DELIVERIES"], rows, shorten=("TITLE",)))
     else:
         app.out("no posts" + (f" with status {status}" if status else "") + "; queue one with: crosspost queue FILE")
     footer = output.daemon_line(app.store.daemon_status(), app.now, zone)
@@ -411,7 +411,7 @@ def log(
             ]
             for d in records
         ]
-        app.out(output.table(headers, rows))
+        app.out(output.table(headers, rows, shorten=("TITLE",)))
     else:
         app.out("no deliveries match")
 

@@ -142,7 +142,18 @@ def load_config(path: Path, environ: Mapping[str, str]) -> Settings:
     except UnicodeDecodeError:
         raise ConfigError(f"{shown}: not UTF-8 text; save the config file as UTF-8") from None
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{shown}: TOML syntax error: {exc}; fix the TOML at that line") from None
+        # "FILE:LINE:" as for post files, so editors can jump to it; tomllib only puts the line in its text.
+        where = re.search(r" \(at line (\d+), column (\d+)\)$", str(exc))
+        if where:
+            message = f"{str(exc)[: where.start()]} (column {where.group(2)})"
+            line = where.group(1)
+            text = raw.decode("utf-8").splitlines()[int(line) - 1] if int(line) else ""
+            bare = re.fullmatch(r"\s*(\w+)\s*=\s*(\d+[smhd][\dsmhd]*)\s*(#.*)?", text)
+            if bare:  # the likeliest slip: a duration without its quotes
+                key, value = bare.group(1), bare.group(2)
+                raise ConfigError(f'{shown}:{line}: {key}: a duration needs quotes; write {key} = "{value}"') from None
+            raise ConfigError(f"{shown}:{line}: TOML syntax error: {message}; fix the TOML at that line") from None
+        raise ConfigError(f"{shown}: TOML syntax error: {exc}; fix the TOML") from None
     return _Reader(shown, path.resolve().parent, environ).settings(path.resolve(), data)
 
 
@@ -171,7 +182,10 @@ class _Reader:
         try:
             timezone = ZoneInfo(tz_name)
         except (ZoneInfoNotFoundError, ValueError):
-            raise self.fail("crosspost.timezone", f"unknown time zone {tz_name!r}; use an IANA name such as \"Europe/Moscow\" or \"UTC\"") from None
+            raise self.fail(
+                "crosspost.timezone",
+                f'unknown time zone {tz_name!r}; use an IANA name such as "Europe/Moscow" or "UTC"',
+            ) from None
 
         database = self.text(main, "crosspost.database", "crosspost.db")
         if "://" in database:
@@ -216,7 +230,9 @@ class _Reader:
         try:
             return parse_duration(value)
         except TimeFormatError:
-            raise self.fail(key, f"{value!r} is not a duration; write whole numbers with s, m, h or d, such as \"{default}\"") from None
+            raise self.fail(
+                key, f'{value!r} is not a duration; write whole numbers with s, m, h or d, such as "{default}"'
+            ) from None
 
     def expand(self, key: str, value: str) -> str:
         def substitute(match: re.Match[str]) -> str:
@@ -224,7 +240,9 @@ class _Reader:
             if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", var):
                 raise self.fail(key, f"${{{var}}} is not a valid variable name; use letters, digits and _")
             if var not in self.environ:
-                raise self.fail(key, f"environment variable {var} is not set; export {var}=... before running crosspost")
+                raise self.fail(
+                    key, f"environment variable {var} is not set; export {var}=... before running crosspost"
+                )
             return self.environ[var]
 
         return _VAR.sub(substitute, value)
@@ -237,13 +255,16 @@ class _Reader:
             raise self.fail(prefix, "account names may use letters, digits, '-', '_' and '.'; rename the table")
         platform = table.get("platform")
         if platform is None:
-            raise self.fail(f"{prefix}.platform", f"missing; add platform = \"twitter\", \"facebook\" or \"vk\"")
+            raise self.fail(f"{prefix}.platform", 'missing; add platform = "twitter", "facebook" or "vk"')
         if platform not in PLATFORMS:
-            raise self.fail(f"{prefix}.platform", f"unknown platform {platform!r}; use \"twitter\", \"facebook\" or \"vk\"")
+            raise self.fail(f"{prefix}.platform", f'unknown platform {platform!r}; use "twitter", "facebook" or "vk"')
         allowed = {"platform", *_CREDENTIALS[platform], *_REQUIRED_PLAIN[platform], *_OPTIONAL[platform]}
         for key in table:
             if key not in allowed:
-                raise self.fail(f"{prefix}.{key}", f"unknown key for a {platform} account; remove it (allowed: {', '.join(sorted(allowed))})")
+                raise self.fail(
+                    f"{prefix}.{key}",
+                    f"unknown key for a {platform} account; remove it (allowed: {', '.join(sorted(allowed))})",
+                )
         for key in (*_CREDENTIALS[platform], *_REQUIRED_PLAIN[platform]):
             if key not in table:
                 raise self.fail(f"{prefix}.{key}", f"missing; add {_HINTS[key]}")
@@ -255,7 +276,9 @@ class _Reader:
                 raise self.fail(f"{prefix}.{key}", f"must be a string; write {_HINTS[key]}")
             expanded = self.expand(f"{prefix}.{key}", value).strip()
             if not expanded:
-                raise self.fail(f"{prefix}.{key}", "is empty; set it to the credential (best from the environment: \"${VAR}\")")
+                raise self.fail(
+                    f"{prefix}.{key}", 'is empty; set it to the credential (best from the environment: "${VAR}")'
+                )
             credentials[key] = expanded
 
         fields: dict[str, Any] = {}
@@ -266,9 +289,14 @@ class _Reader:
             if not isinstance(page_id, str) or not page_id.strip().isdigit():
                 raise self.fail(f"{prefix}.page_id", f"must be the Page's numeric id; write {_HINTS['page_id']}")
             fields["page_id"] = page_id.strip()
-            version = self.expand(f"{prefix}.graph_version", self.text(table, f"{prefix}.graph_version", DEFAULT_GRAPH_VERSION))
+            version = self.expand(
+                f"{prefix}.graph_version", self.text(table, f"{prefix}.graph_version", DEFAULT_GRAPH_VERSION)
+            )
             if not re.fullmatch(r"v\d+\.\d+", version):
-                raise self.fail(f"{prefix}.graph_version", f"{version!r} is not a Graph API version; write graph_version = \"{DEFAULT_GRAPH_VERSION}\"")
+                raise self.fail(
+                    f"{prefix}.graph_version",
+                    f'{version!r} is not a Graph API version; write graph_version = "{DEFAULT_GRAPH_VERSION}"',
+                )
             fields["graph_version"] = version
         if platform == "vk":
             group_id = table["group_id"]
@@ -279,7 +307,10 @@ class _Reader:
             fields["group_id"] = abs(group_id)
             version = self.text(table, f"{prefix}.api_version", DEFAULT_VK_API_VERSION)
             if not re.fullmatch(r"5\.\d+", version):
-                raise self.fail(f"{prefix}.api_version", f"{version!r} is not a VK API version; write api_version = \"{DEFAULT_VK_API_VERSION}\"")
+                raise self.fail(
+                    f"{prefix}.api_version",
+                    f'{version!r} is not a VK API version; write api_version = "{DEFAULT_VK_API_VERSION}"',
+                )
             fields["api_version"] = version
         if "max_length" in table:
             limit = table["max_length"]
@@ -290,6 +321,9 @@ class _Reader:
         if "api_base" in table:
             base = self.expand(f"{prefix}.api_base", self.text(table, f"{prefix}.api_base", "")).rstrip("/")
             if not re.fullmatch(r"https?://[^/\s?#]+", base):
-                raise self.fail(f"{prefix}.api_base", f"{base!r} is not a base URL; write scheme, host and port only, such as \"http://127.0.0.1:8080\"")
+                raise self.fail(
+                    f"{prefix}.api_base",
+                    f'{base!r} is not a base URL; write scheme, host and port only, such as "http://127.0.0.1:8080"',
+                )
             fields["api_base"] = base
         return AccountConfig(name=name, platform=platform, credentials=credentials, **fields)

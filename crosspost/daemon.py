@@ -41,7 +41,7 @@ from crosspost.store.sql import SqlStore
 TICK_SECONDS = 0.25  # a post queued by another process goes out within this (plus a claim) of its due time
 HEARTBEAT_SECONDS = 2.0
 STALE_AFTER = 15.0  # a daemon silent this long (another host, or a hung process) has lost its slot
-LEASE_SECONDS = 10.0  # renewed every heartbeat while a request runs; expires soon after a crash
+LEASE_SECONDS = 6.0  # renewed every heartbeat while a request runs; expires soon after a crash
 STOP_MARGIN = 5.0  # on SIGTERM, in-flight requests get request_timeout plus this to finish
 
 AdapterFactory = Callable[[AccountConfig, float], Adapter]
@@ -94,6 +94,7 @@ class Daemon:
         from apscheduler.schedulers.background import BackgroundScheduler
 
         with self.presence():
+            self.prepare()
             # Without this, APScheduler's "skipped: maximum number of running instances" warnings
             # would reach stderr through logging's last-resort handler whenever a claim runs long.
             logging.getLogger("apscheduler").setLevel(logging.ERROR)
@@ -131,6 +132,28 @@ class Daemon:
                 self.drain()
         failed = [i for i, status in self.outcomes.items() if status != SENT]
         return 1 if failed else 0
+
+    def prepare(self) -> None:
+        """Make every account's adapter now: importing a platform library takes a while, and the first
+        post of the day must not pay for it after its due time."""
+        for name in self.settings.accounts:
+            try:
+                self.adapter(name)
+            except Exception as exc:  # noqa: BLE001 - reported again, per delivery, when it is due
+                self.log(
+                    log_line(
+                        "warning", self.secrets, event="start", account=name, reason=redact(str(exc), self.secrets)
+                    )
+                )
+
+    def adapter(self, name: str) -> Adapter:
+        with self.lock:
+            adapter = self.adapters.get(name)
+        if adapter is None:
+            adapter = self.adapter_factory(self.settings.accounts[name], self.settings.request_timeout)
+            with self.lock:
+                adapter = self.adapters.setdefault(name, adapter)
+        return adapter
 
     def stop(self) -> None:
         """Stop claiming; in-flight requests finish (bounded), then the run methods return."""
@@ -171,7 +194,9 @@ class Daemon:
         """Heartbeat: keep the slot, and the leases of everything this daemon holds."""
         now = self.clock()
         try:
-            if not self.store.heartbeat(owner=self.owner, now=now):
+            self.store.heartbeat(owner=self.owner, now=now)
+            holder = self.store.daemon_status()
+            if holder is None or holder[0] != self.owner:
                 # Another daemon took the slot over (we looked dead to it): two must never claim together.
                 reason = "another daemon took the database over; stopping"
                 self.log(log_line("error", self.secrets, event="heartbeat", reason=reason))
@@ -273,10 +298,15 @@ class Daemon:
                     )
                 )
                 return "failed"
-            adapter = self.adapters.get(claim.account)
-            if adapter is None:
-                adapter = self.adapters[claim.account] = self.adapter_factory(account, self.settings.request_timeout)
-            return deliver(claim, adapter, self.store, self.policy, self.clock, secrets=self.secrets, log=self.log)
+            return deliver(
+                claim,
+                self.adapter(claim.account),
+                self.store,
+                self.policy,
+                self.clock,
+                secrets=self.secrets,
+                log=self.log,
+            )
         except Exception as exc:  # noqa: BLE001 - the row stays sending; its lease expires and it is reconciled
             self.log(
                 log_line(

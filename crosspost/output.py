@@ -1,7 +1,7 @@
 """How the CLI shows things: JSON shapes, CSV, plain-text blocks and tables for people.
 
 Pure functions from records to text (or JSON-ready dicts); the CLI prints them.
-Nothing heavy at import time: rich is imported only when a table is drawn.
+Nothing heavy at import time; tables are drawn here (see :func:`table`).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from unicodedata import combining, east_asian_width
 
 from crosspost.timeutil import human, iso
 
@@ -37,6 +38,7 @@ LOG_FIELDS = (
     "sent_at",
     "next_try_at",
 )
+SHORTEN_AT = 48  # on a terminal, titles are cut to this many columns
 DAEMON_ALIVE_SECONDS = 15.0  # the daemon beats every 2 s and counts as gone after 15 s silent
 
 # ---------------------------------------------------------------- JSON shapes
@@ -242,27 +244,49 @@ def _tries(n: int) -> str:
 # ---------------------------------------------------------------- tables
 
 
-def table(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
-    """A table for people, drawn by rich: colour only on a terminal; 200 columns wide when not one."""
-    from rich import box
-    from rich.console import Console
-    from rich.table import Table
-    from rich.text import Text
+def table(headers: Sequence[str], rows: Iterable[Sequence[str]], *, shorten: Sequence[str] = ()) -> str:
+    """A table for people: columns aligned by display width (CJK counts 2), two spaces apart.
 
+    Drawn here rather than by rich, which takes over a second for a log of a thousand
+    rows (the contract wants ``log`` under half a second). Never wrapped, so each row is
+    one line for grep and tests; on a terminal the header is bold and the ``shorten``
+    columns are cut to :data:`SHORTEN_AT` characters with an ellipsis.
+    """
     tty = sys.stdout.isatty()
-    console = Console(
-        width=None if tty else 200,
-        color_system="auto" if tty else None,
-        force_terminal=tty,
-        highlight=False,
-        markup=False,
-        emoji=False,
-    )
-    grid = Table(box=box.SIMPLE_HEAD if tty else None, show_edge=False, pad_edge=False, header_style="bold")
-    for header in headers:
-        grid.add_column(header, no_wrap=not tty, overflow="fold")
-    for row in rows:
-        grid.add_row(*(Text(cell) for cell in row))
-    with console.capture() as captured:
-        console.print(grid)
-    return "\n".join(line.rstrip() for line in captured.get().splitlines())
+    cells = [[_one_line(c) for c in row] for row in rows]
+    if tty:
+        for i, header in enumerate(headers):
+            if header in shorten:
+                for row in cells:
+                    row[i] = _shortened(row[i], SHORTEN_AT)
+    grid = [list(headers), *cells]
+    widths = [max(_width(row[i]) for row in grid) for i in range(len(headers))]
+    lines = []
+    for row in grid:
+        padded = [cell + " " * (widths[i] - _width(cell)) for i, cell in enumerate(row)]
+        lines.append("  ".join(padded).rstrip())
+    if tty:
+        lines[0] = f"\x1b[1m{lines[0]}\x1b[0m"
+    return "\n".join(lines)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split()) if any(c in text for c in "\n\r\t\v\f") else text
+
+
+def _width(text: str) -> int:
+    """Columns ``text`` takes in a terminal: wide (CJK) characters 2, combining marks 0."""
+    if text.isascii():
+        return len(text)
+    return sum(0 if combining(c) else 2 if east_asian_width(c) in "WF" else 1 for c in text)
+
+
+def _shortened(text: str, limit: int) -> str:
+    if _width(text) <= limit:
+        return text
+    out = ""
+    for char in text:
+        if _width(out + char) > limit - 1:
+            break
+        out += char
+    return out + "…"

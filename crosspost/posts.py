@@ -81,11 +81,16 @@ def load_drafts(
     if to is not None:
         unknown = [name for name in to if name not in settings.accounts]
         if unknown:
-            raise PostError([
-                PostProblem(shown, 1, f'unknown account "{name}" in --to; accounts in the config: '
-                                      f"{', '.join(settings.accounts)}")
-                for name in unknown
-            ])
+            raise PostError(
+                [
+                    PostProblem(
+                        shown,
+                        1,
+                        f'unknown account "{name}" in --to; accounts in the config: {", ".join(settings.accounts)}',
+                    )
+                    for name in unknown
+                ]
+            )
         post = post.with_targets(to)
     if not post.targets:
         raise PostError([PostProblem(shown, 1, "no account to post to; add [accounts.NAME] tables to the config")])
@@ -166,7 +171,7 @@ class _Parser:
             self.problem(1, "the file is empty; write a +++ line, the front matter, a closing +++ line, then the body")
             return None
         if b"\x00" in raw:
-            self.problem(1, "not a text file (it holds binary data); a post file is UTF-8 Markdown")
+            self.problem(1, "not a text file (it holds binary data); name the post's UTF-8 Markdown file")
             return None
         try:
             text = raw.decode("utf-8")
@@ -180,8 +185,11 @@ class _Parser:
         """The front matter, the body and the body's first line; ``None`` if the fences are wrong."""
         lines = text.splitlines(keepends=True)
         if lines[0].rstrip() != FENCE:
-            self.problem(1, "the file must start with a +++ line; put the front matter between two +++ lines "
-                            "(an empty block is fine)")
+            self.problem(
+                1,
+                "the file must start with a +++ line; put the front matter between two +++ lines "
+                "(an empty block is fine)",
+            )
             return None
         for index in range(1, len(lines)):
             if lines[index].rstrip() == FENCE:
@@ -208,11 +216,16 @@ class _Parser:
             else:  # "(at end of document)": an unclosed string or bracket; the block ends at the closing +++
                 line = len(self.block) + self.first_line
                 message = re.sub(r"\s*\(at end of document\)$", " at the end of the front matter", message)
-            bad_date = re.search(r"=\s*(\d{4}-\d\d-\d\d[T ]?[\d:.]*\S*)", self.block[line - self.first_line] if
-                                 line - self.first_line < len(self.block) else "")
+            bad_date = re.search(
+                r"=\s*(\d{4}-\d\d-\d\d[T ]?[\d:.]*\S*)",
+                self.block[line - self.first_line] if line - self.first_line < len(self.block) else "",
+            )
             if bad_date and match:
-                self.problem(line, f"{bad_date.group(1)} is not a valid date-time; write a real date and time, such "
-                                   "as 2027-03-17T10:00:00+09:00 or 2027-03-17T10:00:00")
+                self.problem(
+                    line,
+                    f"{bad_date.group(1)} is not a valid date-time; write a real date and time, such "
+                    "as 2027-03-17T10:00:00+09:00 or 2027-03-17T10:00:00",
+                )
                 return None
             self.problem(line, f"TOML syntax error: {message}; fix the front matter at that line")
             return None
@@ -244,7 +257,8 @@ class _Parser:
         targets = self.targets(data)
         base = self.fields(data, "", body)
         variants = self.variants(data)
-        origins_base = {"body": body_line, **{k: self.line(k) for k in ("link", "tags", "images") if k in data}}
+        origins_base: dict[str, int] = {"body": body_line}
+        origins_base.update({k: self.line(k) for k in ("link", "tags", "images") if k in data})
         contents: dict[str, Content] = {}
         origins: dict[str, dict[str, int]] = {}
         for name, account in self.settings.accounts.items():
@@ -290,8 +304,11 @@ class _Parser:
         if isinstance(value, datetime):
             return localize(value, zone)
         if isinstance(value, date):
-            self.problem(line, f"publish_at {value.isoformat()} has no time of day; "
-                               f"write {value.isoformat()}T10:00:00 or \"{value.isoformat()} 10:00\"")
+            self.problem(
+                line,
+                f"publish_at {value.isoformat()} has no time of day; "
+                f'write {value.isoformat()}T10:00:00 or "{value.isoformat()} 10:00"',
+            )
             return None
         if isinstance(value, time):
             self.problem(line, "publish_at has a time but no date; write a date-time such as 2027-03-17T10:00:00")
@@ -319,8 +336,10 @@ class _Parser:
         chosen: list[str] = []
         for name in value:
             if name not in self.settings.accounts:
-                self.problem(self.line_with("to", f'"{name}"'),
-                             f'unknown account "{name}" in to; accounts in the config: {", ".join(accounts)}')
+                self.problem(
+                    self.line_with("to", f'"{name}"'),
+                    f'unknown account "{name}" in to; accounts in the config: {", ".join(accounts)}',
+                )
             elif name in chosen:
                 self.problem(line, f'account "{name}" is named twice in to; remove one')
             else:
@@ -339,16 +358,19 @@ class _Parser:
         for name, table in value.items():
             key = f"variants.{name}"
             if name not in self.settings.accounts and name not in PLATFORMS:
-                self.problem(self.line(key), f'unknown variant "{name}"; name an account or a platform: '
-                                             f"{', '.join(known_names)}")
+                self.problem(
+                    self.line(key), f'unknown variant "{name}"; name an account or a platform: {", ".join(known_names)}'
+                )
                 continue
             if not isinstance(table, dict):
                 self.problem(self.line(key), f'{key} must be a table; write [{key}] followed by body = "..."')
                 continue
             for sub in table:
                 if sub not in VARIANT_KEYS:
-                    self.problem(self.line(f"{key}.{sub}"), f'unknown key "{sub}" in [{key}]; allowed keys: '
-                                                            f"{', '.join(VARIANT_KEYS)}")
+                    self.problem(
+                        self.line(f"{key}.{sub}"),
+                        f'unknown key "{sub}" in [{key}]; allowed keys: {", ".join(VARIANT_KEYS)}',
+                    )
             values = self.fields(table, key + ".", None)
             out[name] = {k: values[k] for k in VARIANT_KEYS if k in table}
         return out
@@ -360,8 +382,10 @@ class _Parser:
             if isinstance(table["body"], str):
                 out["body"] = table["body"].strip()
             else:
-                self.problem(self.line(prefix + "body"), f'body in [{prefix[:-1]}] must be a string; '
-                                                         'write body = """...""" with Markdown')
+                self.problem(
+                    self.line(prefix + "body"),
+                    f'body in [{prefix[:-1]}] must be a string; write body = """...""" with Markdown',
+                )
         if "link" in table:
             out["link"] = self.link(prefix + "link", table["link"])
         if "tags" in table:
@@ -372,20 +396,27 @@ class _Parser:
 
     def link(self, key: str, value: Any) -> str | None:
         if not isinstance(value, str):
-            self.problem(self.line(key), f'{_named(key)} must be a string holding a web address, such as '
-                                         f'{_short(key)} = "https://example.org/news"')
+            self.problem(
+                self.line(key),
+                f"{_named(key)} must be a string holding a web address, such as "
+                f'{_short(key)} = "https://example.org/news"',
+            )
             return None
         parts = urlsplit(value.strip())
         if parts.scheme not in ("http", "https") or not parts.hostname or re.search(r"\s", value.strip()):
-            self.problem(self.line(key), f'{_short(key)} "{value}"{_where(key)} is not a web address; write a full URL '
-                                         "starting with https:// or http://")
+            self.problem(
+                self.line(key),
+                f'{_short(key)} "{value}"{_where(key)} is not a web address; write a full URL '
+                "starting with https:// or http://",
+            )
             return None
         return value.strip()
 
     def tags(self, key: str, value: Any) -> tuple[str, ...]:
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            self.problem(self.line(key), f'{_named(key)} must be a list of strings, such as '
-                                         f'{_short(key)} = ["Russia", "DPRK"]')
+            self.problem(
+                self.line(key), f'{_named(key)} must be a list of strings, such as {_short(key)} = ["Russia", "DPRK"]'
+            )
             return ()
         out: list[str] = []
         for raw in value:
@@ -394,8 +425,11 @@ class _Parser:
             if not tag:
                 self.problem(line, f'tag "{raw}" is empty; remove it')
             elif re.search(r"\s", tag):
-                self.problem(line, f'tag "{raw}" has a space; write it as one word, such as '
-                                   f'"{"".join(w[:1].upper() + w[1:] for w in tag.split())}"')
+                self.problem(
+                    line,
+                    f'tag "{raw}" has a space; write it as one word, such as '
+                    f'"{"".join(w[:1].upper() + w[1:] for w in tag.split())}"',
+                )
             elif not re.fullmatch(r"\w+", tag):
                 fixed = re.sub(r"\W", "", tag) or "Tag"
                 self.problem(line, f'tag "{raw}" may hold only letters, digits and _; write it as "{fixed}"')
@@ -406,16 +440,19 @@ class _Parser:
     def images(self, key: str, value: Any) -> tuple[Image, ...]:
         example = f'{_short(key)} = [{{ path = "media/photo.jpg", alt = "What the photo shows" }}]'
         if not isinstance(value, list):
-            self.problem(self.line(key), f"{_named(key)} must be a list of files or {{path, alt}} tables, "
-                                         f"such as {example}")
+            self.problem(
+                self.line(key), f"{_named(key)} must be a list of files or {{path, alt}} tables, such as {example}"
+            )
             return ()
         out: list[Image] = []
         for n, entry in enumerate(value, 1):
             if isinstance(entry, str):
                 entry = {"path": entry}
             if not isinstance(entry, dict):
-                self.problem(self.line(key), f"image {n} in {_named(key)} must be a file path or a {{path, alt}} "
-                                             f"table, such as {example}")
+                self.problem(
+                    self.line(key),
+                    f"image {n} in {_named(key)} must be a file path or a {{path, alt}} table, such as {example}",
+                )
                 continue
             bad = [k for k in entry if k not in ("path", "alt")]
             for k in bad:
@@ -425,8 +462,10 @@ class _Parser:
                 self.problem(self.line(key), f"image {n} in {_named(key)} needs a path string, such as {example}")
                 continue
             if not isinstance(alt, str):
-                self.problem(self.line_with(key, path), f'the alt of image "{path}" must be a string, such as '
-                                                        'alt = "What the photo shows"')
+                self.problem(
+                    self.line_with(key, path),
+                    f'the alt of image "{path}" must be a string, such as alt = "What the photo shows"',
+                )
                 continue
             image = self.image(self.line_with(key, f'"{path}"'), path)
             if image is not None and not bad:
@@ -437,10 +476,10 @@ class _Parser:
         """The image file at ``given`` (relative to the post's folder), checked once per path."""
         if given in self.images_seen:
             return self.images_seen[given]
-        image = _check_image(self.folder, given)
-        if isinstance(image, str):
-            self.problem(line, image)
-            image = None
+        checked = _check_image(self.folder, given)
+        image = None if isinstance(checked, str) else checked
+        if isinstance(checked, str):
+            self.problem(line, checked)
         self.images_seen[given] = image
         return image
 
@@ -490,7 +529,7 @@ def _scan(block: Sequence[str], first_line: int) -> Iterator[tuple[list[str], in
         assign = _ASSIGN.match(text)
         if assign:
             rest = text[assign.end() :]
-            for delimiter in ('"""', "\'\'\'"):
+            for delimiter in ('"""', "'''"):
                 if rest.count(delimiter) % 2 == 1:
                     inside = delimiter
                     break
@@ -525,8 +564,10 @@ def _check_image(folder: Path, given: str) -> Image | str:
     """The image, or what is wrong with it in words."""
     target = (folder / given).resolve()
     if not target.is_relative_to(folder):
-        return (f'image "{given}" is outside the post\'s folder (after links are followed); move it into the '
-                "folder that holds the post file, or below it, and fix the path")
+        return (
+            f'image "{given}" is outside the post\'s folder (after links are followed); move it into the '
+            "folder that holds the post file, or below it, and fix the path"
+        )
     if not target.exists():
         return f'image "{given}" not found; the path is relative to the folder that holds the post file'
     if not target.is_file():

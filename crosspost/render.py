@@ -18,9 +18,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from functools import lru_cache
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
-import twitter_text
 from markdown_it import MarkdownIt
 from markdown_it.tree import SyntaxTreeNode
 
@@ -136,7 +135,15 @@ def _link(node: SyntaxTreeNode) -> str:
 @lru_cache(maxsize=8192)
 def twitter_weight(text: str) -> int:
     """The length X counts (twitter-text v3): URLs 23, CJK and emoji 2, most else 1."""
-    return int(twitter_text.parse_tweet(text).weightedLength)
+    return int(_twitter_text().parse_tweet(text).weightedLength)
+
+
+def _twitter_text() -> Any:
+    # Imported on first use: twitter_text compiles large regexes at import (about 0.3 s),
+    # which commands that never count a tweet should not pay.
+    import twitter_text  # type: ignore[import-untyped]
+
+    return twitter_text
 
 
 class _Atom(NamedTuple):
@@ -191,9 +198,12 @@ def split_thread(text: str, limit: int = TWITTER_MAX_WEIGHT) -> list[str]:
 
 def _split(text: str, limit: int, first_extra: str) -> list[str]:
     """:func:`split_thread`, with ``first_extra`` (link and hashtags) appended to the first part."""
-    if twitter_weight(text + first_extra) <= limit:
-        return [(text + first_extra).strip()]
     atoms = _atoms(text)
+    # Counting a long text at once is slow (twitter-text scans it for emoji); the sum over its
+    # tokens is the same number up to rounding, so count exactly only when it could fit.
+    estimate = sum(twitter_weight(a.sep) + twitter_weight(a.token) for a in atoms) + twitter_weight(first_extra)
+    if estimate <= limit + 50 and twitter_weight(text + first_extra) <= limit:
+        return [(text + first_extra).strip()]
     digits = 1
     while True:
         chunks = _pack(atoms, limit - (2 + 2 * digits), first_extra)
@@ -272,7 +282,7 @@ def _hard_cut(word: str, extra: str, budget: int) -> tuple[str, str]:
         else:
             hi = mid - 1
     cut = _safe_cut(word, lo)
-    for url in twitter_text.extract_urls_with_indices(word):
+    for url in _twitter_text().extract_urls_with_indices(word):
         start, end = url["indices"]
         if start < cut < end and start > 0:
             cut = start  # keep the URL whole for the next part: it still counts 23 there
@@ -281,6 +291,7 @@ def _hard_cut(word: str, extra: str, budget: int) -> tuple[str, str]:
 
 def _safe_cut(word: str, cut: int) -> int:
     """Move ``cut`` left so that it does not split an emoji sequence or a letter from its accent."""
+
     def joins(k: int) -> bool:
         ch, prev = word[k], word[k - 1]
         return (
@@ -374,31 +385,65 @@ def draft_findings(account: AccountConfig, draft: Draft) -> list[Finding]:
     found: list[Finding] = []
     name = account.name
     if not draft.text.strip() and not draft.images:
-        found.append(Finding("body", f'account "{name}" would receive neither text nor an image; '
-                                     f"write a body (or a [variants.{name}] body) or add images"))
+        found.append(
+            Finding(
+                "body",
+                f'account "{name}" would receive neither text nor an image; '
+                f"write a body (or a [variants.{name}] body) or add images",
+            )
+        )
     for n, (length, limit) in enumerate(measure(account, draft), 1):
         if length <= limit:
             continue
         if account.platform != "twitter":
-            found.append(Finding("body", f'the text for account "{name}" is {length} characters, over its limit of '
-                                         f"{limit}; shorten the body or give it a [variants.{name}] body"))
+            found.append(
+                Finding(
+                    "body",
+                    f'the text for account "{name}" is {length} characters, over its limit of '
+                    f"{limit}; shorten the body or give it a [variants.{name}] body",
+                )
+            )
         elif n == 1 and len(draft.parts) > 1:
-            found.append(Finding("tags", f'the link and hashtags leave no room in the first tweet for "{name}" '
-                                         f"({length} of {limit}); use fewer tags or a shorter link"))
+            found.append(
+                Finding(
+                    "tags",
+                    f'the link and hashtags leave no room in the first tweet for "{name}" '
+                    f"({length} of {limit}); use fewer tags or a shorter link",
+                )
+            )
         else:
-            found.append(Finding("body", f'tweet {n} for "{name}" is {length} characters as X counts them, over '
-                                         f"{limit}; shorten the body"))
+            found.append(
+                Finding(
+                    "body",
+                    f'tweet {n} for "{name}" is {length} characters as X counts them, over {limit}; shorten the body',
+                )
+            )
     if account.platform == "twitter":
         if len(draft.images) > TWITTER_MAX_IMAGES:
-            found.append(Finding("images", f'{len(draft.images)} images for account "{name}"; a tweet takes at most '
-                                           f"{TWITTER_MAX_IMAGES}: remove some or give it [variants.{name}] images"))
+            found.append(
+                Finding(
+                    "images",
+                    f'{len(draft.images)} images for account "{name}"; a tweet takes at most '
+                    f"{TWITTER_MAX_IMAGES}: remove some or give it [variants.{name}] images",
+                )
+            )
         for n, image in enumerate(draft.images, 1):
             if len(image.alt) > TWITTER_MAX_ALT:
-                found.append(Finding("images", f"the alt text of image {n} is {len(image.alt)} characters; X takes at "
-                                               f"most {TWITTER_MAX_ALT}: shorten it"))
+                found.append(
+                    Finding(
+                        "images",
+                        f"the alt text of image {n} is {len(image.alt)} characters; X takes at "
+                        f"most {TWITTER_MAX_ALT}: shorten it",
+                    )
+                )
     if account.platform == "vk" and len(draft.images) > VK_MAX_IMAGES:
-        found.append(Finding("images", f'{len(draft.images)} images for account "{name}"; a VK post takes at most '
-                                       f"{VK_MAX_IMAGES}: remove some or give it [variants.{name}] images"))
+        found.append(
+            Finding(
+                "images",
+                f'{len(draft.images)} images for account "{name}"; a VK post takes at most '
+                f"{VK_MAX_IMAGES}: remove some or give it [variants.{name}] images",
+            )
+        )
     return found
 
 

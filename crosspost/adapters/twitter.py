@@ -162,6 +162,8 @@ class TwitterAdapter(Adapter):
             answer = self._read(listing, lookup=True)
             for tweet in answer.get("data") or []:
                 if self._matches(tweet, wanted, reply_to):
+                    if self._username is None:
+                        self._learn_username()
                     return self._receipt([*progress.parts, str(tweet["id"])])
             token = (answer.get("meta") or {}).get("next_token")
             if not token:

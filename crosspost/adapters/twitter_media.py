@@ -136,7 +136,8 @@ class MediaUploader:
             raise Rejected(f"cannot read image {image.path.name}: {exc.strerror}", platform="twitter") from None
 
     def _id(self, answer: dict[str, Any]) -> str:
-        data = answer.get("data") if isinstance(answer.get("data"), dict) else answer
+        nested = answer.get("data")
+        data: dict[str, Any] = nested if isinstance(nested, dict) else answer
         value = data.get("id") or data.get("media_id_string") or data.get("media_id")
         if not value or not str(value).isdigit():
             raise Transient(

@@ -1,8 +1,8 @@
 """VK: one wall post on a community, as the community, through vk_api.
 
 vk_api is tamed on construction so crosspost owns pacing and retries: its
-handler for error 6 (which sleeps and retries forever) is removed and its
-per-instance ``RPS_DELAY`` is set to 0 (it would sleep between calls). Its
+handlers for errors 6 (which sleeps and retries forever), 14 and 17 are removed
+and its per-instance ``RPS_DELAY`` is set to 0 (it would sleep between calls). Its
 ``VkUpload`` helper is used only for its session: ``photo_wall`` sends every
 file in one request and names the field ``file0``, while a wall upload server
 takes one file in the documented ``photo`` field, so photos are uploaded one
@@ -10,7 +10,8 @@ per request here.
 
 Idempotence: ``wall.post`` carries ``guid=draft.key``; VK answers a repeated
 guid on the same wall with the first post's id, so a resend cannot double
-post. Ambiguous outcomes are still reported as such and settled by
+post. That is why a gateway 5xx on ``wall.post`` is Transient. Timeouts, dropped
+connections and garbled answers are still reported as Ambiguous and settled by
 :meth:`VkAdapter.find` (a small ``wall.get``), as the delivery rules require.
 """
 
@@ -22,10 +23,18 @@ import mimetypes
 from datetime import datetime
 from typing import Any
 
-import jconfig
+import jconfig  # type: ignore[import-untyped]
 import requests
-import vk_api
-from vk_api.exceptions import TOO_MANY_RPS_CODE, ApiError, ApiHttpError, Captcha, VkApiError
+import vk_api  # type: ignore[import-untyped]
+from vk_api.exceptions import (  # type: ignore[import-untyped]
+    CAPTCHA_ERROR_CODE,
+    NEED_VALIDATION_CODE,
+    TOO_MANY_RPS_CODE,
+    ApiError,
+    ApiHttpError,
+    Captcha,
+    VkApiError,
+)
 
 from crosspost.adapters.base import (
     Adapter,
@@ -52,7 +61,8 @@ CLOCK_SLACK = 120.0
 DEFAULT_TIMEOUT = 30.0
 
 # How long to wait after VK's rate refusals; VK states no reset time. Error 6 is per second;
-# 9 (flood control) is about repeating an action too often, so a retry waits minutes; 29 is a daily quota.
+# 9 (flood control, outside wall.post) is about repeating an action too often, so a retry waits minutes;
+# 29 is a daily quota.
 RETRY_AFTER = {6: 1.0, 9: 600.0, 29: 3600.0}
 TEMPORARY = {
     1: "unknown error",
@@ -104,7 +114,10 @@ class VkAdapter(Adapter):
             config=jconfig.MemoryConfig,
         )
         self.vk.RPS_DELAY = 0  # shadows the class constant: no sleeping between calls
-        self.vk.error_handlers.pop(TOO_MANY_RPS_CODE, None)  # error 6 reaches us instead of a sleep-retry loop
+        # Errors 6 (its handler sleeps and retries forever), 14 and 17 reach us as plain ApiErrors:
+        # crosspost owns retries, and vk_api's captcha object breaks on a reply without captcha_sid.
+        for code in (TOO_MANY_RPS_CODE, CAPTCHA_ERROR_CODE, NEED_VALIDATION_CODE):
+            self.vk.error_handlers.pop(code, None)
         self.upload = vk_api.VkUpload(self.vk)
         fit_session(self.upload.http, "vk", account.api_base, _timeout_of(session))
 
@@ -130,8 +143,8 @@ class VkAdapter(Adapter):
         if draft.key:
             params["guid"] = draft.key
         result = self._call("wall.post", params, publishing=True)
-        post_id = result.get("post_id") if isinstance(result, dict) else None
-        if not isinstance(post_id, int) or isinstance(post_id, bool):
+        post_id = _number(result.get("post_id")) if isinstance(result, dict) else None
+        if post_id is None:
             raise Ambiguous(
                 f"VK answered wall.post without a post id ({_short(result)}); the post may exist", platform="vk"
             )
@@ -229,7 +242,7 @@ class VkAdapter(Adapter):
                 raise Transient(f"VK answered wall.get in a form not understood ({_short(result)})", platform="vk")
             for item in items:
                 if isinstance(item, dict) and self._matches(item, wanted, len(draft.images), oldest):
-                    return self._receipt(f"-{self.group_id}_{int(item['id'])}")
+                    return self._receipt(f"-{self.group_id}_{_number(item['id'])}")
             # Newest first: once a page reaches past the window (pinned posts aside), older pages cannot match.
             dates = [i.get("date", 0) for i in items if isinstance(i, dict) and not i.get("is_pinned")]
             if len(items) < FIND_PAGE or (dates and min(dates) < oldest):
@@ -238,7 +251,7 @@ class VkAdapter(Adapter):
 
     def _matches(self, item: dict[str, Any], wanted: str, photos: int, oldest: float) -> bool:
         date = item.get("date")
-        if not isinstance(date, (int, float)) or date < oldest or not isinstance(item.get("id"), int):
+        if not isinstance(date, (int, float)) or date < oldest or _number(item.get("id")) is None:
             return False
         if _normal(str(item.get("text", ""))) != wanted:
             return False
@@ -302,7 +315,7 @@ class VkAdapter(Adapter):
             raise api_error(14, "Captcha needed", method, self.secrets) from None
         except ApiHttpError as exc:
             status = exc.response.status_code
-            raise http_error(status, _body_error(exc.response), method, publishing, self.secrets) from None
+            raise http_error(status, _body_error(exc.response), method, self.secrets) from None
         except requests.JSONDecodeError:
             # A garbled 200: on wall.post the post may exist (checked before RequestException: it is one).
             failure = Ambiguous(f"VK answered {method} with a garbled body; the post may have been made", platform="vk")
@@ -335,6 +348,10 @@ def api_error(code: Any, message: str, method: str, secrets: tuple[str, ...]) ->
             f"admin with scopes {SCOPES}",
             **kw,
         )
+    if number == 9 and method == "wall.post":
+        # Flood control on a post is VK's refusal to take the same post again ("decrease the count of
+        # identical requests"): the duplicate-content refusal, evidence that an earlier try landed.
+        return Rejected(f"{said} - VK refuses this post as a repeat of a recent one", duplicate=True, **kw)
     if number in RETRY_AFTER:
         return RateLimited(said, retry_after=RETRY_AFTER[number], **kw)
     if number in TEMPORARY:
@@ -357,9 +374,7 @@ def api_error(code: Any, message: str, method: str, secrets: tuple[str, ...]) ->
     return Rejected(said, **kw)
 
 
-def http_error(
-    status: int, error: dict[str, Any] | None, method: str, publishing: bool, secrets: tuple[str, ...]
-) -> PlatformError:
+def http_error(status: int, error: dict[str, Any] | None, method: str, secrets: tuple[str, ...]) -> PlatformError:
     """The crosspost error for an HTTP failure status (VK itself answers errors with 200)."""
     if error is not None:
         return api_error(error.get("error_code"), str(error.get("error_msg", "")), method, secrets)
@@ -367,8 +382,8 @@ def http_error(
     if status == 429:
         return RateLimited(said, retry_after=1.0, code=status, platform="vk")
     if status >= 500:
-        if publishing:  # a gateway error says nothing of whether the backend made the post
-            return Ambiguous(f"{said}; the post may have been made", code=status, platform="vk")
+        # VK's API answers its own errors with 200, so a 5xx comes from a gateway before it. Even if the
+        # post was made behind it, a resend carries the same guid and VK returns that post: safe to retry.
         return Transient(said, code=status, platform="vk")
     if status in (401, 403):
         return AuthError(f"{said}: access refused; check the token", code=status, platform="vk")
@@ -421,6 +436,17 @@ def _role(group: dict[str, Any]) -> str | None:
         return {2: "editor", 3: "admin"}.get(level) if isinstance(level, int) else "admin"
     if "is_admin" not in group and group.get("can_post") == 1:
         return "admin"
+    return None
+
+
+def _number(value: Any) -> int | None:
+    """A positive VK id given as a number (or, leniently, as digits)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if value > 0 else None
+    if isinstance(value, str) and value.isdigit():
+        return int(value)
     return None
 
 

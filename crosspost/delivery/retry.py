@@ -44,10 +44,9 @@ def retry_post(
         if record.status == UNKNOWN and record.account in settings.accounts:
             found = _look_up(store, settings, record, now=now, adapter_factory=adapter_factory)
             if found is not None:
-                note = f"found on {platform_name(record.platform)} by `crosspost retry`"
-                if store.mark_found(record.id, remote_id=found.remote_id, url=found.url, now=now, note=note):
-                    results.append((_current(store, record), SENT))
-                    continue
+                store.settle_sent(record.id, remote_id=found.remote_id, url=found.url, now=now)
+                results.append((store.delivery(record.id), SENT))
+                continue
         results.append((store.requeue(record.id, now=now, note="crosspost retry"), "requeued"))
     return results
 
@@ -56,7 +55,7 @@ def _look_up(
     store: SqlStore, settings: Settings, record: DeliveryRecord, *, now: datetime, adapter_factory: AdapterFactory
 ) -> Receipt | None:
     """The post on the platform if a look-up finds it complete; None otherwise (absent or unsettled)."""
-    draft, progress = store.delivery_draft(record.id)
+    draft, progress = store.draft_of(record.id)
     account = settings.accounts[record.account]
     since = _doubt_since(store, record) - LOOKUP_MARGIN
     started, clock = now, time.monotonic()
@@ -73,11 +72,10 @@ def _look_up(
     except Exception as exc:  # noqa: BLE001 - a look-up that breaks settles nothing; the person asked to retry
         outcome, error = "lookup_failed", redact(f"the look-up failed: {type(exc).__name__}: {exc}", settings.secrets)
     if receipt is not None:
-        receipt = _complete(draft, progress, receipt, store, record.id)
-        if receipt is not None:
-            return receipt  # mark_found writes the history row
         outcome = "found"
-        error = f"found part {len(progress.parts)} of {len(draft.parts)}; the rest will be published"
+        receipt = _complete(draft, progress, receipt, store, record.id)
+        if receipt is None:
+            error = f"found part {len(progress.parts)} of {len(draft.parts)}; the rest will be published"
     elif error is None:
         error = f"not found on {platform_name(record.platform)}; requeued"
     store.record_attempt(
@@ -95,16 +93,9 @@ def _look_up(
 def _doubt_since(store: SqlStore, record: DeliveryRecord) -> datetime:
     """When the try that may have landed started: the first doubtful one since its due time (a requeue
     moves due_at to the requeue), else the due time itself."""
-    current = _current(store, record)
+    current = next((d for d in store.get_post(record.post_id).deliveries if d.id == record.id), record)
     doubts = [a.at for a in current.history if a.outcome in MAYBE_LANDED and a.at >= record.due_at]
     return min(doubts, default=record.due_at)
-
-
-def _current(store: SqlStore, record: DeliveryRecord) -> DeliveryRecord:
-    for delivery in store.get_post(record.post_id).deliveries:
-        if delivery.id == record.id:
-            return delivery
-    return record
 
 
 def _complete(draft: Draft, progress: Progress, receipt: Receipt, store: SqlStore, delivery_id: int) -> Receipt | None:

@@ -150,15 +150,16 @@ class _Delivery:
         """A dead daemon left this ``sending``: its request may have landed. Look before any resend."""
         claim = self.claim
         began = max(claim.due_at, claim.last_try_at or claim.due_at)
-        now = self.now_fn()
+        # The lost try counts: its request probably went out, and a crash loop must still run out of tries.
+        self.attempts += 1
         self.store.record_attempt(
             claim.delivery_id,
-            at=now,
+            at=began,
             seconds=0.0,
             outcome="interrupted",
             code=None,
             error="the daemon stopped during a try; looking the post up before any resend",
-            is_try=False,
+            is_try=True,
         )
         self.first_doubt = began
         found, receipt, why = self.look_up(began - self.policy.lookup_margin)

@@ -18,6 +18,7 @@ Test knobs (attributes): ``access_level`` ("read-write" or "read"),
 
 from __future__ import annotations
 
+import base64
 import html
 import itertools
 import re
@@ -146,10 +147,10 @@ class TwitterEmulator(Emulator):
             }
 
     def render_html(self) -> str:
-        import base64
-
         with self.lock:
-            posts = list(self.posts)
+            return self._render(list(self.posts), dict(self.media))
+
+    def _render(self, posts: list[dict[str, Any]], media: dict[str, tm.Media]) -> str:
         if not posts:
             return "<p class='meta'>Nothing posted yet.</p>"
         rows = []
@@ -157,7 +158,7 @@ class TwitterEmulator(Emulator):
             images = "".join(
                 f"<img src='data:{m.media_type};base64,{base64.b64encode(m.data).decode()}' "
                 f"alt='{html.escape(m.alt or '', quote=True)}' title='{html.escape(m.alt or '', quote=True)}'>"
-                for m in (self.media[i] for i in post["media_ids"] if i in self.media)
+                for m in (media[i] for i in post["media_ids"] if i in media)
             )
             css = "post reply" if post["reply_to"] else "post"
             when = datetime.fromtimestamp(post["created_at"], UTC).strftime("%Y-%m-%d %H:%M:%S UTC")

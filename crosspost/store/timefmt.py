@@ -28,8 +28,11 @@ def from_db(value: str | datetime | None) -> datetime | None:
     """An aware UTC time from either storage form (text on SQLite, a datetime elsewhere)."""
     if value is None:
         return None
-    if isinstance(value, str):
+    if type(value) is str:
         value = datetime.fromisoformat(value)
+        if value.tzinfo is UTC:  # the stored form: nothing more to do (this runs for every row of a log)
+            return value
+    assert isinstance(value, datetime)
     if value.tzinfo is None:
         # Only reachable for rows written by hand without an offset: they are UTC by convention.
         return value.replace(tzinfo=UTC)

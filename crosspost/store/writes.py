@@ -37,6 +37,7 @@ from crosspost.store.records import (
     DeliveryRecord,
 )
 from crosspost.store.tables import attempts, deliveries, posts
+from crosspost.store.timefmt import to_utc
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +67,7 @@ class Writer:
     def queue_post(self, *, title: str, source: str, drafts: Sequence[Draft], due_at: datetime, now: datetime) -> int:
         if not drafts:
             raise CrosspostError("a post needs at least one target account")
+        due_at, now = to_utc(due_at), to_utc(now)  # a naive time fails here, before anything is copied
         accounts = [d.account for d in drafts]
         if len(set(accounts)) != len(accounts):
             raise CrosspostError(f"an account is named twice among {', '.join(accounts)}")
@@ -76,9 +78,11 @@ class Writer:
                 # (and come to rely on it) before this one has committed or cleaned up.
                 serialize(conn, LOCK_MEDIA)
                 stored = [replace(d, images=copier.store(d.images)) for d in drafts]
-                post_id = conn.execute(
-                    insert(posts).values(title=title, source=source, created_at=now, snapshot="{}")
-                ).inserted_primary_key[0]
+                post_id: int = conn.execute(
+                    insert(posts)
+                    .values(title=title, source=source, created_at=now, snapshot="{}")
+                    .returning(posts.c.id)
+                ).scalar_one()
                 token = secrets.token_hex(4)
                 keyed = [replace(d, key=delivery_key(post_id, token, d.account)) for d in stored]
                 snapshot = {"drafts": {d.account: json.loads(d.to_json()) for d in keyed}}
