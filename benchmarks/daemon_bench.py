@@ -113,10 +113,16 @@ def lag(bench: Bench) -> None:
 
 
 def fan_out(bench: Bench) -> None:
+    """Due-to-sent time of one post to all three accounts against the slowest account alone.
+
+    Accounts differ in requests per post, so the fair baseline is the slowest single account.
+    """
     bench.sandbox.add_faults([Fault(path="^/(2|v24\\.0|method)/", delay=0.3, times=0)])
     proc = bench.daemon()
+    bench.queue(ACCOUNTS, datetime.now(UTC))  # warm-up: first-post look-ups (Twitter's username) out of the way
+    bench.wait_all(30)
     results = {}
-    for label, accounts in (("1 account", ("facebook",)), ("3 accounts", ACCOUNTS)):
+    for label, accounts in (("3 accounts", ACCOUNTS), *((a, (a,)) for a in ACCOUNTS)):
         due = datetime.now(UTC) + timedelta(seconds=1)
         post = bench.queue(accounts, due)
         bench.wait_all(30)
@@ -124,10 +130,12 @@ def fan_out(bench: Bench) -> None:
         results[label] = max((s - due).total_seconds() for s in sent if s)
     bench.stop(proc)
     bench.sandbox.clear_faults()
-    one, three = results["1 account"], results["3 accounts"]
+    single = {a: results[a] for a in ACCOUNTS}
+    slowest = max(single.values())
+    alone = ", ".join(f"{a} {t:.2f} s" for a, t in single.items())
     print(
-        f"300 ms latency per request: due->sent 1 account {one:.2f} s, 3 accounts {three:.2f} s, "
-        f"ratio {three / one:.2f}"
+        f"300 ms latency per request: due->sent alone: {alone}; all 3 in one post: {results['3 accounts']:.2f} s; "
+        f"ratio to the slowest alone {results['3 accounts'] / slowest:.2f}"
     )
 
 

@@ -33,7 +33,8 @@ class Draft:
     """Exactly what one account receives: the rendered text (thread parts on Twitter) and images.
 
     ``key`` identifies the delivery across retries (VK's ``guid``, look-ups); the store sets it.
-    ``link`` is repeated here for Facebook's Graph ``link`` field; the text already shows it.
+    ``link`` is repeated here for Facebook's Graph ``link`` field. The text shows it too, except on
+    Facebook without images: there the ``link`` field's preview card shows it (see render_draft).
     """
 
     account: str

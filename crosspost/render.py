@@ -374,7 +374,7 @@ def measure(account: AccountConfig, draft: Draft) -> list[tuple[int, int]]:
 
 
 class Finding(NamedTuple):
-    """A problem with a draft; ``field`` is the post key responsible (body, link, tags, images)."""
+    """A problem with a draft; ``field`` is the post key to blame: body, images, or "tail" (link and tags)."""
 
     field: str
     message: str
@@ -406,7 +406,7 @@ def draft_findings(account: AccountConfig, draft: Draft) -> list[Finding]:
         elif n == 1 and len(draft.parts) > 1:
             found.append(
                 Finding(
-                    "tags",
+                    "tail",
                     f'the link and hashtags leave no room in the first tweet for "{name}" '
                     f"({length} of {limit}); use fewer tags or a shorter link",
                 )
