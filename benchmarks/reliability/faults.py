@@ -139,9 +139,9 @@ def run_cell(world: World, cell: Cell, n: int) -> list[Result]:
         for fields in cell.faults(platform):
             world.fault(**fields)
     text = f"Fault matrix cell {n}: {cell.name}. Stamp {time.time_ns()}."
-    path = world.write_post(text, title=f"cell {n}: {cell.name}")
-    to = [a for p in cell.platforms for a in ("--to", p)]
-    post_id = world.queue_cli(path, "--at", "now", *to)
+    to = "to = [" + ", ".join(f'"{p}"' for p in cell.platforms) + "]\n"
+    path = world.write_post(text, title=f"cell {n}: {cell.name}", extra=to)
+    (post_id,) = world.queue_inprocess([(path, datetime.now(UTC))])
     runs = world.settle(max_runs=6)
     world.sandbox.clear_faults()
     codes = [r.returncode for r in runs]
@@ -173,6 +173,3 @@ def run_cell(world: World, cell: Cell, n: int) -> list[Result]:
         )
     return results
 
-
-def when() -> str:
-    return datetime.now(UTC).isoformat()
