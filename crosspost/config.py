@@ -327,3 +327,36 @@ class _Reader:
                 )
             fields["api_base"] = base
         return AccountConfig(name=name, platform=platform, credentials=credentials, **fields)
+
+
+def loose_permissions_warning(path: Path, raw_toml_data: Mapping[str, Any]) -> str | None:
+    """A one-line warning when the config file at ``path`` holds a literal secret (not ``${VAR}``) and
+    other users may read it (group or world read bit); None when it is fine or cannot be told.
+
+    ``raw_toml_data`` is the file's parsed TOML, before ``${VAR}`` expansion. The warning names the
+    keys, never their values.
+    """
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return None
+    if not mode & 0o044:
+        return None
+    accounts = raw_toml_data.get("accounts")
+    if not isinstance(accounts, Mapping):
+        return None
+    secret_keys = {key for keys in _CREDENTIALS.values() for key in keys}
+    literal = [
+        f"accounts.{name}.{key}"
+        for name, table in accounts.items()
+        if isinstance(table, Mapping)
+        for key, value in table.items()
+        if key in secret_keys and isinstance(value, str) and _VAR.sub("", value).strip()
+    ]
+    if not literal:
+        return None
+    who = "every user" if mode & 0o004 else "its group"
+    return (
+        f"{path}: warning: readable by {who} and holds literal secrets ({', '.join(literal)}); "
+        f'run chmod 600 {path}, or take them from the environment with "${{VAR}}"'
+    )

@@ -138,8 +138,10 @@ class World:
     def _watch_signatures(self) -> None:
         """Remember every OAuth 1.0a signature the sandbox receives (the sandbox is the test double)."""
         take = self.sandbox.take_fault
+        self.started_requests = 0
 
         def watching(request: Any) -> Any:
+            self.started_requests += 1
             for sig in _SIGNATURE.findall(request.headers.get("authorization", "")):
                 self.signatures.add(unquote(sig))
                 self.signatures.add(sig)
@@ -149,6 +151,11 @@ class World:
 
     def fault(self, **fields: Any) -> None:
         self.sandbox.add_faults([Fault(**fields)])
+
+    def in_flight(self) -> int:
+        """Requests the sandbox has begun (fault looked up) but not yet answered or dropped."""
+        with self.sandbox.lock:
+            return self.started_requests - len(self.sandbox.requests)
 
     def posts(self, platform: str) -> list[dict[str, Any]]:
         return self.sandbox.state()[platform]["posts"]

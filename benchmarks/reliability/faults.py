@@ -24,7 +24,9 @@ NGINX_502 = (
     "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n<center><h1>502 Bad Gateway</h1></center>\r\n"
     "<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
 )
-ERROR_PAGE = "<!DOCTYPE html><html><head><title>Error</title></head><body><h1>Sorry, something went wrong.</h1></body></html>"
+ERROR_PAGE = (
+    "<!DOCTYPE html><html><head><title>Error</title></head><body><h1>Sorry, something went wrong.</h1></body></html>"
+)
 
 FaultsFor = Callable[[str], list[dict[str, Any]]]
 
@@ -55,7 +57,8 @@ CELLS: tuple[Cell, ...] = (
     Cell("HTTP 500, plain text", on_publish(status=500, body="Internal Server Error",
          headers={"Content-Type": "text/plain"}), "sent", 1, 2, quick=True),
     Cell("HTTP 502, nginx HTML page", on_publish(status=502, body=NGINX_502), "sent", 1, 2),
-    Cell("HTTP 503, empty, Retry-After: 1", on_publish(status=503, body="", headers={"Retry-After": "1"}), "sent", 1, 2),
+    Cell("HTTP 503, empty, Retry-After: 1", on_publish(status=503, body="", headers={"Retry-After": "1"}),
+         "sent", 1, 2),
     Cell("the platform's own server error", on_publish(error="server"), "sent", 1, 2),
     Cell("429/rate limit with reset info", on_publish(error="rate_limit", reset_in=2), "sent", 1, 2, quick=True),
     Cell("HTTP 429 without reset headers", on_publish(status=429, body='{"title": "Too Many Requests"}',

@@ -78,10 +78,11 @@ def run(
             while time.monotonic() < deadline and proc.poll() is None:
                 time.sleep(0.05)
             early = proc.poll()
+            busy = world.in_flight()
             proc.send_signal(signal.SIGKILL)
             proc.wait(10)
-            in_flight = sum(1 for d in world.deliveries() if d.status == "sending")
-            kill_log.append({"life": round(life, 2), "sending": in_flight, "exited_early": early})
+            sending = sum(1 for d in world.deliveries() if d.status == "sending")
+            kill_log.append({"life": round(life, 2), "in_flight": busy, "sending": sending, "exited_early": early})
             if (k + 1) % 10 == 0:
                 done = sum(1 for d in world.deliveries() if d.status in TERMINAL)
                 out(f"  {k + 1} kills; {done} of {posts * 3} deliveries settled")
@@ -101,7 +102,8 @@ def run(
             posts=posts,
             deliveries=posts * 3,
             kills=len(kill_log),
-            kills_mid_request=sum(1 for k in kill_log if k["sending"]),
+            kills_mid_request=sum(1 for k in kill_log if k["in_flight"]),
+            kills_with_sending_rows=sum(1 for k in kill_log if k["sending"]),
             kills_exited_early=sum(1 for k in kill_log if k["exited_early"] is not None),
             clean_exit=clean_code,
             clean_traceback=has_traceback(clean_err),
