@@ -82,7 +82,14 @@ def run_demo(echo: Echo, *, keep: bool = False) -> int:
         records = _publish(folder, api_base, echo)
         _print_table(records, echo)
         sent = all(r.status == "sent" for r in records)
-        echo(f"{'all sent' if sent else 'NOT all sent'}: see every wall on the sandbox page {api_base}/")
+        verdict = "all sent" if sent else "NOT all sent"
+        if not keep:
+            echo(
+                f"{verdict}; the sandbox page was {api_base}/ "
+                "(it closes with the demo: `crosspost demo --keep` keeps it open)"
+            )
+        else:
+            echo(f"{verdict}: see every wall on the sandbox page {api_base}/")
         if keep:
             echo(f"kept: {folder} (crosspost --config {folder / 'crosspost.toml'} log)")
             echo("serving the sandbox until Ctrl-C")

@@ -6,6 +6,16 @@ Platform errors live in :mod:`crosspost.adapters.base`.
 
 from __future__ import annotations
 
+import re
+
+# Characters that would break a one-line message (line ends, other controls, Unicode line separators).
+_BREAKS = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]")
+
+
+def one_line(text: str) -> str:
+    """``text`` with every control character and line break written as an escape (``\\n``, ``\\x00``)."""
+    return _BREAKS.sub(lambda m: repr(m.group())[1:-1], text)
+
 
 class CrosspostError(Exception):
     """A problem a user can fix; ``str()`` is the one-line message."""
@@ -14,12 +24,16 @@ class CrosspostError(Exception):
 class ConfigError(CrosspostError):
     """The config file is unreadable or wrong. The message names file, key and fix."""
 
+    def __init__(self, message: str) -> None:
+        super().__init__(one_line(message))
+
 
 class PostProblem(CrosspostError):
     """One problem in a post file, located at ``file:line``."""
 
     def __init__(self, file: str, line: int, message: str) -> None:
-        super().__init__(f"{file}:{line}: {message}")
+        message = one_line(message)  # a value quoted from the file may hold a line break
+        super().__init__(f"{one_line(file)}:{line}: {message}")
         self.file = file
         self.line = line
         self.message = message

@@ -141,9 +141,9 @@ def twitter_weight(text: str) -> int:
 def _twitter_text() -> Any:
     # Imported on first use: twitter_text compiles large regexes at import (about 0.3 s),
     # which commands that never count a tweet should not pay.
-    import twitter_text  # type: ignore[import-untyped]
+    from crosspost.twitter_text_loader import twitter_text
 
-    return twitter_text
+    return twitter_text()
 
 
 class _Atom(NamedTuple):

@@ -11,7 +11,10 @@ from datetime import date, datetime, timedelta, tzinfo
 from crosspost.errors import TimeFormatError
 
 _DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
-WHEN_FORMS = "an ISO 8601 date-time (2027-03-17 10:00 or 2027-03-17T10:00:00+09:00), 'now' or a delay such as +30m, +2h, +1d, +1h30m"
+WHEN_FORMS = (
+    "an ISO 8601 date-time (2027-03-17 10:00 or 2027-03-17T10:00:00+09:00), 'now' or a delay such as +30m, +2h, +1d, "
+    "+1h30m"
+)
 
 
 def parse_duration(text: str) -> timedelta:

@@ -175,4 +175,3 @@ def run_cell(world: World, cell: Cell, n: int) -> list[Result]:
             )
         )
     return results
-

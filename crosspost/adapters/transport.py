@@ -68,14 +68,16 @@ def network_error(exc: requests.RequestException, platform: str, secrets: Iterab
     from crosspost.redact import redact
 
     name = type(exc).__name__
-    if isinstance(exc, requests.ConnectTimeout) or (
-        isinstance(exc, requests.ConnectionError) and _before_send(exc)
-    ):
+    if isinstance(exc, requests.ConnectTimeout) or (isinstance(exc, requests.ConnectionError) and _before_send(exc)):
         return Transient(redact(f"cannot connect to {platform}: {name}", secrets), platform=platform)
     if isinstance(exc, requests.ReadTimeout):
-        return Ambiguous(f"no answer from {platform} in time (read timeout); the post may have been made", platform=platform)
+        return Ambiguous(
+            f"no answer from {platform} in time (read timeout); the post may have been made", platform=platform
+        )
     return Ambiguous(
-        redact(f"connection to {platform} broke after the request was sent ({name}); the post may have been made", secrets),
+        redact(
+            f"connection to {platform} broke after the request was sent ({name}); the post may have been made", secrets
+        ),
         platform=platform,
     )
 

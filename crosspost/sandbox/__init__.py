@@ -28,7 +28,9 @@ def build_sandbox(credentials: dict[str, dict[str, str]] | None = None) -> Sandb
     from crosspost.sandbox.vk import VkEmulator
 
     creds = {**CREDENTIALS, **(credentials or {})}
-    return Sandbox([TwitterEmulator(**creds["twitter"]), FacebookEmulator(**creds["facebook"]), VkEmulator(**creds["vk"])])
+    return Sandbox(
+        [TwitterEmulator(**creds["twitter"]), FacebookEmulator(**creds["facebook"]), VkEmulator(**creds["vk"])]
+    )
 
 
 __all__ = ["CREDENTIALS", "Fault", "Sandbox", "build_sandbox"]

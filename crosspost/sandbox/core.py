@@ -110,7 +110,11 @@ class SandboxResponse:
 
     @classmethod
     def json(cls, obj: Any, status: int = 200, headers: dict[str, str] | None = None) -> SandboxResponse:
-        return cls(status, json.dumps(obj, ensure_ascii=False).encode(), {"Content-Type": "application/json; charset=utf-8", **(headers or {})})
+        return cls(
+            status,
+            json.dumps(obj, ensure_ascii=False).encode(),
+            {"Content-Type": "application/json; charset=utf-8", **(headers or {})},
+        )
 
     @classmethod
     def html(cls, text: str, status: int = 200) -> SandboxResponse:
@@ -303,7 +307,8 @@ class Sandbox:
             "section{background:#fff;border-radius:8px;padding:1em;margin:1em 0}"
             ".post{border-top:1px solid #ddd;padding:.6em 0;white-space:pre-wrap}"
             ".post img{max-width:12em;max-height:9em;margin:.2em;border:1px solid #ccc}"
-            ".meta{color:#666;font-size:.85em}.reply{margin-left:2em;border-left:3px solid #9cf;padding-left:.6em}</style>"
+            ".meta{color:#666;font-size:.85em}"
+            ".reply{margin-left:2em;border-left:3px solid #9cf;padding-left:.6em}</style>"
             "</head><body><h1>crosspost sandbox</h1><p>What each emulated platform has published, oldest first.</p>"
             f"{sections}</body></html>"
         )
@@ -337,7 +342,7 @@ class _Handler(BaseHTTPRequestHandler):
             query=parse_qs(parts.query, keep_blank_values=True),
             headers={k.lower(): v for k, v in self.headers.items()},
             body=body,
-            host=self.headers.get("Host") or "%s:%s" % self.server.server_address[:2],
+            host=self.headers.get("Host") or "{}:{}".format(*self.server.server_address[:2]),
         )
         if request.path.startswith("/_sandbox/"):
             self._send(sandbox.control(request))
@@ -357,7 +362,9 @@ class _Handler(BaseHTTPRequestHandler):
         if fault is not None and fault.error:
             response = sandbox.emulator_for(request).error(fault.error, request, fault.reset_in)
         elif fault is not None and fault.status:
-            response = SandboxResponse(fault.status, fault.body.encode(), dict(fault.headers) or {"Content-Type": "text/html"})
+            response = SandboxResponse(
+                fault.status, fault.body.encode(), dict(fault.headers) or {"Content-Type": "text/html"}
+            )
         else:
             try:
                 response = sandbox.dispatch(request)
@@ -368,7 +375,11 @@ class _Handler(BaseHTTPRequestHandler):
             self._log(sandbox, request, "dropped-after", started)
             return
         if fault is not None and fault.garbage:
-            response = SandboxResponse(response.status, b"\x00<<garbled}{", {"Content-Type": response.headers.get("Content-Type", "application/json")})
+            response = SandboxResponse(
+                response.status,
+                b"\x00<<garbled}{",
+                {"Content-Type": response.headers.get("Content-Type", "application/json")},
+            )
         if fault is not None and fault.headers and not fault.status:
             response.headers.update(fault.headers)
         # Logged before answering: the emulator has acted even if the client is gone by now.
@@ -381,7 +392,13 @@ class _Handler(BaseHTTPRequestHandler):
     def _log(self, sandbox: Sandbox, request: SandboxRequest, outcome: Any, started: float) -> None:
         with sandbox.lock:
             sandbox.requests.append(
-                {"method": request.method, "path": request.path, "outcome": outcome, "at": started, "seconds": round(time.time() - started, 4)}
+                {
+                    "method": request.method,
+                    "path": request.path,
+                    "outcome": outcome,
+                    "at": started,
+                    "seconds": round(time.time() - started, 4),
+                }
             )
 
     def _drop(self) -> None:
@@ -401,4 +418,3 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(response.body)
 
     do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _serve
-
