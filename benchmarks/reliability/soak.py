@@ -31,8 +31,8 @@ UPLOAD_PATH = {
     "vk": r"^/(method/photos\.|upload)",
 }
 LONG = (
-    "This is a longer statement, written so that X receives it as a thread of several parts. "
-    "It speaks of the anniversary, of the delegations that met, of the agreements they signed "
+    "Statement {i}.{j} is longer, written so that X receives post {i} as a thread of several parts. "
+    "Part {j} of post {i} speaks of the anniversary, of the delegations that met, of the agreements they signed "
     "and of the exhibitions that will open in both capitals during the year. "
 )
 
@@ -51,7 +51,7 @@ def run(
     with World("soak", main={"max_attempts": 20}) as world:
         stamp = time.strftime("%H%M%S")
         (world.folder / "posts" / "media").mkdir()
-        expected_phase = kills * 2.6
+        expected_phase = kills * 3.0
         items = []
         for i in range(posts):
             extra = ""
@@ -60,7 +60,7 @@ def run(
                 png(world.folder / "posts" / "media" / f"img{i}.png", i)
                 extra = f'images = [{{ path = "media/img{i}.png", alt = "Picture {i}" }}]\n'
             if i % 7 == 5:
-                body += "\n\n" + LONG * 2
+                body += "\n\n" + "".join(LONG.format(i=i, j=j) for j in range(3))
             path = world.write_post(body, title=f"soak {i}", extra=extra)
             # A third due at once, the rest spread over most of the kill phase.
             offset = 0.0 if i < posts // 3 else rng.uniform(0, expected_phase * 0.8)
@@ -73,7 +73,7 @@ def run(
             if k % 3 == 0:
                 arm_delays(world, rng)
             proc = world.daemon()
-            life = rng.uniform(0.3, 4.0)
+            life = rng.uniform(0.5, 5.0)
             deadline = time.monotonic() + life
             while time.monotonic() < deadline and proc.poll() is None:
                 time.sleep(0.05)

@@ -90,7 +90,9 @@ class SandboxRequest:
         for part in message.iter_parts():
             disposition = part.get("Content-Disposition", "")
             params = dict(part.get_params(header="content-disposition") or [])
-            payload = part.get_payload(decode=True) or b""
+            payload = part.get_payload(decode=True)
+            if not isinstance(payload, bytes):
+                payload = b""
             parts.append(
                 UploadedFile(
                     name=str(params.get("name", "")),
@@ -226,7 +228,7 @@ class Sandbox:
     def url(self) -> str:
         assert self.server is not None
         host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host!s}:{port}"  # type: ignore[str-bytes-safe]
 
     def stop(self) -> None:
         if self.server is not None:
@@ -342,7 +344,7 @@ class _Handler(BaseHTTPRequestHandler):
             query=parse_qs(parts.query, keep_blank_values=True),
             headers={k.lower(): v for k, v in self.headers.items()},
             body=body,
-            host=self.headers.get("Host") or "{}:{}".format(*self.server.server_address[:2]),
+            host=self.headers.get("Host") or "127.0.0.1",
         )
         if request.path.startswith("/_sandbox/"):
             self._send(sandbox.control(request))
