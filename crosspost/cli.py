@@ -162,6 +162,12 @@ def _load(app: App, path: Path, to: tuple[str, ...] | None = None, *, doing: str
         raise Failure(f"{path}: {_count(len(exc.problems), 'problem')}; {doing}", map(str, exc.problems)) from None
 
 
+def _duration(value: Any) -> str:
+    seconds = int(value.total_seconds())
+    parts = [(seconds // 86400, "d"), (seconds % 86400 // 3600, "h"), (seconds % 3600 // 60, "m"), (seconds % 60, "s")]
+    return "".join(f"{n}{unit}" for n, unit in parts if n) or "0s"
+
+
 def _count(n: int, word: str) -> str:
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
@@ -243,10 +249,13 @@ def queue(app: App, file: Path, at: str | None, to: tuple[str, ...]) -> None:
         raise Failure(
             f"{file}: no publish time; add publish_at = 2027-03-17T10:00:00 to its front matter or pass --at WHEN"
         )
-    if (app.now - due).total_seconds() > 60:
-        raise Failure(
-            f"{file}: the publish time {human(due, settings.timezone)} is in the past; "
-            "pass --at now, --at +10m or a later time"
+    late = app.now - due
+    if late.total_seconds() > 60:
+        # Stored all the same: the daemon decides (sent at once within late_limit, else missed).
+        fate = "it goes out at once" if late <= settings.late_limit else "the daemon will mark it missed"
+        app.err(
+            f"crosspost: warning: {file}: the publish time {human(due, settings.timezone)} is in the past; {fate} "
+            f"(late_limit {_duration(settings.late_limit)}); reschedule it with: crosspost reschedule ID WHEN"
         )
     title = parsed.title or file.stem
     post_id = app.store.queue_post(title=title, source=str(parsed.source), drafts=drafts, due_at=due, now=app.now)
@@ -275,9 +284,7 @@ def list_(app: App, status: str | None, as_json: bool) -> None:
         app.out(output.table(["ID", "DUE", "STATUS", "TITLE", "DELIVERIES"], rows, shorten=("TITLE",)))
     else:
         app.out("no posts" + (f" with status {status}" if status else "") + "; queue one with: crosspost queue FILE")
-    footer = output.daemon_line(app.store.daemon_status(), app.now, zone)
-    if footer:
-        app.out(footer)
+    _daemon_footer(app)
 
 
 @cli.command(short_help="Show one post, its deliveries and every attempt.")
@@ -451,6 +458,7 @@ def accounts(app: App, check: bool) -> None:
             for a in settings.accounts.values()
         ]
         app.out(output.table(["NAME", "PLATFORM", "TARGET", "API BASE"], rows))
+        _daemon_footer(app)
         return
     from concurrent.futures import ThreadPoolExecutor
 
@@ -464,8 +472,18 @@ def accounts(app: App, check: bool) -> None:
         else:
             failed += 1
             app.err(f"✗ {name}: {message}")
+    _daemon_footer(app)
     if failed:
         raise Failure(f"{failed} of {_count(len(names), 'account')} failed the check")
+
+
+def _daemon_footer(app: App) -> None:
+    """Whether a daemon is publishing for this database, and when it last showed signs of life."""
+    from crosspost import output
+
+    footer = output.daemon_line(app.store.daemon_status(), app.now, app.settings.timezone)
+    if footer:
+        app.out(footer)
 
 
 def _verify(app: App, name: str) -> tuple[str, bool, str]:

@@ -325,12 +325,15 @@ def test_queue_needs_a_time(run: Invoke, folder: Path) -> None:
     assert json.loads(run("list", "--json").stdout) == []
 
 
-def test_queue_refuses_a_past_time(run: Invoke) -> None:
-    result = run("queue", AGREEMENT, "--at", "2001-01-01 10:00", code=1)
-    assert error_line(result) == (
-        f"crosspost: error: {AGREEMENT}: the publish time 2001-01-01 10:00:00+09:00 is in the past; "
-        "pass --at now, --at +10m or a later time"
+def test_queue_warns_of_a_past_time_and_stores_it_for_the_daemon_to_judge(run: Invoke) -> None:
+    result = run("queue", AGREEMENT, "--at", "2001-01-01 10:00")
+    assert result.stdout == "1\n"
+    assert result.stderr == (
+        f"crosspost: warning: {AGREEMENT}: the publish time 2001-01-01 10:00:00+09:00 is in the past; "
+        "the daemon will mark it missed (late_limit 6h); reschedule it with: crosspost reschedule ID WHEN\n"
     )
+    [post] = json.loads(run("list", "--json").stdout)
+    assert post["due_at"] == "2001-01-01T10:00:00+09:00"
 
 
 def test_queue_bad_when(run: Invoke) -> None:
@@ -646,12 +649,13 @@ def test_accounts_lists_without_credentials(run: Invoke) -> None:
         ["twitter", "twitter", "—", CLOSED],
         ["facebook", "facebook", "1234567890", CLOSED],
         ["vk", "vk", "123456", CLOSED],
+        "daemon: not running (none has run on this database, or the last one stopped)".split(),
     ]
 
 
 def test_accounts_check_fails_without_a_platform(run: Invoke) -> None:
     result = run("accounts", "--check", code=1)
-    assert result.stdout == ""
+    assert result.stdout == "daemon: not running (none has run on this database, or the last one stopped)\n"
     lines = result.stderr.splitlines()
     assert [line.split(":")[0] for line in lines[:-1]] == ["✗ twitter", "✗ facebook", "✗ vk"]
     assert lines[-1] == "crosspost: error: 3 of 3 accounts failed the check"
@@ -690,7 +694,7 @@ api_base = "{base}"
     finally:
         box.stop()
     assert result.exit_code == 1
-    assert [line.split(":")[0] for line in result.stdout.splitlines()] == ["✓ x", "✓ page"]
+    assert [line.split(":")[0] for line in result.stdout.splitlines()] == ["✓ x", "✓ page", "daemon"]
     lines = result.stderr.splitlines()
     assert lines[0].startswith("✗ wall: ")
     assert lines[1:] == ["crosspost: error: 1 of 3 accounts failed the check"]
