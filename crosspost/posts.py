@@ -34,6 +34,8 @@ TOP_KEYS = ("title", "publish_at", "to", "link", "tags", "images", "variants")
 VARIANT_KEYS = ("body", "link", "tags", "images")
 IMAGE_FORMATS = {"JPEG": "image/jpeg", "PNG": "image/png", "GIF": "image/gif", "WEBP": "image/webp"}
 _FORMATS_IN_WORDS = "a JPEG, PNG, GIF or WebP file"
+# Far above any platform's limit (Facebook's 63,206 characters), and small enough to check in seconds.
+MAX_FILE_BYTES = 256 * 1024
 
 
 @dataclass(frozen=True)
@@ -157,7 +159,8 @@ class _Parser:
 
     def read(self) -> str | None:
         try:
-            raw = self.path.read_bytes()
+            with self.path.open("rb") as file:
+                raw = file.read(MAX_FILE_BYTES + 1)
         except FileNotFoundError:
             self.problem(1, "file not found; check the path")
             return None
@@ -166,6 +169,13 @@ class _Parser:
             return None
         except OSError as exc:
             self.problem(1, f"cannot read the file ({exc.strerror}); check its permissions")
+            return None
+        if len(raw) > MAX_FILE_BYTES:
+            self.problem(
+                1,
+                f"the file is over {MAX_FILE_BYTES // 1024} KiB, far beyond any platform's limit "
+                "(Facebook takes 63,206 characters); shorten it",
+            )
             return None
         if not raw.strip():
             self.problem(1, "the file is empty; write a +++ line, the front matter, a closing +++ line, then the body")

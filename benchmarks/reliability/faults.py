@@ -60,7 +60,7 @@ CELLS: tuple[Cell, ...] = (
     Cell("HTTP 503, empty, Retry-After: 1", on_publish(status=503, body="", headers={"Retry-After": "1"}),
          "sent", 1, 2),
     Cell("the platform's own server error", on_publish(error="server"), "sent", 1, 2),
-    Cell("429/rate limit with reset info", on_publish(error="rate_limit", reset_in=2), "sent", 1, 2, quick=True),
+    Cell("429/rate limit with reset info", on_publish(error="rate_limit", reset_in=2), "sent", 1, 2),
     Cell("HTTP 429 without reset headers", on_publish(status=429, body='{"title": "Too Many Requests"}',
          headers={"Content-Type": "application/json"}), "sent", 1, 2),
     Cell("read timeout, nothing made", on_publish(delay=TIMEOUT + 0.5, drop="before"), "sent", 1, 2),

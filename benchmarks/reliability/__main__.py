@@ -1,0 +1,117 @@
+"""``python -m benchmarks.reliability [--quick] [--only PART ...] [--json PATH]``: run the parts, print the figures.
+
+Exit status 0 when every check holds (0 duplicates, 0 lost, every fault cell
+right, bad input refused cleanly, no secret found, no "database is locked"),
+else 1. ``--quick`` runs a smaller version of every part (under ~3 minutes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from benchmarks.reliability import badinput, faults, load, secretscan, soak
+from benchmarks.reliability.common import machine
+
+PARTS = ("soak", "faults", "badinput", "secrets", "load")
+
+
+def say(line: str = "") -> None:
+    print(line, flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.reliability", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="smaller runs of every part")
+    parser.add_argument("--only", nargs="+", choices=PARTS, help="run only these parts")
+    parser.add_argument("--json", type=Path, help="also write every figure to this JSON file")
+    args = parser.parse_args(argv)
+    parts = args.only or PARTS
+    quick = args.quick
+    info = machine()
+    say(f"crosspost reliability ({'quick' if quick else 'full'}): {info}")
+    results: dict[str, Any] = {"machine": info, "quick": quick}
+    verdicts: dict[str, bool] = {}
+    started = time.monotonic()
+
+    if "soak" in parts:
+        posts, kills = (20, 10) if quick else (100, 50)
+        say(f"\n1. crash soak: {posts} posts x 3 accounts, {kills} SIGKILLs, then a clean run")
+        r = soak.run(posts=posts, kills=kills, quick=quick, out=say)
+        results["soak"] = r
+        say(
+            f"  kills {r['kills']} ({r['kills_mid_request']} with a request in flight at the sandbox), "
+            f"posts {r['posts']}, deliveries {r['deliveries']}: {r['statuses']}; "
+            f"duplicates {r['duplicates']}, lost {r['lost']}, "
+            f"unknown {len(r['unknown'])}; clean run exit {r['clean_exit']}; {r['seconds']} s"
+        )
+        for u in r["unknown"]:
+            say(f"  unknown: post {u['post']} {u['account']} on the platform: {u['on_platform']}; {u['error']}")
+        for w in r["wrong_status"]:
+            say(f"  WRONG: {w}")
+        verdicts["soak"] = (
+            r["duplicates"] == 0 and r["lost"] == 0 and not r["wrong_status"] and r["tracebacks"] == 0
+            and r["clean_exit"] == 0 and all(not u["on_platform"] or "look-up" in (u["error"] or "")
+                                             for u in r["unknown"])
+        )  # fmt: skip
+
+    if "faults" in parts:
+        say("\n2. fault matrix: one post per cell to each platform, daemon --once until settled")
+        r = faults.run(quick=quick, out=say)
+        results["faults"] = r
+        say(f"  {len(r['results'])} cells over {r['cells']} faults: {r['mismatches']} mismatches; {r['seconds']} s")
+        verdicts["faults"] = r["mismatches"] == 0
+
+    if "badinput" in parts:
+        say("\n3. bad input: crosspost queue with broken files; hypothesis fuzzing of posts and config")
+        r = badinput.run(quick=quick, out=say)
+        results["badinput"] = r
+        say(f"  {len(r['files'])} bad files, {r['bad']} not refused cleanly; fuzz exit {r['fuzz']['exit']}")
+        verdicts["badinput"] = r["bad"] == 0 and r["fuzz"]["exit"] == 0
+
+    if "load" in parts:
+        say("\n4. concurrency and load")
+        r = load.run(quick=quick, out=say)
+        results["load"] = r
+        h, two, big, mem = r["hammer"], r["two_daemons"], r["big"], r["memory"]
+        filtered = {k: v["wall"] for k, v in big["cli"].items() if "--" in k and k.startswith("log")}
+        verdicts["load"] = (
+            h["problem_count"] == 0 and h["daemon_locked_lines"] == 0 and not h["daemon_traceback"]
+            and h["duplicates"] == 0 and all(v["ok"] for v in h["second_daemon"].values()) and two["ok"]
+            and all(v < 0.5 for v in filtered.values()) and not mem["daemon_traceback"]
+            and (mem["growth_pct_second_vs_first_half"] or 0) < 15
+        )  # fmt: skip
+        slowest = max(filtered, key=filtered.get)
+        say(f"  slowest filtered log: {slowest} {filtered[slowest] * 1000:.0f} ms (limit 500 ms)")
+
+    if "secrets" in parts:
+        say("\n5. secrets: distinctive tokens in every scenario; scan of everything crosspost wrote")
+        r = secretscan.run(quick=quick, out=say)
+        results["secrets"] = r
+        others = {p: results[p]["leaks"] for p in ("soak", "faults", "badinput") if p in results}
+        if "load" in results:
+            others.update({f"load.{k}": results["load"][k]["leaks"] for k in ("hammer", "big", "memory")})
+        total = sum(len(v) for v in others.values()) + len(r["scenario"]["leaks"])
+        scanned = sum(results[p]["scanned"][1] for p in ("soak", "faults", "badinput") if p in results)
+        say(f"  leaks: scenario {len(r['scenario']['leaks'])}, other parts {others}; bytes scanned in other parts "
+            f"{scanned}")  # fmt: skip
+        for p, leaks in [("scenario", r["scenario"]["leaks"]), *others.items()]:
+            for leak in leaks:
+                say(f"  LEAK {p}: {leak}")
+        verdicts["secrets"] = total == 0 and r["permissions"].get("ok", False)
+
+    results["verdicts"] = verdicts
+    results["seconds"] = round(time.monotonic() - started, 1)
+    say(f"\nverdicts: {verdicts}; {results['seconds']} s in all")
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1, default=str), encoding="utf-8")
+        say(f"figures written to {args.json}")
+    return 0 if all(verdicts.values()) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

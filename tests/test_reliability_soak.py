@@ -1,0 +1,27 @@
+"""A mini crash soak (the full one: ``python -m benchmarks.reliability``): 5 posts, 5 SIGKILLs, then a clean run.
+
+The daemon is a real subprocess killed with SIGKILL at random moments while the
+sandbox delays some requests; afterwards nothing is on a platform twice and
+nothing is lost.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the benchmarks package lives at the root
+
+from benchmarks.reliability import soak  # noqa: E402
+
+
+def test_mini_soak_no_duplicate_no_loss() -> None:
+    result = soak.run(posts=5, kills=5, seed=7, quick=True, out=lambda _line: None)
+    assert result["duplicates"] == 0, result["duplicates_by_platform"]
+    assert result["lost"] == 0, result["lost_detail"]
+    assert result["wrong_status"] == [], result["wrong_status"]
+    assert set(result["statuses"]) <= {"sent", "unknown"}
+    # The sandbox always answers look-ups here, so nothing should stay unknown.
+    assert result["unknown"] == [], result["unknown"]
+    assert result["clean_exit"] == 0 and result["tracebacks"] == 0
+    assert result["leaks"] == []
