@@ -61,6 +61,8 @@ class App:
 
             path = find_config_path(self.config_option, os.environ, Path.cwd())
             self._settings = load_config(path, os.environ)
+            for warning in self._settings.warnings:
+                self.err(f"crosspost: {warning}")
         return self._settings
 
     @property

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -96,6 +96,8 @@ class Settings:
     retry_delay: timedelta
     request_timeout: float
     accounts: Mapping[str, AccountConfig]
+    # Things worth telling the user that do not stop a command (the CLI prints them).
+    warnings: tuple[str, ...] = ()
 
     @property
     def folder(self) -> Path:
@@ -154,7 +156,9 @@ def load_config(path: Path, environ: Mapping[str, str]) -> Settings:
                 raise ConfigError(f'{shown}:{line}: {key}: a duration needs quotes; write {key} = "{value}"') from None
             raise ConfigError(f"{shown}:{line}: TOML syntax error: {message}; fix the TOML at that line") from None
         raise ConfigError(f"{shown}: TOML syntax error: {exc}; fix the TOML") from None
-    return _Reader(shown, path.resolve().parent, environ).settings(path.resolve(), data)
+    settings = _Reader(shown, path.resolve().parent, environ).settings(path.resolve(), data)
+    warning = loose_permissions_warning(path, data)
+    return replace(settings, warnings=(warning,)) if warning else settings
 
 
 class _Reader:

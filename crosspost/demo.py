@@ -112,6 +112,7 @@ def _publish(folder: Path, api_base: str, echo: Echo) -> list[DeliveryRecord]:
     shutil.copytree(examples_dir(), folder / "posts", ignore=shutil.ignore_patterns("__*", "*.py"))
     config = folder / "crosspost.toml"
     config.write_text(demo_config(api_base), encoding="utf-8")
+    config.chmod(0o600)  # it holds (sandbox) credentials
     settings = load_config(config, {})
     store = SqlStore(settings.database_url, settings.media_dir)
     try:

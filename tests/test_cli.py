@@ -83,6 +83,7 @@ Invoke = Callable[..., Result]
 def folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     shutil.copytree(REPO / "posts", tmp_path / "posts")
     (tmp_path / "crosspost.toml").write_text(CONFIG, encoding="utf-8")
+    (tmp_path / "crosspost.toml").chmod(0o600)  # it holds literal secrets: keep it private, as users should
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("FB_TOKEN", SECRETS[4])
     monkeypatch.delenv("CROSSPOST_CONFIG", raising=False)
@@ -312,6 +313,18 @@ def test_queue_at_wins_over_publish_at(run: Invoke) -> None:
     post = json.loads(run("show", str(post_id), "--json").stdout)
     assert post["due_at"] == "2030-01-02T10:00:00+09:00"
     assert {d["due_at"] for d in post["deliveries"]} == {"2030-01-02T10:00:00+09:00"}
+
+
+def test_a_readable_config_with_literal_secrets_draws_a_warning(run: Invoke, folder: Path) -> None:
+    (folder / "crosspost.toml").chmod(0o644)
+    result = run("list")
+    config = folder / "crosspost.toml"
+    assert result.stderr == (
+        f"crosspost: {config}: warning: readable by every user and holds literal secrets "
+        "(accounts.twitter.consumer_key, accounts.twitter.consumer_secret, accounts.twitter.access_token, "
+        "accounts.twitter.access_token_secret, accounts.vk.access_token); "
+        f'run chmod 600 {config}, or take them from the environment with "${{VAR}}"\n'
+    )
 
 
 def test_queue_needs_a_time(run: Invoke, folder: Path) -> None:
@@ -690,6 +703,7 @@ access_token = "wrong-token"
 api_base = "{base}"
 """
         (folder / "sandbox.toml").write_text(config)
+        (folder / "sandbox.toml").chmod(0o600)
         result = CliRunner().invoke(cli, ["--config", "sandbox.toml", "accounts", "--check"])
     finally:
         box.stop()

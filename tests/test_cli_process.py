@@ -154,4 +154,4 @@ def test_sandbox_port_in_use() -> None:
 def test_demo_runs_end_to_end() -> None:
     result = CliRunner().invoke(cli, ["demo"])
     assert result.exit_code == 0, result.output
-    assert result.stdout.splitlines()[-1].startswith("all sent: see every wall on the sandbox page http://127.0.0.1:")
+    assert result.stdout.splitlines()[-1].startswith("all sent; the sandbox page was http://127.0.0.1:")

@@ -210,7 +210,7 @@ def test_auth_error_fails_at_once_while_another_account_is_sent(store: SqlStore,
     }
     assert run(store, clock, adapters) == {"tw": "failed", "fb": "sent"}
     rec = record(store, post)
-    assert rec.attempts == 1 and "refused the credentials: token expired" in (rec.error or "")
+    assert rec.attempts == 1 and "refused access: token expired" in (rec.error or "")
 
 
 def test_ambiguous_then_found_is_sent_without_a_resend(store: SqlStore, clock: Clock) -> None:

@@ -8,13 +8,9 @@ a value with a line break broke the one-line message.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the benchmarks package lives at the root
 
 from benchmarks.reliability import badinput  # noqa: E402
 from benchmarks.reliability.common import World, has_traceback  # noqa: E402

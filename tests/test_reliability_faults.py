@@ -8,13 +8,9 @@ everything crosspost wrote is scanned for the (distinctive) credentials.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the benchmarks package lives at the root
 
 from benchmarks.reliability import faults  # noqa: E402
 from benchmarks.reliability.common import World  # noqa: E402

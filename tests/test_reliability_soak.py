@@ -7,11 +7,6 @@ nothing is lost.
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the benchmarks package lives at the root
-
 from benchmarks.reliability import soak  # noqa: E402
 
 

@@ -123,6 +123,7 @@ class World:
         self.config = self.folder / "crosspost.toml"
         self.config.write_text(config_text(self.api_base, literal=self.literal, **self.main), encoding="utf-8")
         self.config.chmod(0o600)
+        self.config.chmod(0o600)
         (self.folder / "posts").mkdir()
         (self.folder / "logs").mkdir()
         self.env = {k: v for k, v in os.environ.items() if k != "CROSSPOST_CONFIG"}

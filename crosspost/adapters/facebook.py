@@ -230,7 +230,7 @@ class FacebookAdapter(Adapter):
             # A 200 whose JSON holds "error" (the hook let it through) or a reply facebook-sdk cannot read.
             if isinstance(exc.result, dict) and isinstance(exc.result.get("error"), dict):
                 self._raise_graph(doing, exc.result["error"], None, lookup=lookup)
-            self._garbled(doing, ambiguous, str(exc))
+            self._garbled(doing, ambiguous, "not JSON")
         except requests.JSONDecodeError as exc:
             self._garbled(doing, ambiguous, f"invalid JSON ({exc.msg})")
         except requests.RequestException as exc:

@@ -57,6 +57,17 @@ def new_session(platform: str, api_base: str | None, timeout: float) -> requests
     return fit_session(session, platform, api_base, timeout)
 
 
+def readable_body(text: str, limit: int = 160) -> str:
+    """A non-JSON error body as words for an admin: an HTML error page loses its tags and styles."""
+    import html
+    import re
+
+    text = re.sub(r"(?is)<(script|style)\b.*?</\1>", " ", text)
+    text = html.unescape(re.sub(r"(?s)<[^>]*>", " ", text))
+    words = " ".join(text.split())
+    return words if len(words) <= limit else words[: limit - 1] + "…"
+
+
 def network_error(exc: requests.RequestException, platform: str, secrets: Iterable[str]):  # type: ignore[no-untyped-def]
     """Classify a ``requests`` failure: did the request possibly reach the platform?
 

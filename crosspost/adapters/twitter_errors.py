@@ -15,6 +15,7 @@ from typing import Any
 import requests
 
 from crosspost.adapters.base import AuthError, LookupUnavailable, PlatformError, RateLimited, Rejected, Transient
+from crosspost.adapters.transport import readable_body
 from crosspost.redact import redact
 
 PLATFORM = "twitter"
@@ -62,7 +63,7 @@ def describe(response: requests.Response) -> tuple[str, str | int]:
         bits.append(f"reason: {data['reason']}")
     head = f"{response.status_code} {data.get('title') or response.reason or ''}".strip()
     if not bits and not data and response.text:
-        bits.append(" ".join(response.text.split())[:200])
+        bits.append(readable_body(response.text))
     return (f"{head}: {'; '.join(bits)}" if bits else head), code
 
 

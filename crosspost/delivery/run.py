@@ -136,7 +136,7 @@ class _Delivery:
         if isinstance(error, Transient):
             return self.retry_later(error.kind, message, after=error.retry_after)
         if isinstance(error, AuthError):
-            return self.failed(error.kind, f"{self.name} refused the credentials: {message}")
+            return self.failed(error.kind, f"{self.name} refused access: {message}")
         if isinstance(error, Rejected):
             if error.duplicate and self.doubted_before():
                 return self.settle_duplicate(message)
