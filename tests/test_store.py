@@ -383,3 +383,16 @@ def test_daemon_slot(store: SqlStore) -> None:
     store.release_daemon(owner="host:2")
     assert store.daemon_status() is None
     assert store.acquire_daemon(owner="host:3", now=T0 + timedelta(seconds=52), stale_after=30)
+
+
+def test_a_database_without_its_driver_is_one_clear_error_without_the_password(tmp_path: Path) -> None:
+    with pytest.raises(CrosspostError) as caught:
+        SqlStore("mysql://press:hunter2@127.0.0.1:1/crosspost", tmp_path / "media")
+    message = str(caught.value)
+    assert "hunter2" not in message
+    assert message.startswith("database mysql://press:***@127.0.0.1:1/crosspost: its driver is not installed")
+
+
+def test_a_database_url_that_is_not_a_url_is_one_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(CrosspostError, match=r"^database nosuchdb://x: not a URL crosspost can use"):
+        SqlStore("nosuchdb://x", tmp_path / "media")

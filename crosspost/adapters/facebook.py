@@ -180,13 +180,17 @@ class FacebookAdapter(Adapter):
         try:
             with self._errors("reading the Page"):
                 page = self.graph.request(self._path(self.page_id), {"fields": "id,name"})
-            with self._errors("reading the token's owner"):
-                me = self.graph.request(self._path("me"), {"fields": "id,name"})
         except Rejected as exc:
             # verify() promises AuthError or Transient: a refused read means the settings are wrong.
             raise AuthError(
                 f"{exc.message}; check page_id ({self.page_id}) and graph_version", code=exc.code, platform=PLATFORM
             ) from None
+        try:
+            with self._errors("reading the token's owner"):
+                me = self.graph.request(self._path("me"), {"fields": "id,name"})
+        except Rejected:
+            # The Page read above already proved the token; /me only sharpens the message for a user token.
+            me = {"id": self.page_id}
         if _field(me, "id") != self.page_id:
             raise AuthError(
                 f"the token is not a Page access token for page {self.page_id} (it belongs to id {_field(me, 'id')}); "

@@ -267,11 +267,16 @@ class VkAdapter(Adapter):
         """``groups.getById`` (community exists, we are its admin or editor) and ``users.get`` (whose token)."""
         try:
             result = self._call("groups.getById", {"group_id": self.group_id, "fields": "can_post"})
-            users = self._call("users.get", {})
         except (Transient, AuthError):
             raise
         except PlatformError as exc:
             raise AuthError(f"{exc.message}; check group_id and the token", code=exc.code, platform="vk") from None
+        try:
+            users = self._call("users.get", {})
+        except (Transient, AuthError):
+            raise
+        except PlatformError:
+            users = None  # only names the token's owner; the community check below is what matters
         groups = result.get("groups") if isinstance(result, dict) else result
         group = next((g for g in groups or [] if isinstance(g, dict) and g.get("id") == self.group_id), None)
         if group is None:
@@ -280,12 +285,14 @@ class VkAdapter(Adapter):
             )
         name = str(group.get("name") or f"club{self.group_id}")
         who = _user(users)
-        if who is None:
+        if who is None and users is not None:
             raise AuthError(
                 "this is not a user token (users.get names nobody): crosspost needs the user token of a community "
                 "admin or editor, with scopes wall, photos, groups, offline",
                 platform="vk",
             )
+        if "is_admin" not in group and "can_post" not in group:
+            return f"{name} (club{self.group_id}); warning: VK did not say whether this token may post there"
         role = _role(group)
         if role is None:
             raise AuthError(
@@ -293,7 +300,7 @@ class VkAdapter(Adapter):
                 "community, or use the token of one who is",
                 platform="vk",
             )
-        return f"{name} (club{self.group_id}), posting as {role}; token of {who}"
+        return f"{name} (club{self.group_id}), posting as {role}" + (f"; token of {who}" if who else "")
 
     # ------------------------------------------------------------ plumbing
 

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from crosspost.errors import CrosspostError
 from crosspost.model import Draft, Progress
 from crosspost.store import migrations
 from crosspost.store.reads import Reader, sqlite_path, sqlite_reader
@@ -42,12 +43,32 @@ class SqlStore:
         self._lock = threading.Lock()
         self._engine: Engine | None = None
         self._writer: Writer | None = None
-        if self._path is not None:
-            if not migrations.is_current_sqlite(self._path):
-                self._path.absolute().parent.mkdir(parents=True, exist_ok=True)
+        try:
+            if self._path is not None:
+                if not migrations.is_current_sqlite(self._path):
+                    self._path.absolute().parent.mkdir(parents=True, exist_ok=True)
+                    migrations.upgrade(self.engine)
+            elif not migrations.is_current(self.engine):
                 migrations.upgrade(self.engine)
-        elif not migrations.is_current(self.engine):
-            migrations.upgrade(self.engine)
+        except ImportError as exc:
+            raise CrosspostError(
+                f"database {_shown(url)}: its driver is not installed ({exc.name or exc}); install it, such as "
+                "pip install 'psycopg[binary]' for postgresql+psycopg://"
+            ) from None
+        except Exception as exc:
+            from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
+
+            if isinstance(exc, NoSuchModuleError | ArgumentError):
+                raise CrosspostError(
+                    f"database {_shown(url)}: not a URL crosspost can use ({exc}); write a file path, "
+                    "sqlite:///PATH or postgresql+psycopg://USER@HOST/NAME"
+                ) from None
+            if isinstance(exc, OperationalError):
+                reason = " ".join(str(exc.orig).split())[:200]
+                raise CrosspostError(
+                    f"database {_shown(url)}: cannot open it ({reason}); check the database setting"
+                ) from None
+            raise
 
     @property
     def engine(self) -> Engine:
@@ -279,3 +300,15 @@ class SqlStore:
 def _now(now: datetime | None) -> datetime:
     # Only for updated_at on the two calls whose spec has no ``now``; it is bookkeeping, never a decision.
     return now if now is not None else datetime.now(UTC)
+
+
+def _shown(url: str) -> str:
+    """The database URL as it may be shown: without its password."""
+    if "@" not in url:
+        return url
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - an unparsable URL is shown without its credentials part at all
+        return url.split("://", 1)[0] + "://***@" + url.rsplit("@", 1)[-1]
