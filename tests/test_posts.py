@@ -12,7 +12,9 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from click.testing import CliRunner
 
+from crosspost.cli import cli
 from crosspost.config import Settings, load_config
 from crosspost.errors import PostError
 from crosspost.posts import load_drafts, parse_post
@@ -207,6 +209,7 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Settings]:
     shutil.copytree(CORPUS, root, dirs_exist_ok=True)
     (root / "posts" / "media" / "link.jpg").symlink_to("../../outside.jpg")
     (root / "crosspost.toml").write_text(CONFIG, encoding="utf-8")
+    (root / "crosspost.toml").chmod(0o600)
     return root / "posts", load_config(root / "crosspost.toml", {})
 
 
@@ -224,6 +227,37 @@ def test_broken_post_messages(name: str, corpus: tuple[Path, Settings], monkeypa
         load_drafts(Path(name), settings, now=NOW)
     assert [str(p) for p in caught.value.problems] == EXPECTED[name]
     assert str(caught.value) == "\n".join(EXPECTED[name])
+
+
+@pytest.fixture(scope="module")
+def queued_once(corpus: tuple[Path, Settings]) -> Path:
+    """The corpus database after one good post was queued: what every failed queue must leave as it is."""
+    folder, _settings = corpus
+    (folder / "good.md").write_text("+++\n+++\nA good post.\n", encoding="utf-8")
+    result = CliRunner().invoke(
+        cli, ["--config", str(folder.parent / "crosspost.toml"), "queue", str(folder / "good.md"), "--at", "+1h"]
+    )
+    assert result.exit_code == 0, result.output
+    return folder.parent / "crosspost.db"
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_broken_post_is_not_queued_and_the_database_is_unchanged(
+    name: str, corpus: tuple[Path, Settings], queued_once: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder, _settings = corpus
+    monkeypatch.chdir(folder)
+    media_dir = folder.parent / "media"
+    media = sorted(p.name for p in media_dir.glob("*"))
+    before = queued_once.read_bytes()
+    result = CliRunner().invoke(cli, ["--config", "../crosspost.toml", "queue", name, "--at", "+1h"])
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert lines[:-1] == EXPECTED[name]
+    assert lines[-1].startswith(f"crosspost: error: {name}: ")
+    assert queued_once.read_bytes() == before
+    assert sorted(p.name for p in media_dir.glob("*")) == media
 
 
 # ---------------------------------------------------------------- good posts
