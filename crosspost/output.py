@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import sys
 from collections.abc import Iterable, Sequence
 from datetime import datetime, tzinfo
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from unicodedata import combining, east_asian_width
@@ -260,20 +262,25 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[str]], *, shorten: Seq
                 for row in cells:
                     row[i] = _shortened(row[i], SHORTEN_AT)
     grid = [list(headers), *cells]
-    widths = [max(_width(row[i]) for row in grid) for i in range(len(headers))]
+    measured = [[_width(cell) for cell in row] for row in grid]
+    widths = [max(row[i] for row in measured) for i in range(len(headers))]
     lines = []
-    for row in grid:
-        padded = [cell + " " * (widths[i] - _width(cell)) for i, cell in enumerate(row)]
+    for row, row_widths in zip(grid, measured, strict=True):
+        padded = [cell + " " * (widths[i] - row_widths[i]) for i, cell in enumerate(row)]
         lines.append("  ".join(padded).rstrip())
     if tty:
         lines[0] = f"\x1b[1m{lines[0]}\x1b[0m"
     return "\n".join(lines)
 
 
+_BREAKS = re.compile(r"[\n\r\t\v\f]")
+
+
 def _one_line(text: str) -> str:
-    return " ".join(text.split()) if any(c in text for c in "\n\r\t\v\f") else text
+    return " ".join(text.split()) if _BREAKS.search(text) else text
 
 
+@lru_cache(maxsize=8192)  # a log repeats its accounts, statuses and titles many times
 def _width(text: str) -> int:
     """Columns ``text`` takes in a terminal: wide (CJK) characters 2, combining marks 0."""
     if text.isascii():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import NamedTuple
 
 from crosspost.model import Draft, Progress
 
@@ -45,8 +46,10 @@ class Attempt:
     is_try: bool  # counts toward ``attempts`` (look-ups do not)
 
 
-@dataclass(frozen=True)
-class DeliveryRecord:
+class DeliveryRecord(NamedTuple):
+    """One delivery as the log shows it. A named tuple, not a dataclass: ``log`` builds tens of
+    thousands of these, and a frozen dataclass's ``__init__`` was a third of its time."""
+
     id: int
     post_id: int
     post_title: str
@@ -63,8 +66,9 @@ class DeliveryRecord:
     history: tuple[Attempt, ...] = ()  # filled by get_post only
 
 
-@dataclass(frozen=True)
-class PostRecord:
+class PostRecord(NamedTuple):
+    """One post with its deliveries (a named tuple for the same reason as :class:`DeliveryRecord`)."""
+
     id: int
     title: str
     source: str
