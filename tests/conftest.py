@@ -44,5 +44,5 @@ def _guarded_connect_ex(self: socket.socket, address: object) -> int:
 def _loopback_only() -> None:
     if os.environ.get("CROSSPOST_LIVE_NETWORK") == "1":  # opt-in live checks (tests/test_live.py)
         return
-    socket.socket.connect = _guarded_connect  # type: ignore[method-assign]
-    socket.socket.connect_ex = _guarded_connect_ex  # type: ignore[method-assign]
+    socket.socket.connect = _guarded_connect  # type: ignore[method-assign,assignment]
+    socket.socket.connect_ex = _guarded_connect_ex  # type: ignore[method-assign,assignment]

@@ -75,8 +75,10 @@ def account_for(platform: str, base: str, **credentials: str) -> AccountConfig:
     return AccountConfig(name=f"main-{platform}", platform=platform, credentials=creds, api_base=base, **extra)  # type: ignore[arg-type]
 
 
-def adapter(platform: str, sandbox: Sandbox, timeout: float = 5.0, **credentials: str) -> Adapter:
-    return adapter_for(account_for(platform, sandbox.url, **credentials), timeout)
+def adapter(
+    platform: str, sandbox: Sandbox, *, timeout: float = 5.0, credentials: dict[str, str] | None = None
+) -> Adapter:
+    return adapter_for(account_for(platform, sandbox.url, **(credentials or {})), timeout)
 
 
 def draft(platform: str, *parts: str, images: tuple[Image, ...] = (), link: str | None = None) -> Draft:
@@ -243,7 +245,7 @@ def test_bad_token_is_an_auth_error_without_the_token(platform: str, sandbox: Sa
     key = "page_access_token" if platform == "facebook" else "access_token"
     bad = "WRONG-token-" + platform + "-0123456789abcdef"
     with pytest.raises(AuthError) as caught:
-        adapter(platform, sandbox, **{key: bad}).publish(draft(platform, "Should not post."), Progress())
+        adapter(platform, sandbox, credentials={key: bad}).publish(draft(platform, "Should not post."), Progress())
     assert bad not in str(caught.value) and bad not in repr(caught.value)
     assert_no_secret(caught.value)
     assert posts(sandbox, platform) == []
@@ -321,7 +323,7 @@ def test_verify_names_the_account(platform: str, sandbox: Sandbox) -> None:
 def test_verify_with_a_bad_token_fails_readably(platform: str, sandbox: Sandbox) -> None:
     key = "page_access_token" if platform == "facebook" else "access_token"
     with pytest.raises(AuthError) as caught:
-        adapter(platform, sandbox, **{key: "EXPIRED-token-abcdef0123456789"}).verify()
+        adapter(platform, sandbox, credentials={key: "EXPIRED-token-abcdef0123456789"}).verify()
     assert "EXPIRED-token-abcdef0123456789" not in str(caught.value)
     assert_no_secret(caught.value)
 

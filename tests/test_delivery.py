@@ -7,7 +7,7 @@ published parts lets every test assert that nothing went out twice.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -126,7 +126,7 @@ def one_part_then(error: BaseException) -> Callable[[ScriptedAdapter, Draft, Pro
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> SqlStore:
+def store(tmp_path: Path) -> Iterator[SqlStore]:
     s = SqlStore(f"sqlite:///{tmp_path / 'cp.db'}", tmp_path / "media")
     yield s
     s.close()
@@ -285,7 +285,7 @@ def test_overdue_past_late_limit_is_missed_without_a_request(store: SqlStore, cl
 def test_out_of_tries_fails_with_the_last_error(store: SqlStore, clock: Clock) -> None:
     post = queue(store, "tw")
     tw = ScriptedAdapter("tw", [Transient("HTTP 503 s3cret")] * 3)
-    statuses = []
+    statuses: list[str] = []
     for _ in range(3):
         statuses += run(store, clock, {"tw": tw}).values()
         clock.advance(100)

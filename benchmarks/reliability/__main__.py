@@ -85,14 +85,14 @@ def main(argv: list[str] | None = None) -> int:
             and all(v < 0.5 for v in filtered.values()) and not mem["daemon_traceback"]
             and (mem["growth_pct_second_vs_first_half"] or 0) < 15
         )  # fmt: skip
-        slowest = max(filtered, key=filtered.get)
+        slowest = max(filtered, key=lambda name: filtered[name])
         say(f"  slowest filtered log: {slowest} {filtered[slowest] * 1000:.0f} ms (limit 500 ms)")
 
     if "secrets" in parts:
         say("\n5. secrets: distinctive tokens in every scenario; scan of everything crosspost wrote")
         r = secretscan.run(quick=quick, out=say)
         results["secrets"] = r
-        others = {p: results[p]["leaks"] for p in ("soak", "faults", "badinput") if p in results}
+        others: dict[str, Any] = {p: results[p]["leaks"] for p in ("soak", "faults", "badinput") if p in results}
         if "load" in results:
             others.update({f"load.{k}": results["load"][k]["leaks"] for k in ("hammer", "big", "memory")})
         total = sum(len(v) for v in others.values()) + len(r["scenario"]["leaks"])

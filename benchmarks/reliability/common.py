@@ -69,7 +69,12 @@ def config_text(api_base: str, *, literal: bool = False, **main: str | int) -> s
     def value(var: str) -> str:
         return ENV[var] if literal else "${" + var + "}"
 
-    settings = {"timezone": "UTC", "database": "crosspost.db", "posts_dir": "posts", "retry_delay": "1s"}
+    settings: dict[str, object] = {
+        "timezone": "UTC",
+        "database": "crosspost.db",
+        "posts_dir": "posts",
+        "retry_delay": "1s",
+    }
     settings.update({"request_timeout": "5s", **{k: v for k, v in main.items()}})
     head = "\n".join(f"{k} = {json.dumps(v)}" for k, v in settings.items())
     return f"""[crosspost]

@@ -87,6 +87,6 @@ def permissions(out: Callable[[str], None] = print) -> dict[str, Any]:
 
 def run(quick: bool = False, out: Callable[[str], None] = print) -> dict[str, Any]:
     t = time.monotonic()
-    result = {"scenario": scenario(out), "permissions": permissions(out)}
+    result: dict[str, Any] = {"scenario": scenario(out), "permissions": permissions(out)}
     result["seconds"] = round(time.monotonic() - t, 1)
     return result
