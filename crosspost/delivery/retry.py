@@ -15,8 +15,7 @@ from crosspost.adapters import adapter_for
 from crosspost.adapters.base import Adapter, LookupUnavailable, PlatformError, Receipt
 from crosspost.config import AccountConfig, Settings
 from crosspost.delivery.policy import LOOKUP_MARGIN
-from crosspost.delivery.run import MAYBE_LANDED, platform_name
-from crosspost.model import Draft, Progress
+from crosspost.delivery.run import MAYBE_LANDED, complete_receipt, platform_name
 from crosspost.redact import redact
 from crosspost.store.records import SENT, UNKNOWN, DeliveryRecord
 from crosspost.store.sql import SqlStore
@@ -73,7 +72,7 @@ def _look_up(
         outcome, error = "lookup_failed", redact(f"the look-up failed: {type(exc).__name__}: {exc}", settings.secrets)
     if receipt is not None:
         outcome = "found"
-        receipt = _complete(draft, progress, receipt, store, record.id)
+        receipt = complete_receipt(draft, progress, receipt)
         if receipt is None:
             error = f"found part {len(progress.parts)} of {len(draft.parts)}; the rest will be published"
     elif error is None:
@@ -97,17 +96,3 @@ def _doubt_since(store: SqlStore, record: DeliveryRecord) -> datetime:
     doubts = [a.at for a in current.history if a.outcome in MAYBE_LANDED and a.at >= record.due_at]
     return min(doubts, default=record.due_at)
 
-
-def _complete(draft: Draft, progress: Progress, receipt: Receipt, store: SqlStore, delivery_id: int) -> Receipt | None:
-    """For a thread, keep the parts found; the receipt only when every part is out."""
-    if len(draft.parts) <= 1:
-        return receipt
-    for part_id in receipt.part_ids or (receipt.remote_id,):
-        if part_id not in progress.parts:
-            progress.parts.append(part_id)
-    store.save_progress(delivery_id, progress)
-    if len(progress.parts) < len(draft.parts):
-        return None  # requeued: the daemon resumes the thread after the parts found
-    first = progress.parts[0]
-    url = receipt.url if receipt.remote_id == first else receipt.url.replace(receipt.remote_id, first)
-    return Receipt(first, url, tuple(progress.parts))

@@ -30,6 +30,7 @@ from crosspost.adapters.base import (
 )
 from crosspost.delivery.events import LogFn, log_line
 from crosspost.delivery.policy import Policy
+from crosspost.model import Draft, Progress
 from crosspost.redact import redact
 from crosspost.store.records import FAILED, MISSED, SENDING, SENT, UNKNOWN, Claim
 from crosspost.store.sql import SqlStore
@@ -241,18 +242,11 @@ class _Delivery:
     def apply_found(self, receipt: Receipt, outcome: str) -> str:
         """The look-up found the post (for a thread: its next part). Sent, or go on with the thread."""
         draft, progress = self.claim.draft, self.claim.progress
-        if len(draft.parts) <= 1:
-            return self.sent(receipt.remote_id, receipt.url, outcome)
-        for part_id in receipt.part_ids or (receipt.remote_id,):
-            if part_id not in progress.parts:
-                progress.add_part(part_id)
-        if len(progress.parts) < len(draft.parts):
+        whole = complete_receipt(draft, progress, receipt)
+        if whole is None:
             self.report("info", outcome, "continuing", reason=f"found part {len(progress.parts)} of {len(draft.parts)}")
             raise _Continue
-        first = progress.parts[0]
-        # A thread is known by its first part; a look-up may have found a later one.
-        url = receipt.url if receipt.remote_id == first else receipt.url.replace(receipt.remote_id, first)
-        return self.sent(first, url, outcome)
+        return self.sent(whole.remote_id, whole.url, outcome)
 
     # ------------------------------------------------------------ outcomes
     def sent(self, remote_id: str, url: str, outcome: str) -> str:
@@ -328,6 +322,24 @@ class _Delivery:
                 **fields,
             )
         )
+
+
+def complete_receipt(draft: Draft, progress: Progress, found: Receipt) -> Receipt | None:
+    """What a look-up found, as the whole post's receipt; None while a thread still has parts to publish.
+
+    For a thread the found part ids join ``progress`` (saved through its ``on_change``).
+    """
+    if len(draft.parts) <= 1:
+        return found
+    for part_id in found.part_ids or (found.remote_id,):
+        if part_id not in progress.parts:
+            progress.add_part(part_id)
+    if len(progress.parts) < len(draft.parts):
+        return None
+    first = progress.parts[0]
+    # A thread is known by its first part; a look-up may have found a later one.
+    url = found.url if found.remote_id == first else found.url.replace(found.remote_id, first)
+    return Receipt(first, url, tuple(progress.parts))
 
 
 def _duration(seconds: float) -> str:
