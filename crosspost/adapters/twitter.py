@@ -125,8 +125,8 @@ class TwitterAdapter(Adapter):
             raise self._garbled(response.status_code) from None
         data = answer.get("data") if isinstance(answer, dict) else None
         tweet_id = data.get("id") if isinstance(data, dict) else None
-        if isinstance(tweet_id, str) and tweet_id.isdigit():
-            return tweet_id
+        if isinstance(tweet_id, str | int) and str(tweet_id).strip():
+            return str(tweet_id)
         if isinstance(answer, dict) and answer.get("errors"):
             raise Rejected(redact(f"X refused the post: {answer['errors']}", self.secrets), platform=PLATFORM)
         raise self._garbled(response.status_code)

@@ -139,7 +139,7 @@ class MediaUploader:
         nested = answer.get("data")
         data: dict[str, Any] = nested if isinstance(nested, dict) else answer
         value = data.get("id") or data.get("media_id_string") or data.get("media_id")
-        if not value or not str(value).isdigit():
+        if not value or not str(value).strip():
             raise Transient(
                 "X answered the media upload without a media id; the upload will be repeated", platform="twitter"
             )
