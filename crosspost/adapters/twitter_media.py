@@ -1,7 +1,7 @@
 """Image upload to X through the v2 media endpoints (tweepy 4.17 has only the retired v1.1 upload).
 
 Which form, and why: X documents three. We send still images with the one-shot
-``POST https://api.x.com/2/media/upload`` (multipart: the ``media`` file,
+``POST /2/media/upload`` (multipart: the ``media`` file,
 ``media_category=tweet_image``, ``media_type``): one request per image, nothing
 half-finished to clean up, and images are far below its 5 MB limit. GIFs are
 the exception: the one-shot form does not take ``image/gif``, so they go
@@ -29,7 +29,9 @@ from crosspost.adapters.transport import network_error
 from crosspost.model import Image, Progress
 from crosspost.redact import redact
 
-API = "https://api.x.com/2/media"
+# X documents api.x.com; api.twitter.com serves the same API and is the host tweepy signs every other
+# call for. One host for all of an account's OAuth 1.0a signatures keeps a verifying proxy's job simple.
+API = "https://api.twitter.com/2/media"
 MAX_IMAGES = 4
 ONE_SHOT_TYPES = ("image/jpeg", "image/png", "image/webp", "image/bmp", "image/tiff", "image/pjpeg")
 _MAGIC = (
