@@ -174,7 +174,8 @@ class FacebookEmulator(Emulator):
             link = f"<div><a href='{html.escape(post.link)}'>{html.escape(post.link)}</a></div>" if post.link else ""
             when = datetime.fromtimestamp(post.created_at, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
             out.append(
-                f"<div class='post'><div class='meta'>{html.escape(post.id)} · {when}</div>"
+                f"<div class='post'><div class='meta'><a href='{html.escape(post.url())}'>{html.escape(post.id)}</a>"
+                f" · {when}</div>"
                 f"{html.escape(post.message)}{link}<div>{images}</div></div>"
             )
         return "\n".join(out)
