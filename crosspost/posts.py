@@ -412,8 +412,12 @@ class _Parser:
                 f'{_short(key)} = "https://example.org/news"',
             )
             return None
-        parts = urlsplit(value.strip())
-        if parts.scheme not in ("http", "https") or not parts.hostname or re.search(r"\s", value.strip()):
+        try:
+            parts = urlsplit(value.strip())
+            hostname = parts.hostname
+        except ValueError:  # urlsplit refuses some malformed addresses outright ("https://[example.org")
+            parts, hostname = urlsplit(""), None
+        if parts.scheme not in ("http", "https") or not hostname or re.search(r"\s", value.strip()):
             self.problem(
                 self.line(key),
                 f'{_short(key)} "{value}"{_where(key)} is not a web address; write a full URL '
@@ -572,20 +576,22 @@ def _key_parts(dotted: str) -> list[str]:
 
 def _check_image(folder: Path, given: str) -> Image | str:
     """The image, or what is wrong with it in words."""
-    target = (folder / given).resolve()
-    if not target.is_relative_to(folder):
-        return (
-            f'image "{given}" is outside the post\'s folder (after links are followed); move it into the '
-            "folder that holds the post file, or below it, and fix the path"
-        )
-    if not target.exists():
-        return f'image "{given}" not found; the path is relative to the folder that holds the post file'
-    if not target.is_file():
-        return f'image "{given}" is not a file; name an image file such as "media/photo.jpg"'
+    if "\x00" in given:  # the OS cannot even look such a name up
+        return f"image {given!r} has a NUL character in its path; name an image file such as \"media/photo.jpg\""
     try:
+        target = (folder / given).resolve()
+        if not target.is_relative_to(folder):
+            return (
+                f'image "{given}" is outside the post\'s folder (after links are followed); move it into the '
+                "folder that holds the post file, or below it, and fix the path"
+            )
+        if not target.exists():
+            return f'image "{given}" not found; the path is relative to the folder that holds the post file'
+        if not target.is_file():
+            return f'image "{given}" is not a file; name an image file such as "media/photo.jpg"'
         data = target.read_bytes()
     except OSError as exc:
-        return f'image "{given}" cannot be read ({exc.strerror}); check its permissions'
+        return f'image "{given}" cannot be read ({exc.strerror}); check the path and its permissions'
     kind = _image_format(data)
     if kind is None:
         return f'image "{given}" is not a readable image; use {_FORMATS_IN_WORDS}'
