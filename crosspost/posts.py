@@ -159,6 +159,10 @@ class _Parser:
 
     def read(self) -> str | None:
         try:
+            if self.path.exists() and not self.path.is_dir() and not self.path.is_file():
+                # A FIFO or a device: opening it could block for ever or read without end.
+                self.problem(1, "is not a regular file (a pipe or a device); name the post's .md file")
+                return None
             with self.path.open("rb") as file:
                 raw = file.read(MAX_FILE_BYTES + 1)
         except FileNotFoundError:

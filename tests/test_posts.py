@@ -480,3 +480,15 @@ def test_parsing_imports_no_heavy_library() -> None:
         env={**os.environ, "PYTHONPATH": str(REPO)},
     )
     assert out.stdout.strip() == "[]"
+
+
+def test_a_pipe_is_refused_without_blocking(tmp_path: Path, settings: Settings) -> None:
+    import os
+
+    fifo = tmp_path / "news.md"
+    os.mkfifo(fifo)
+    with pytest.raises(PostError) as caught:
+        parse_post(fifo, settings, now=NOW)
+    assert [str(p) for p in caught.value.problems] == [
+        f"{fifo}:1: is not a regular file (a pipe or a device); name the post's .md file"
+    ]
