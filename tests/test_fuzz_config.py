@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import json
 import os
-from datetime import UTC, date, datetime, time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from toml_writer import toml_value
 
 from crosspost.config import Settings, load_config, loose_permissions_warning
 from crosspost.errors import ConfigError
@@ -72,28 +73,6 @@ scalars = st.one_of(
     st.dates(),
     st.times(),
 )  # fmt: skip
-
-
-def toml_value(value: object) -> str:
-    """A small TOML writer for generated values (inline forms only)."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        if value != value:
-            return "nan"
-        if value in (float("inf"), float("-inf")):
-            return "inf" if value > 0 else "-inf"
-        return repr(value)
-    if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)
-    if isinstance(value, list):
-        return "[" + ", ".join(toml_value(v) for v in value) + "]"
-    if isinstance(value, dict):
-        return "{ " + ", ".join(f"{json.dumps(k)} = {toml_value(v)}" for k, v in value.items()) + " }"
-    assert isinstance(value, datetime | date | time)
-    return value.isoformat()
 
 
 config_values = st.one_of(
