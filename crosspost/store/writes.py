@@ -153,6 +153,13 @@ class Writer:
         with self.engine.begin() as conn:
             reader = sqlalchemy_reader(conn)
             current = reader.delivery(delivery_id)
+            # Published thread parts stay (a retry resumes after them), but uploaded media ids go: they
+            # expire on the platforms (X's after about a day, unpublished Graph photos too), and a person's
+            # retry often comes a day later. Uploading again makes no post.
+            progress = Progress.from_json(
+                conn.execute(select(deliveries.c.progress).where(deliveries.c.id == delivery_id)).scalar()
+            )
+            progress.media.clear()
             changed = conn.execute(
                 update(deliveries)
                 .where(deliveries.c.id == delivery_id, deliveries.c.status.in_(RETRYABLE))
@@ -160,6 +167,7 @@ class Writer:
                     status=PENDING,
                     due_at=now,
                     next_try_at=None,
+                    progress=progress.to_json(),
                     attempts=0,
                     error=None,
                     lease_owner=None,
