@@ -275,10 +275,10 @@ def list_(app: App, status: str | None, as_json: bool) -> None:
     from crosspost.timeutil import human
 
     zone = app.settings.timezone
-    posts = app.store.list_posts(status=status)
     if as_json:
-        _print_json(app, [output.post_json(p, zone) for p in posts])
+        _print_json(app, [output.post_json(p, zone) for p in app.store.list_posts(status=status)])
         return
+    posts = app.store.post_summaries(status=status)
     if posts:
         rows = [[str(p.id), human(p.due_at, zone), p.status, p.title, output.delivery_states(p)] for p in posts]
         app.out(output.table(["ID", "DUE", "STATUS", "TITLE", "DELIVERIES"], rows, shorten=("TITLE",)))

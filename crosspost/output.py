@@ -22,7 +22,7 @@ from crosspost.timeutil import human, iso
 if TYPE_CHECKING:
     from crosspost.config import AccountConfig
     from crosspost.model import Draft
-    from crosspost.store.records import Attempt, DeliveryRecord, PostRecord
+    from crosspost.store.records import Attempt, DeliveryRecord, PostRecord, PostSummary
 
 # The contract's delivery fields (log --json), then extras; also the CSV columns, in this order.
 LOG_FIELDS = (
@@ -119,9 +119,9 @@ def log_csv(records: Iterable[DeliveryRecord], zone: tzinfo) -> str:
 # ---------------------------------------------------------------- words for people
 
 
-def delivery_states(p: PostRecord) -> str:
+def delivery_states(p: PostSummary) -> str:
     """``twitter:sent facebook:retrying vk:pending``."""
-    return " ".join(f"{d.account}:{d.status}" for d in p.deliveries)
+    return " ".join(f"{account}:{status}" for account, status in p.states)
 
 
 def outcome_of(d: DeliveryRecord) -> str:

@@ -397,3 +397,21 @@ def test_a_database_without_its_driver_is_one_clear_error_without_the_password(t
 def test_a_database_url_that_is_not_a_url_is_one_clear_error(tmp_path: Path) -> None:
     with pytest.raises(CrosspostError, match=r"^database nosuchdb://x: not a URL crosspost can use"):
         SqlStore("nosuchdb://x", tmp_path / "media")
+
+
+@pytest.mark.parametrize("status", [None, "queued", "sent", "partial", "cancelled", "failed", "pending", "missed"])
+def test_post_summaries_are_list_posts_in_short(store: SqlStore, status: str | None) -> None:
+    sent_one = queue(store, "a", "b", due=T0)
+    queue(store, "a", "b", due=T0 + timedelta(hours=2))
+    cancelled = queue(store, "c", due=T0 + timedelta(hours=1))
+    claimed = claim_all(store)
+    store.mark_sent(claimed["a"], remote_id="1", url="u", now=T0)
+    store.mark_failed(claimed["b"], error="auth", now=T0)
+    store.cancel(cancelled, now=T0)
+    full = store.list_posts(status=status)
+    short = store.post_summaries(status=status)
+    assert [(p.id, p.title, p.due_at, p.status, tuple((d.account, d.status) for d in p.deliveries)) for p in full] == [
+        tuple(s) for s in short
+    ]
+    if status is None:
+        assert [s.id for s in short] == [sent_one + 1, cancelled, sent_one]

@@ -30,6 +30,7 @@ from crosspost.store.records import (
     Attempt,
     DeliveryRecord,
     PostRecord,
+    PostSummary,
     post_status,
 )
 from crosspost.store.timefmt import from_db, to_db_text, to_utc
@@ -153,9 +154,7 @@ class Reader:
             raise NotFound(f"no post with id {post_id}; see crosspost list")
 
     def list_posts(self, *, status: str | None = None) -> list[PostRecord]:
-        if status is not None and status not in POST_STATUSES and status not in DELIVERY_STATUSES:
-            allowed = sorted({*POST_STATUSES, *DELIVERY_STATUSES})
-            raise CrosspostError(f"unknown status {status!r}; use one of: {', '.join(allowed)}")
+        _check_list_status(status)
         rows = self._run(
             "SELECT p.id, p.title, p.source, p.created_at, d.id, d.post_id, p.title, d.account, d.platform, d.status,"
             " d.attempts, d.remote_id, d.url, d.error, d.due_at, d.sent_at, d.next_try_at"
@@ -169,8 +168,34 @@ class Reader:
                 entry[1].append(delivery_from_row(row[4:]))
         result = [self._post(head, tuple(ds)) for head, ds in grouped.values()]
         if status is not None:
-            result = [p for p in result if _matches(p, status)]
+            result = [p for p in result if _matches(p.status, [d.status for d in p.deliveries], status)]
         # Newest due first; equal times keep the newer post first.
+        result.sort(key=lambda p: (p.due_at, p.id), reverse=True)
+        return result
+
+    def post_summaries(self, *, status: str | None = None) -> list[PostSummary]:
+        """What :meth:`list_posts` gives, reduced to what ``list`` prints: five columns a row, not seventeen."""
+        _check_list_status(status)
+        rows = self._run(
+            "SELECT p.id, p.title, p.created_at, d.account, d.status, d.due_at"
+            " FROM posts p LEFT JOIN deliveries d ON d.post_id = p.id ORDER BY p.id, d.id",
+            {},
+        )
+        grouped: dict[int, tuple[Sequence[Any], list[tuple[str, str]], list[Any]]] = {}
+        for row in rows:
+            entry = grouped.setdefault(row[0], (row, [], []))
+            if row[3] is not None:
+                entry[1].append((row[3], row[4]))
+                entry[2].append(row[5])
+        result = []
+        for head, states, dues in grouped.values():
+            statuses = [s for _, s in states]
+            summary = post_status(statuses)
+            if status is not None and not _matches(summary, statuses, status):
+                continue
+            # Stored times sort as they compare (fixed-width UTC text on SQLite, timestamps elsewhere).
+            due = _aware(min(dues)) if dues else _aware(head[2])
+            result.append(PostSummary(head[0], head[1], due, summary, tuple(states)))
         result.sort(key=lambda p: (p.due_at, p.id), reverse=True)
         return result
 
@@ -231,12 +256,18 @@ class Reader:
         return owner, _aware(heartbeat), started_at.isoformat() if started_at else ""
 
 
-def _matches(post: PostRecord, status: str) -> bool:
+def _check_list_status(status: str | None) -> None:
+    if status is not None and status not in POST_STATUSES and status not in DELIVERY_STATUSES:
+        allowed = sorted({*POST_STATUSES, *DELIVERY_STATUSES})
+        raise CrosspostError(f"unknown status {status!r}; use one of: {', '.join(allowed)}")
+
+
+def _matches(summary: str, delivery_statuses: Sequence[str], status: str) -> bool:
     # A post status compares with the summary; a delivery-only status (pending, retrying, unknown,
     # missed) finds the posts that have such a delivery.
     if status in POST_STATUSES:
-        return post.status == status
-    return any(d.status == status for d in post.deliveries)
+        return summary == status
+    return status in delivery_statuses
 
 
 def sqlite_path(url: str) -> Path | None:

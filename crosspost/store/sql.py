@@ -22,7 +22,18 @@ from crosspost.errors import CrosspostError
 from crosspost.model import Draft, Progress
 from crosspost.store import migrations
 from crosspost.store.reads import Reader, sqlite_path, sqlite_reader
-from crosspost.store.records import FAILED, MISSED, PENDING, RETRYING, SENT, UNKNOWN, Claim, DeliveryRecord, PostRecord
+from crosspost.store.records import (
+    FAILED,
+    MISSED,
+    PENDING,
+    RETRYING,
+    SENT,
+    UNKNOWN,
+    Claim,
+    DeliveryRecord,
+    PostRecord,
+    PostSummary,
+)
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -130,6 +141,12 @@ class SqlStore:
         selects the posts having such a delivery. Another value raises CrosspostError."""
         with self._read() as r:
             return r.list_posts(status=status)
+
+    def post_summaries(self, *, status: str | None = None) -> list[PostSummary]:
+        """:meth:`list_posts` reduced to what ``crosspost list`` prints (id, title, due, status, each
+        delivery's account and status): several times faster on a big database."""
+        with self._read() as r:
+            return r.post_summaries(status=status)
 
     def get_post(self, post_id: int) -> PostRecord:
         """One post with drafts and every delivery's history. Raises NotFound."""
