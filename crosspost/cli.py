@@ -379,6 +379,7 @@ def _retried(record: DeliveryRecord, what: str) -> str:
 @click.option("--since", metavar="WHEN", help="Only since this time, or this long ago (such as 7d, 12h).")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array of delivery records.")
 @click.option("--csv", "as_csv", is_flag=True, help="Print CSV with a header row.")
+@click.option("--limit", type=click.IntRange(min=1), metavar="N", help="Only the newest N rows.")
 @pass_app
 def log(
     app: App,
@@ -388,6 +389,7 @@ def log(
     since: str | None,
     as_json: bool,
     as_csv: bool,
+    limit: int | None,
 ) -> None:
     """Show the delivery log, one row per delivery, newest first (by sent time, else due time)."""
     if as_json and as_csv:
@@ -397,7 +399,7 @@ def log(
 
     zone = app.settings.timezone
     start = parse_since(since, zone, app.now) if since is not None else None
-    records = app.store.log(status=status, account=account, post_id=post_id, since=start)
+    records = app.store.log(status=status, account=account, post_id=post_id, since=start, limit=limit)
     if as_json:
         _print_json(app, [output.delivery_json(d, zone) for d in records])
     elif as_csv:

@@ -723,3 +723,12 @@ def test_daemon_once_reports_what_was_not_sent(run: Invoke) -> None:
     [row] = json.loads(run("log", "--json").stdout)
     assert row["status"] in ("retrying", "failed")
     assert row["attempts"] == 1 and row["error"]
+
+
+def test_log_limit_keeps_the_newest_rows(run: Invoke) -> None:
+    queue(run, AGREEMENT, "--at", "2030-01-01 10:00")
+    queue(run, EXHIBITION, "--at", "2030-01-02 10:00")
+    everything = json.loads(run("log", "--json").stdout)
+    newest = json.loads(run("log", "--json", "--limit", "2").stdout)
+    assert newest == everything[:2]
+    assert run("log", "--limit", "0", code=2).exit_code == 2
