@@ -304,6 +304,16 @@ def test_a_thread_resumes_at_its_first_unpublished_part(store: SqlStore, clock: 
     assert record(store, post).remote_id == "tw-1"
 
 
+def test_a_thread_refused_half_way_says_which_parts_are_public(store: SqlStore, clock: Clock) -> None:
+    post = queue(store, "tw", parts=3)
+    tw = ScriptedAdapter("tw", [one_part_then(Rejected("X refused part 2"))])
+    assert run(store, clock, {"tw": tw}) == {"tw": "failed"}
+    assert record(store, post).error == (
+        "X refused the post: X refused part 2; part 1 of 3 already on X (first id tw-1): "
+        "`crosspost retry` resumes after them"
+    )
+
+
 def test_a_thread_part_found_after_ambiguity_goes_on_in_the_same_claim(store: SqlStore, clock: Clock) -> None:
     post = queue(store, "tw", parts=3)
 

@@ -268,11 +268,13 @@ class _Delivery:
         return RETRYING
 
     def failed(self, outcome: str, message: str) -> str:
+        message += self.partial_note()
         self.store.mark_failed(self.claim.delivery_id, error=message, now=self.now_fn())
         self.report("error", outcome, FAILED, reason=message)
         return FAILED
 
     def unknown(self, outcome: str, message: str) -> str:
+        message += self.partial_note()
         self.store.mark_unknown(self.claim.delivery_id, error=self.clean(message), now=self.now_fn())
         self.report("error", outcome, UNKNOWN, reason=message)
         return UNKNOWN
@@ -291,6 +293,17 @@ class _Delivery:
         return MISSED
 
     # ------------------------------------------------------------ helpers
+    def partial_note(self) -> str:
+        """For a thread stopped half-way: which parts are already public (an admin must know)."""
+        done, total = len(self.claim.progress.parts), len(self.claim.draft.parts)
+        if not 0 < done < total:
+            return ""
+        shown = "part 1" if done == 1 else f"parts 1-{done}"
+        return (
+            f"; {shown} of {total} already on {self.name} (first id {self.claim.progress.parts[0]}): "
+            "`crosspost retry` resumes after them"
+        )
+
     def record(
         self, started: datetime, clock: float, outcome: str, code: str | None, error: str | None, *, is_try: bool
     ) -> None:
