@@ -485,7 +485,9 @@ def _daemon_footer(app: App) -> None:
     """Whether a daemon is publishing for this database, and when it last showed signs of life."""
     from crosspost import output
 
-    footer = output.daemon_line(app.store.daemon_status(), app.now, app.settings.timezone)
+    status = app.store.daemon_status()
+    last_seen = app.store.daemon_last_seen() if status is None else None
+    footer = output.daemon_line(status, app.now, app.settings.timezone, last_seen)
     if footer:
         app.out(footer)
 

@@ -129,10 +129,15 @@ def outcome_of(d: DeliveryRecord) -> str:
     return d.url or d.error or "-"
 
 
-def daemon_line(status: tuple[str, datetime, str] | None, now: datetime, zone: tzinfo) -> str | None:
-    """The footer of ``list``: is a daemon alive, and when did it last beat."""
+def daemon_line(
+    status: tuple[str, datetime, str] | None, now: datetime, zone: tzinfo, last_seen: datetime | None = None
+) -> str | None:
+    """The footer of ``list`` and ``accounts``: is a daemon alive, and when did one last beat."""
     if status is None:
-        return "daemon: not running (none has run on this database, or the last one stopped)"
+        if last_seen is None:
+            return "daemon: not running (none has run on this database yet)"
+        ago = max(0, int((now - last_seen).total_seconds()))
+        return f"daemon: not running (the last one stopped; last heartbeat {human(last_seen, zone)}, {_ago(ago)} ago)"
     owner, beat, _started = status
     ago = max(0, int((now - beat).total_seconds()))
     when = f"last heartbeat {human(beat, zone)}, {_ago(ago)} ago"

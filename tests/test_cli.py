@@ -399,7 +399,7 @@ def test_list_text(run: Invoke) -> None:
             "vk:pending",
         ],
     ]
-    assert out[3] == "daemon: not running (none has run on this database, or the last one stopped)"
+    assert out[3] == "daemon: not running (none has run on this database yet)"
 
 
 def test_list_empty(run: Invoke) -> None:
@@ -662,13 +662,13 @@ def test_accounts_lists_without_credentials(run: Invoke) -> None:
         ["twitter", "twitter", "—", CLOSED],
         ["facebook", "facebook", "1234567890", CLOSED],
         ["vk", "vk", "123456", CLOSED],
-        "daemon: not running (none has run on this database, or the last one stopped)".split(),
+        "daemon: not running (none has run on this database yet)".split(),
     ]
 
 
 def test_accounts_check_fails_without_a_platform(run: Invoke) -> None:
     result = run("accounts", "--check", code=1)
-    assert result.stdout == "daemon: not running (none has run on this database, or the last one stopped)\n"
+    assert result.stdout == "daemon: not running (none has run on this database yet)\n"
     lines = result.stderr.splitlines()
     assert [line.split(":")[0] for line in lines[:-1]] == ["✗ twitter", "✗ facebook", "✗ vk"]
     assert lines[-1] == "crosspost: error: 3 of 3 accounts failed the check"
@@ -732,3 +732,18 @@ def test_log_limit_keeps_the_newest_rows(run: Invoke) -> None:
     newest = json.loads(run("log", "--json", "--limit", "2").stdout)
     assert newest == everything[:2]
     assert run("log", "--limit", "0", code=2).exit_code == 2
+
+
+def test_list_says_whether_a_daemon_runs_and_when_one_last_ran(run: Invoke, folder: Path) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    store = store_of(folder)
+    beat = datetime.now(UTC) - timedelta(seconds=3)
+    assert store.acquire_daemon(owner="pid 7 on host press", now=beat, stale_after=15)
+    footer = run("list").stdout.splitlines()[-1]
+    assert footer.startswith("daemon: running (pid 7 on host press, last heartbeat ")
+    store.release_daemon(owner="pid 7 on host press")
+    store.close()
+    footer = run("list").stdout.splitlines()[-1]
+    assert footer.startswith("daemon: not running (the last one stopped; last heartbeat ")
+    assert footer.endswith(" ago)")

@@ -255,6 +255,10 @@ class Reader:
         started_at = from_db(started)
         return owner, _aware(heartbeat), started_at.isoformat() if started_at else ""
 
+    def daemon_last_seen(self) -> datetime | None:
+        rows = self._run("SELECT heartbeat_at FROM daemon WHERE id = 1", {})
+        return from_db(rows[0][0]) if rows else None
+
 
 def _check_list_status(status: str | None) -> None:
     if status is not None and status not in POST_STATUSES and status not in DELIVERY_STATUSES:

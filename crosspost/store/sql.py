@@ -313,6 +313,11 @@ class SqlStore:
         with self._read() as r:
             return r.daemon_status()
 
+    def daemon_last_seen(self) -> datetime | None:
+        """The last heartbeat of any daemon on this database, running or stopped; None if none ever ran."""
+        with self._read() as r:
+            return r.daemon_last_seen()
+
 
 def _now(now: datetime | None) -> datetime:
     # Only for updated_at on the two calls whose spec has no ``now``; it is bookkeeping, never a decision.
