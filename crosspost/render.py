@@ -165,6 +165,9 @@ def _atoms(text: str) -> list[_Atom]:
         sep, word = match.group(1), match.group(2)
         if not atoms:
             strength = _NONE
+        elif atoms[-1].token.endswith(":"):
+            # "The exchanges covered:" belongs with the list it opens: break elsewhere if anywhere fits.
+            strength = _WORD
         elif sep.count("\n") >= 2:
             strength = _PARAGRAPH
         elif "\n" in sep:

@@ -273,3 +273,12 @@ def test_image_only_posts_are_fine(account: AccountConfig) -> None:
     draft = render_draft(account, Content(body="", images=(image,)))
     assert draft.parts == ("",)
     assert check_draft(account, draft) == []
+
+
+def test_a_lead_in_ending_with_a_colon_stays_with_its_list() -> None:
+    opening = "An opening paragraph that is long enough to matter in the count of the first part. " * 2
+    lead = "The exchanges covered:"
+    items = "\n".join(f"• item number {n} of the list" for n in range(1, 6))
+    parts = split_thread(f"{opening.strip()}\n\n{lead}\n\n{items}", limit=280)
+    assert len(parts) == 2
+    assert parts[1].startswith(lead)
