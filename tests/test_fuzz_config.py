@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import json
 import os
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from toml_writer import toml_value
+from toml_writer import TOML_SCALARS, toml_value
 
 from crosspost.config import Settings, load_config, loose_permissions_warning
 from crosspost.errors import ConfigError
@@ -63,16 +62,7 @@ api_version = "5.199"
 max_length = 16384
 api_base = "${BASE}"
 """
-scalars = st.one_of(
-    st.text(max_size=40),
-    st.integers(min_value=-(2**63), max_value=2**63 - 1),
-    st.floats(allow_nan=True, allow_infinity=True),
-    st.booleans(),
-    st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30)),
-    st.datetimes(timezones=st.just(UTC)),
-    st.dates(),
-    st.times(),
-)  # fmt: skip
+scalars = TOML_SCALARS
 
 
 config_values = st.one_of(

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from toml_writer import toml_value
+from toml_writer import TOML_SCALARS, toml_value
 
 from crosspost.config import Settings, load_config
 from crosspost.errors import CrosspostError, PostError
@@ -117,13 +117,7 @@ scalars = st.one_of(
     st.text(max_size=40),
     st.sampled_from(["twitter", "vk", "facebook", "now", "+1h", "2027-03-17 10:00", "media/ok.png", "media/fake.jpg",
                      "../x.png", "https://example.org/a", "ftp://x", "", " ", "#tag", "media"]),
-    st.integers(min_value=-(2**63), max_value=2**63 - 1),
-    st.floats(allow_nan=True, allow_infinity=True),
-    st.booleans(),
-    st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30)),
-    st.datetimes(timezones=st.just(UTC)),
-    st.dates(),
-    st.times(),
+    TOML_SCALARS,
 )  # fmt: skip
 values = st.recursive(
     scalars,

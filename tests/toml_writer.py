@@ -1,9 +1,23 @@
-"""A small TOML writer for the fuzz tests' generated values (inline forms only)."""
+"""What the fuzz tests share: TOML values to generate, and a small writer for them (inline forms only)."""
 
 from __future__ import annotations
 
 import json
-from datetime import date, datetime, time
+from datetime import UTC, date, datetime, time
+
+from hypothesis import strategies as st
+
+# Every kind of value TOML can hold, at its edges (NaN, infinities, 64-bit limits, years 1 and 9999).
+TOML_SCALARS = st.one_of(
+    st.text(max_size=40),
+    st.integers(min_value=-(2**63), max_value=2**63 - 1),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.booleans(),
+    st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30)),
+    st.datetimes(timezones=st.just(UTC)),
+    st.dates(),
+    st.times(),
+)
 
 
 def toml_value(value: object) -> str:
