@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -99,6 +100,12 @@ class Progress:
     def add_media(self, sha256: str, media_id: str) -> None:
         self.media[sha256] = media_id
         self._changed()
+
+    def forget_media(self, sha256s: Iterable[str]) -> None:
+        """Drop media ids the platform no longer knows (they expire), so the next try uploads again."""
+        dropped = [s for s in sha256s if self.media.pop(s, None) is not None]
+        if dropped:
+            self._changed()
 
     def _changed(self) -> None:
         if self.on_change is not None:

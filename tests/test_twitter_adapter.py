@@ -190,6 +190,31 @@ def test_uploaded_media_are_reused_and_alt_reapplied(
     assert posts(emulator)[0]["images"] == [{"sha256": image.sha256, "alt": "The residence"}]
 
 
+def test_media_ids_x_no_longer_knows_are_uploaded_again(
+    sandbox: Sandbox, emulator: TwitterEmulator, tmp_path: Path
+) -> None:
+    image = picture(tmp_path, "old.png", alt="Yesterday's upload")
+    progress = Progress(media={image.sha256: "1500000000000000000"})  # an id from a try X has forgotten
+    with pytest.raises(Transient, match="uploaded again on the next try"):
+        adapter(sandbox).publish(draft("Photo.", images=(image,)), progress)
+    assert progress.media == {} and posts(emulator) == []
+    adapter(sandbox).publish(draft("Photo.", images=(image,)), progress)
+    assert count(sandbox, "/2/media/upload") == 1
+    assert posts(emulator)[0]["images"] == [{"sha256": image.sha256, "alt": "Yesterday's upload"}]
+
+
+def test_media_ids_refused_by_the_post_itself_are_uploaded_again(
+    sandbox: Sandbox, emulator: TwitterEmulator, tmp_path: Path
+) -> None:
+    image = picture(tmp_path, "plain.png")  # no alt text: the post is the first request to meet the old id
+    progress = Progress(media={image.sha256: "1500000000000000001"})
+    with pytest.raises(Transient, match="uploaded again on the next try"):
+        adapter(sandbox).publish(draft("Photo again.", images=(image,)), progress)
+    assert progress.media == {}
+    adapter(sandbox).publish(draft("Photo again.", images=(image,)), progress)
+    assert len(posts(emulator)) == 1 and count(sandbox, "/2/media/upload") == 1
+
+
 def test_link_cyrillic_and_cjk_arrive_intact(sandbox: Sandbox, emulator: TwitterEmulator) -> None:
     text = "Посольство: визит делегации 代表团访问 日本語 🎉 https://example.org/news/75?a=1&b=2"
     adapter(sandbox).publish(draft(text), Progress())

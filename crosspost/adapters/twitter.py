@@ -24,7 +24,7 @@ from twitter_text.extract_urls import extract_urls
 from crosspost.adapters import twitter_errors
 from crosspost.adapters.base import Adapter, Ambiguous, AuthError, LookupUnavailable, Receipt, Rejected, Transient
 from crosspost.adapters.transport import network_error
-from crosspost.adapters.twitter_media import MediaUploader
+from crosspost.adapters.twitter_media import MediaUploader, media_expired
 from crosspost.config import AccountConfig
 from crosspost.model import Draft, Progress
 from crosspost.redact import redact
@@ -79,10 +79,17 @@ class TwitterAdapter(Adapter):
         parts = draft.parts or ("",)
         if len(progress.parts) < len(parts):
             # Media go with the first part only; once it exists they are no longer needed.
+            reused = [i.sha256 for i in draft.images if i.sha256 in progress.media] if not progress.parts else []
             media_ids = self.media.media_ids(draft.images, progress) if not progress.parts and draft.images else []
             for index in range(len(progress.parts), len(parts)):
                 reply_to = progress.parts[-1] if progress.parts else None
-                tweet_id = self._create(parts[index], media_ids if index == 0 else [], reply_to)
+                try:
+                    tweet_id = self._create(parts[index], media_ids if index == 0 else [], reply_to)
+                except Rejected as exc:
+                    if index == 0 and reused and "media" in exc.message.lower():
+                        progress.forget_media(reused)
+                        raise media_expired() from None
+                    raise
                 progress.add_part(tweet_id)
         if self._username is None:
             self._learn_username()

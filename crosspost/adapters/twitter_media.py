@@ -75,16 +75,23 @@ class MediaUploader:
             sha = image.sha256 or hashlib.sha256(data).hexdigest()
             mime = sniff(data) or image.mime
             media_id = progress.media.get(sha)
+            reused = media_id is not None
             if media_id is None:
                 media_id = self._upload(data, mime)
                 progress.add_media(sha, media_id)
-            if mime == "image/gif":
-                self._check_processed(media_id)
-            if image.alt:
-                # Always (re)applied: an earlier try may have uploaded the image and failed before its alt text.
-                self._call(
-                    "POST", f"{API}/metadata", json={"id": media_id, "metadata": {"alt_text": {"text": image.alt}}}
-                )
+            try:
+                if mime == "image/gif":
+                    self._check_processed(media_id)
+                if image.alt:
+                    # Always (re)applied: an earlier try may have uploaded the image and failed before its alt.
+                    self._call(
+                        "POST", f"{API}/metadata", json={"id": media_id, "metadata": {"alt_text": {"text": image.alt}}}
+                    )
+            except Rejected:
+                if not reused:
+                    raise
+                progress.forget_media([sha])
+                raise media_expired() from None
             ids.append(media_id)
         return ids
 
@@ -165,3 +172,12 @@ class MediaUploader:
                 "X answered a media request with a garbled body", code=response.status_code, platform="twitter"
             ) from None
         return answer if isinstance(answer, dict) else {}
+
+
+def media_expired() -> Transient:
+    """X refused media ids an earlier try uploaded: they expire (after about a day). Upload again next try."""
+    return Transient(
+        "X no longer knows the images an earlier try uploaded (its media ids expire after about a day); "
+        "they are uploaded again on the next try",
+        platform="twitter",
+    )
