@@ -8,6 +8,7 @@ real adapters over HTTP on 127.0.0.1.
 
 from __future__ import annotations
 
+import json
 import shutil
 import tempfile
 import threading
@@ -35,19 +36,31 @@ def examples_dir() -> Path:
     raise FileNotFoundError("the example posts are missing: reinstall crosspost")
 
 
-def demo_config(api_base: str) -> str:
-    """A config whose three accounts use the sandbox's own credentials (they are not secrets)."""
+def demo_config(
+    api_base: str, *, credentials: dict[str, dict[str, str]] | None = None, **settings: str | int
+) -> str:
+    """A config whose three accounts talk to the sandbox at ``api_base``.
+
+    ``credentials`` (default: the sandbox's own, which are not secrets) are written as given, so
+    ``"${VAR}"`` values stay references; ``settings`` add to or replace ``[crosspost]`` keys.
+    """
     from crosspost.sandbox import CREDENTIALS
 
-    tw, fb, vk = CREDENTIALS["twitter"], CREDENTIALS["facebook"], CREDENTIALS["vk"]
+    creds = credentials or CREDENTIALS
+    tw, fb, vk = creds["twitter"], creds["facebook"], creds["vk"]
+    main: dict[str, str | int] = {
+        "timezone": "UTC",
+        "database": "crosspost.db",
+        "posts_dir": "posts",
+        "retry_delay": "1s",
+        "request_timeout": "5s",
+        **settings,
+    }
+    head = "\n".join(f"{key} = {json.dumps(value)}" for key, value in main.items())
     return f"""\
 # Written by `crosspost demo`: every account talks to the local sandbox.
 [crosspost]
-timezone = "UTC"
-database = "crosspost.db"
-posts_dir = "posts"
-retry_delay = "1s"
-request_timeout = "5s"
+{head}
 
 [accounts.twitter]
 platform = "twitter"

@@ -36,7 +36,7 @@ class World:
         self.tmp = tmp
         self.sandbox = sandbox
         self.config = tmp / "crosspost.toml"
-        text = demo_config(api_base).replace('request_timeout = "5s"', 'request_timeout = "5s"\nlate_limit = "1m"')
+        text = demo_config(api_base, late_limit="1m")
         self.config.write_text(text, encoding="utf-8")
         (tmp / "posts").mkdir()
         SqlStore(f"sqlite:///{tmp / 'crosspost.db'}", tmp / "media").close()  # the schema, made in-process: faster

@@ -1,4 +1,5 @@
-"""What the fuzz tests share: TOML values to generate, and a small writer for them (inline forms only)."""
+"""What the fuzz tests share: TOML values to generate, a small writer for them (inline forms only), and
+random edits of a good file."""
 
 from __future__ import annotations
 
@@ -40,3 +41,21 @@ def toml_value(value: object) -> str:
         return "{ " + ", ".join(f"{json.dumps(k)} = {toml_value(v)}" for k, v in value.items()) + " }"
     assert isinstance(value, datetime | date | time)
     return value.isoformat()
+
+
+@st.composite
+def mutations(draw: st.DrawFn, good: bytes, tokens: list[bytes]) -> bytes:
+    """``good`` after 1 to 6 random inserts, deletions, replacements or a truncation; inserted bytes are
+    random or one of ``tokens`` (the format's own punctuation, which breaks parsers best)."""
+    data = bytearray(good)
+    for _ in range(draw(st.integers(1, 6))):
+        at = draw(st.integers(0, len(data)))
+        action = draw(st.sampled_from(["insert", "delete", "replace", "truncate"]))
+        if action == "truncate":
+            del data[at:]
+        elif action == "delete":
+            del data[at : at + draw(st.integers(1, 20))]
+        else:
+            chunk = draw(st.one_of(st.binary(min_size=1, max_size=8), st.sampled_from(tokens)))
+            data[at : at + (len(chunk) if action == "replace" else 0)] = chunk
+    return bytes(data)

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
+from crosspost.demo import demo_config
 from crosspost.sandbox import Fault, build_sandbox
 from crosspost.store.records import DeliveryRecord
 from crosspost.store.sql import SqlStore
@@ -65,41 +66,21 @@ _SIGNATURE = re.compile(r'oauth_signature="([^"]+)"')
 
 def config_text(api_base: str, *, literal: bool = False, **main: str | int) -> str:
     """A config with the three accounts on the sandbox; ``literal`` writes the secrets in the file."""
-
-    def value(var: str) -> str:
-        return ENV[var] if literal else "${" + var + "}"
-
-    settings: dict[str, object] = {
-        "timezone": "UTC",
-        "database": "crosspost.db",
-        "posts_dir": "posts",
-        "retry_delay": "1s",
+    refs = {
+        "twitter": {
+            "consumer_key": "RELIAB_TW_CONSUMER_KEY",
+            "consumer_secret": "RELIAB_TW_CONSUMER_SECRET",
+            "access_token": "RELIAB_TW_ACCESS_TOKEN",
+            "access_token_secret": "RELIAB_TW_ACCESS_TOKEN_SECRET",
+        },
+        "facebook": {"page_access_token": "RELIAB_FB_TOKEN"},
+        "vk": {"access_token": "RELIAB_VK_TOKEN"},
     }
-    settings.update({"request_timeout": "5s", **{k: v for k, v in main.items()}})
-    head = "\n".join(f"{k} = {json.dumps(v)}" for k, v in settings.items())
-    return f"""[crosspost]
-{head}
-
-[accounts.twitter]
-platform = "twitter"
-consumer_key = "{value("RELIAB_TW_CONSUMER_KEY")}"
-consumer_secret = "{value("RELIAB_TW_CONSUMER_SECRET")}"
-access_token = "{value("RELIAB_TW_ACCESS_TOKEN")}"
-access_token_secret = "{value("RELIAB_TW_ACCESS_TOKEN_SECRET")}"
-api_base = "{api_base}"
-
-[accounts.facebook]
-platform = "facebook"
-page_id = "{CREDENTIALS["facebook"]["page_id"]}"
-page_access_token = "{value("RELIAB_FB_TOKEN")}"
-api_base = "{api_base}"
-
-[accounts.vk]
-platform = "vk"
-group_id = {CREDENTIALS["vk"]["group_id"]}
-access_token = "{value("RELIAB_VK_TOKEN")}"
-api_base = "{api_base}"
-"""
+    credentials = {
+        platform: {**CREDENTIALS[platform], **{k: ENV[v] if literal else "${" + v + "}" for k, v in keys.items()}}
+        for platform, keys in refs.items()
+    }
+    return demo_config(api_base, credentials=credentials, **main)
 
 
 @dataclass
