@@ -93,9 +93,10 @@ class App:
         click.echo(redact(text, self.secrets), err=True)
 
     def mask(self, text: str) -> str:
-        for secret in sorted((s for s in self.secrets if len(s) >= 4), key=len, reverse=True):
-            text = text.replace(secret, "***")
-        return text
+        """Secret values only: stdout is the user's own content (a post may well say "password=")."""
+        from crosspost.redact import mask_secrets
+
+        return mask_secrets(text, self.secrets)
 
     def fail(self, exc: BaseException) -> NoReturn:
         """Report ``exc`` as problems and one final error line (a traceback first with --debug); exit 1."""

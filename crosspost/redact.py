@@ -19,9 +19,15 @@ _PARAMS = re.compile(
 _BEARER = re.compile(r"(?i)\b(bearer|oauth)\s+[A-Za-z0-9._~+/=%-]{8,}")
 
 
-def redact(text: str, secrets: Iterable[str] = ()) -> str:
-    """``text`` with every known secret value and every credential parameter masked."""
+def mask_secrets(text: str, secrets: Iterable[str]) -> str:
+    """``text`` with every known secret value masked (longest first, so no part of one survives)."""
     for secret in sorted((s for s in secrets if s and len(s) >= 4), key=len, reverse=True):
         text = text.replace(secret, MASK)
+    return text
+
+
+def redact(text: str, secrets: Iterable[str] = ()) -> str:
+    """``text`` with every known secret value and every credential parameter masked."""
+    text = mask_secrets(text, secrets)
     text = _PARAMS.sub(lambda m: f"{m.group(1)}{m.group(2)}{MASK}", text)
     return _BEARER.sub(lambda m: f"{m.group(1)} {MASK}", text)
