@@ -1,0 +1,23 @@
+"""Images prepared for each platform at queue time: upright, without metadata, within the platform's limits.
+
+``prepare(data, platform)`` does the work (``prepare.py``); ``limits.py`` holds
+each platform's documented limits; ``gif.py`` strips a GIF's metadata without
+re-encoding it. Pillow is imported only when an image is prepared.
+"""
+
+from __future__ import annotations
+
+from crosspost.images.limits import LIMITS, MB, ImageLimits, limits_for
+from crosspost.images.prepare import ImageUnfit, Prepared, megabytes, prepare, prepared_size
+
+__all__ = [
+    "LIMITS",
+    "MB",
+    "ImageLimits",
+    "ImageUnfit",
+    "Prepared",
+    "limits_for",
+    "megabytes",
+    "prepare",
+    "prepared_size",
+]

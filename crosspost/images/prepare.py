@@ -1,0 +1,363 @@
+"""Images prepared for each platform when a post is queued (contract: "The post file").
+
+Press photos come straight from cameras and phones: large JPEGs with an EXIF
+orientation and the GPS position of the photographer. Each platform gets its
+own copy, made here with Pillow: turned upright (the orientation applied to
+the pixels), every metadata block dropped (EXIF, GPS, XMP, IPTC, comments,
+text chunks; the ICC colour profile is kept, it is colour and not metadata),
+converted when the platform does not take the format, and scaled down and
+recompressed to the platform's documented byte and pixel limits.
+
+The output is deterministic (the same bytes in give the same bytes out), so a
+queued copy named by its content hash is stored once however often it is
+queued. :func:`prepare` remembers its results for the life of the process:
+``queue`` validates (which prepares every image for every target platform)
+and then stores, and must not do the work twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import math
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from crosspost.images.gif import strip_gif
+from crosspost.images.limits import MB, ImageLimits, limits_for
+
+if TYPE_CHECKING:
+    from PIL.Image import Image as PILImage
+
+MIME = {"JPEG": "image/jpeg", "PNG": "image/png", "GIF": "image/gif", "WEBP": "image/webp"}
+SUFFIX = {"JPEG": ".jpg", "PNG": ".png", "GIF": ".gif", "WEBP": ".webp"}
+NAMES = {"JPEG": "JPEG", "PNG": "PNG", "GIF": "GIF", "WEBP": "WebP", "MPO": "JPEG"}
+MIN_SIDE = 320  # below this a photo is a thumbnail: refuse rather than publish a smudge
+CONVERTED_QUALITY = 90  # a JPEG or WebP made from another format
+SMALLER_QUALITY = 85  # the first step down when a photo is too heavy: barely visible, about half the bytes
+AIM = 0.95  # scale towards this share of the byte limit, so that one more try is rarely needed
+
+
+class ImageUnfit(ValueError):
+    """The image cannot be made to fit the platform; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """One image as one platform gets it, and what was done to it."""
+
+    data: bytes
+    format: str  # Pillow's name: JPEG, PNG, GIF, WEBP
+    width: int
+    height: int
+    source_bytes: int
+    source_format: str
+    source_size: tuple[int, int]
+    orientation: int  # the source's EXIF orientation (1: already upright)
+    removed: tuple[str, ...]  # metadata the source had: "EXIF", "GPS position", "XMP", ...
+
+    @property
+    def mime(self) -> str:
+        return MIME[self.format]
+
+    @property
+    def suffix(self) -> str:
+        return SUFFIX[self.format]
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.data).hexdigest()
+
+    @property
+    def converted(self) -> bool:
+        return NAMES.get(self.source_format, self.source_format) != NAMES[self.format]
+
+    @property
+    def scaled(self) -> bool:
+        turned = self.source_size[::-1] if self.orientation in (5, 6, 7, 8) else self.source_size
+        return (self.width, self.height) != turned
+
+    def change(self) -> str | None:
+        """What was done to size or format, in words (``9.1 MB, scaled to 4.6 MB``); None if nothing much."""
+        before, after = megabytes(self.source_bytes), megabytes(len(self.data))
+        if self.converted:
+            return (
+                f"{NAMES.get(self.source_format, self.source_format)}, converted to {NAMES[self.format]} ({after}"
+                + (f", {self.width}x{self.height} px" if self.scaled else "")
+                + ")"
+            )
+        if self.scaled:
+            return f"{before}, scaled to {after} ({self.width}x{self.height} px)"
+        if len(self.data) < self.source_bytes * 0.8 and self.source_bytes > MB:
+            return f"{before}, recompressed to {after}"
+        return None
+
+
+def megabytes(n: int) -> str:
+    return f"{n / MB:.1f} MB" if n >= 100_000 else f"{max(1, round(n / 1000))} KB"
+
+
+# ---------------------------------------------------------------- the memo
+
+_lock = threading.Lock()
+_done: OrderedDict[tuple[str, str], Prepared | ImageUnfit] = OrderedDict()
+_MEMO_BYTES = 200 * MB  # prepared bytes kept; a post's few photos fit many times over
+
+
+def prepare(data: bytes, platform: str) -> Prepared:
+    """``data`` (a whole image file) prepared for ``platform``; ImageUnfit if it cannot be made to fit."""
+    key = (hashlib.sha256(data).hexdigest(), platform)
+    with _lock:
+        found = _done.get(key)
+    if found is None:
+        try:
+            found = _prepare(data, limits_for(platform), platform)
+        except ImageUnfit as exc:
+            found = exc
+        with _lock:
+            _done[key] = found
+            while sum(len(p.data) for p in _done.values() if isinstance(p, Prepared)) > _MEMO_BYTES and len(_done) > 1:
+                _done.popitem(last=False)
+    if isinstance(found, ImageUnfit):
+        raise ImageUnfit(str(found))
+    return found
+
+
+def prepared_size(sha256: str, platform: str) -> Prepared | None:
+    """The preparation already made in this process for the source with ``sha256``, if any (no work done)."""
+    with _lock:
+        found = _done.get((sha256, platform))
+    return found if isinstance(found, Prepared) else None
+
+
+# ---------------------------------------------------------------- the work
+
+
+def _prepare(data: bytes, limits: ImageLimits, platform: str) -> Prepared:
+    from PIL import Image, ImageOps
+
+    try:
+        source = Image.open(io.BytesIO(data))
+        source.load()
+    except Image.DecompressionBombError:
+        raise ImageUnfit(
+            "has more pixels than any platform shows (a decompression bomb to Pillow); save a smaller image"
+        ) from None
+    except Exception as exc:  # Pillow raises many types for a damaged file
+        raise ImageUnfit(f"cannot be read as an image ({exc}); save it again as a JPEG or PNG") from None
+    fmt = source.format or ""
+    removed = _metadata(source, data)
+    orientation = int(source.getexif().get(0x0112, 1) or 1)
+    icc = source.info.get("icc_profile")
+    animated = getattr(source, "n_frames", 1) > 1 and fmt != "MPO"
+    name = platform
+    if animated:
+        if fmt != "GIF":
+            raise ImageUnfit(f"is an animated {NAMES.get(fmt, fmt)}; save it as an animated GIF or as a still image")
+        if limits.gif_max_bytes is None:
+            raise ImageUnfit(
+                f"is an animated GIF, which {name} takes no animation of; give {name} another image in a "
+                f"[variants.{name}] table, or save a still image"
+            )
+        out, size = _animated_gif(source, data, limits, name)
+        target = "GIF"
+    else:
+        upright = ImageOps.exif_transpose(source)
+        upright.info = {}  # Pillow writes some of info back (a JPEG comment): start from nothing
+        target = _target_format(fmt, upright, limits)
+        out, size = _still(upright, source, fmt, target, icc, limits, name)
+    return Prepared(
+        data=out,
+        format=target,
+        width=size[0],
+        height=size[1],
+        source_bytes=len(data),
+        source_format=fmt,
+        source_size=source.size,
+        orientation=orientation if not animated else 1,
+        removed=removed,
+    )
+
+
+def _target_format(fmt: str, image: PILImage, limits: ImageLimits) -> str:
+    fmt = "JPEG" if fmt == "MPO" else fmt  # a camera's multi-picture JPEG: its first picture is the photo
+    if fmt in limits.formats:
+        return fmt
+    has_alpha = image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info
+    return "PNG" if has_alpha or fmt == "GIF" or "JPEG" not in limits.formats else "JPEG"
+
+
+def _fit_box(width: int, height: int, limits: ImageLimits, platform: str) -> tuple[int, int]:
+    """The largest size at most ``width`` x ``height`` within the platform's pixel limits."""
+    long, short = max(width, height), min(width, height)
+    if limits.max_ratio and long > short * limits.max_ratio:
+        raise ImageUnfit(
+            f"is {width}x{height} px, longer than {platform} takes (sides at most "
+            f"{limits.max_ratio:g}:1); crop it, scaling cannot help"
+        )
+    scale = 1.0
+    if limits.max_side and long > limits.max_side:
+        scale = min(scale, limits.max_side / long)
+    if limits.max_sides_sum and width + height > limits.max_sides_sum:
+        scale = min(scale, limits.max_sides_sum / (width + height))
+    return _scaled(width, height, scale)
+
+
+def _scaled(width: int, height: int, scale: float) -> tuple[int, int]:
+    if scale >= 1.0:
+        return width, height
+    return max(1, math.floor(width * scale)), max(1, math.floor(height * scale))
+
+
+def _still(
+    upright: PILImage, source: PILImage, fmt: str, target: str, icc: bytes | None, limits: ImageLimits, platform: str
+) -> tuple[bytes, tuple[int, int]]:
+    from PIL import Image
+
+    image = _encodable(upright, target)
+    size = _fit_box(image.width, image.height, limits, platform)
+    # A JPEG stays at its own quality (its quantization tables) unless it is too heavy: no visible loss
+    # for a photo that already fits. Everything else starts at a high fixed quality.
+    tables = getattr(source, "quantization", None) if fmt in ("JPEG", "MPO") and target == "JPEG" else None
+    qualities: list[int | None] = [None, SMALLER_QUALITY] if tables else [CONVERTED_QUALITY, SMALLER_QUALITY]
+    if target == "PNG":
+        qualities = [None]
+    work = image if size == image.size else image.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
+    data = b""
+    for quality in qualities:
+        data = _encode(work, target, quality, tables, source, icc)
+        if len(data) <= limits.max_bytes:
+            return data, size
+    quality = qualities[-1]
+    for _ in range(12):
+        scale = min(0.9, math.sqrt(limits.max_bytes * AIM / len(data)))
+        size = _scaled(size[0], size[1], scale)
+        if max(size) < MIN_SIDE:
+            break
+        work = image.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
+        data = _encode(work, target, quality, tables, source, icc)
+        if len(data) <= limits.max_bytes:
+            return data, size
+    raise ImageUnfit(
+        f"cannot be made smaller than {megabytes(limits.max_bytes)} for {platform} without shrinking it below "
+        f"{MIN_SIDE} px; save it as a JPEG photo or simplify it"
+    )
+
+
+def _encodable(image: PILImage, target: str) -> PILImage:
+    """``image`` in a mode ``target`` can store, with its transparency where the format keeps one."""
+    mode = image.mode
+    if target == "JPEG":
+        if mode in ("RGB", "L", "CMYK"):
+            return image
+        if mode in ("RGBA", "LA", "PA", "P") and (mode != "P" or "transparency" in image.info):
+            # JPEG has no transparency: lay the picture on white, as the platforms would show it.
+            rgba = image.convert("RGBA")
+            from PIL import Image
+
+            flat = Image.new("RGB", rgba.size, (255, 255, 255))
+            flat.paste(rgba, mask=rgba.getchannel("A"))
+            return flat
+        return image.convert("RGB")
+    if mode in ("1", "P", "PA", "I;16", "I;16B", "I;16L", "I", "F"):
+        keep_alpha = mode == "PA" or "transparency" in image.info
+        converted = image.convert("RGBA" if keep_alpha else "RGB")
+        converted.info = {}
+        return converted
+    return image
+
+
+def _encode(
+    image: PILImage,
+    target: str,
+    quality: int | None,
+    tables: object | None,
+    source: PILImage,
+    icc: bytes | None,
+) -> bytes:
+    from PIL import JpegImagePlugin
+
+    out = io.BytesIO()
+    extra: dict[str, object] = {"icc_profile": icc} if icc else {}
+    if target == "JPEG":
+        if quality is None and tables:
+            sampling = JpegImagePlugin.get_sampling(source)
+            extra["qtables"] = tables
+            if sampling != -1:
+                extra["subsampling"] = sampling
+        else:
+            extra["quality"] = quality or CONVERTED_QUALITY
+        image.save(out, "JPEG", optimize=True, **extra)
+    elif target == "WEBP":
+        image.save(out, "WEBP", quality=quality or CONVERTED_QUALITY, **extra)
+    else:
+        image.save(out, target, **extra)
+    return out.getvalue()
+
+
+def _animated_gif(source: PILImage, data: bytes, limits: ImageLimits, platform: str) -> tuple[bytes, tuple[int, int]]:
+    """An animated GIF kept animated: its blocks copied without the metadata, else its frames scaled down."""
+    from PIL import Image, ImageSequence
+
+    assert limits.gif_max_bytes is not None
+    width, height = source.size
+    box = limits.gif_box or (width, height)
+    fit = min(1.0, box[0] / width, box[1] / height)
+    size = _fit_box(*_scaled(width, height, fit), limits, platform)
+    try:
+        stripped: bytes | None = strip_gif(data)
+    except ValueError:  # a GIF Pillow reads but with odd blocks: re-encoded below instead
+        stripped = None
+    if stripped is not None and size == (width, height) and len(stripped) <= limits.gif_max_bytes:
+        return stripped, size
+    frames = [frame.convert("RGBA") for frame in ImageSequence.Iterator(source)]
+    durations = []
+    for index in range(len(frames)):
+        source.seek(index)
+        durations.append(int(source.info.get("duration", 100)))
+    loop = source.info.get("loop")
+    current = len(stripped or data)
+    for _ in range(12):
+        if size != (width, height) and max(size) < MIN_SIDE // 2:
+            break
+        scaled = [f.resize(size, Image.Resampling.LANCZOS) for f in frames]
+        out = io.BytesIO()
+        options: dict[str, object] = {"save_all": True, "append_images": scaled[1:], "duration": durations}
+        options["disposal"] = 2  # each frame is whole (Pillow composes them): clear before the next
+        if loop is not None:
+            options["loop"] = loop
+        scaled[0].save(out, "GIF", **options)
+        current = len(out.getvalue())
+        if current <= limits.gif_max_bytes:
+            return out.getvalue(), size
+        size = _scaled(size[0], size[1], min(0.9, math.sqrt(limits.gif_max_bytes * AIM / current)))
+    raise ImageUnfit(
+        f"is an animated GIF of {megabytes(len(data))} that cannot fit {platform}'s "
+        f"{megabytes(limits.gif_max_bytes)} for animated GIFs, even scaled down to {MIN_SIDE // 2} px; "
+        "shorten the animation (fewer frames) or publish it as a still image"
+    )
+
+
+def _metadata(image: PILImage, data: bytes) -> tuple[str, ...]:
+    """The metadata blocks ``image`` carries, in words, for validate to say they are dropped."""
+    found: list[str] = []
+    exif = image.getexif()
+    if len(exif):
+        found.append("EXIF")
+        try:
+            if exif.get_ifd(0x8825):
+                found.append("GPS position")
+        except Exception:  # a damaged GPS IFD is still a GPS block; Pillow may raise reading it
+            found.append("GPS position")
+    if "xmp" in image.info or b"<x:xmpmeta" in data or b"XML:com.adobe.xmp" in data:
+        found.append("XMP")
+    if "photoshop" in image.info or b"Photoshop 3.0\x00" in data or b"Raw profile type iptc" in data:
+        found.append("IPTC")
+    if image.info.get("comment"):
+        found.append("comment")
+    texts = [str(k) for k, v in image.info.items() if isinstance(v, str) and k not in ("xmp", "comment")]
+    if texts:
+        found.append("text (" + ", ".join(sorted(texts)) + ")")
+    return tuple(found)
