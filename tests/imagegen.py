@@ -33,7 +33,9 @@ def picture(size: tuple[int, int], *, detail: float = 0.1, seed: int = 1, mode: 
     width, height = size
     rng = random.Random(seed)
     small = (max(2, width // 16), max(2, height // 16))
-    fields = Image.frombytes("RGB", small, rng.randbytes(small[0] * small[1] * 3)).resize(size, Image.Resampling.BICUBIC)
+    fields = Image.frombytes("RGB", small, rng.randbytes(small[0] * small[1] * 3)).resize(
+        size, Image.Resampling.BICUBIC
+    )
     grain = Image.frombytes("L", size, rng.randbytes(width * height)).convert("RGB")
     image = Image.blend(fields, grain, detail)
     ImageDraw.Draw(image).rectangle((0, 0, width // 8, height // 8), fill=(255, 0, 0))
@@ -52,7 +54,9 @@ def camera_exif(orientation: int = 6) -> Image.Exif:
 
 def iptc_segment() -> bytes:
     """A JPEG APP13 segment holding an IPTC record (byline and city), as photo desks add."""
-    record = b"\x1c\x02\x50" + struct.pack(">H", 9) + b"A. Writer" + b"\x1c\x02\x5a" + struct.pack(">H", 9) + b"Pyongyang"
+    record = (
+        b"\x1c\x02\x50" + struct.pack(">H", 9) + b"A. Writer" + b"\x1c\x02\x5a" + struct.pack(">H", 9) + b"Pyongyang"
+    )
     resource = b"8BIM\x04\x04\x00\x00" + struct.pack(">I", len(record)) + record
     body = b"Photoshop 3.0\x00" + resource
     return b"\xff\xed" + struct.pack(">H", len(body) + 2) + body
@@ -86,7 +90,13 @@ def animated_gif(size: tuple[int, int] = (200, 150), frames: int = 6, *, detail:
     """An animated GIF with a comment and an XMP application block (both metadata to drop)."""
     pictures = [picture(size, detail=detail, seed=n).quantize(64) for n in range(frames)]
     data = encoded(
-        pictures[0], "GIF", save_all=True, append_images=pictures[1:], duration=80, loop=0, comment=b"made at the office"
+        pictures[0],
+        "GIF",
+        save_all=True,
+        append_images=pictures[1:],
+        duration=80,
+        loop=0,
+        comment=b"made at the office",
     )
     # Pillow writes no XMP into a GIF; photo tools do, as an application block: add one before the trailer.
     chunks = b"".join(bytes([len(XMP[i : i + 255])]) + XMP[i : i + 255] for i in range(0, len(XMP), 255))

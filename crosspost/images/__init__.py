@@ -8,7 +8,7 @@ re-encoding it. Pillow is imported only when an image is prepared.
 from __future__ import annotations
 
 from crosspost.images.limits import LIMITS, MB, ImageLimits, limits_for
-from crosspost.images.prepare import ImageUnfit, Prepared, megabytes, prepare, prepared_size
+from crosspost.images.prepare import ImageUnfit, Prepared, megabytes, prepare, prepare_all, prepared_size
 
 __all__ = [
     "LIMITS",
@@ -19,5 +19,6 @@ __all__ = [
     "limits_for",
     "megabytes",
     "prepare",
+    "prepare_all",
     "prepared_size",
 ]

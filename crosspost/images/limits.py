@@ -22,6 +22,7 @@ class ImageLimits:
     max_ratio: float | None = None  # long side / short side
     gif_max_bytes: int | None = None  # per animated GIF; None: it takes no animated GIF
     gif_box: tuple[int, int] | None = None  # width x height an animated GIF must fit in
+    gif_alone: bool = False  # an animated GIF must be a post's only image
 
 
 # One row per platform; each comment names the page the numbers come from.
@@ -29,7 +30,12 @@ LIMITS: dict[str, ImageLimits] = {
     # X media best practices: JPG, PNG, GIF, WEBP; image <= 5 MB, animated GIF <= 15 MB and <= 1280x1080.
     # 8192 px per side is the v1.1 upload's documented bound, which the v2 pages do not restate.
     "twitter": ImageLimits(
-        frozenset({"JPEG", "PNG", "GIF", "WEBP"}), 5 * MB, max_side=8192, gif_max_bytes=15 * MB, gif_box=(1280, 1080)
+        frozenset({"JPEG", "PNG", "GIF", "WEBP"}),
+        5 * MB,
+        max_side=8192,
+        gif_max_bytes=15 * MB,
+        gif_box=(1280, 1080),
+        gif_alone=True,  # "up to 4 photos, 1 animated GIF or 1 video in a Post"
     ),
     # Graph photo uploads: JPEG, BMP, PNG, GIF, TIFF (no WebP); "we recommend uploading photos under 4MB".
     "facebook": ImageLimits(frozenset({"JPEG", "PNG", "GIF"}), 4 * MB, gif_max_bytes=4 * MB),

@@ -22,6 +22,7 @@ import io
 import math
 import threading
 from collections import OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -56,6 +57,7 @@ class Prepared:
     source_format: str
     source_size: tuple[int, int]
     orientation: int  # the source's EXIF orientation (1: already upright)
+    frames: int  # more than 1: an animated GIF
     removed: tuple[str, ...]  # metadata the source had: "EXIF", "GPS position", "XMP", ...
 
     @property
@@ -108,21 +110,41 @@ _MEMO_BYTES = 200 * MB  # prepared bytes kept; a post's few photos fit many time
 
 def prepare(data: bytes, platform: str) -> Prepared:
     """``data`` (a whole image file) prepared for ``platform``; ImageUnfit if it cannot be made to fit."""
-    key = (hashlib.sha256(data).hexdigest(), platform)
+    return prepare_all(data, (platform,))[platform]
+
+
+def prepare_all(data: bytes, platforms: Iterable[str]) -> dict[str, Prepared]:
+    """``data`` prepared for each of ``platforms``, decoded once; ImageUnfit for the first that cannot fit."""
+    digest = hashlib.sha256(data).hexdigest()
+    wanted = list(dict.fromkeys(platforms))
     with _lock:
-        found = _done.get(key)
-    if found is None:
+        found = {p: _done[(digest, p)] for p in wanted if (digest, p) in _done}
+    missing = [p for p in wanted if p not in found]
+    if missing:
+        source: _Source | ImageUnfit
         try:
-            found = _prepare(data, limits_for(platform), platform)
+            source = _Source(data)
         except ImageUnfit as exc:
-            found = exc
+            source = exc
+        for platform in missing:
+            try:
+                if isinstance(source, ImageUnfit):
+                    raise source
+                found[platform] = source.prepare(limits_for(platform), platform)
+            except ImageUnfit as exc:
+                found[platform] = exc
         with _lock:
-            _done[key] = found
-            while sum(len(p.data) for p in _done.values() if isinstance(p, Prepared)) > _MEMO_BYTES and len(_done) > 1:
+            for platform in missing:
+                _done[(digest, platform)] = found[platform]
+            while len(_done) > 1 and sum(len(p.data) for p in _done.values() if isinstance(p, Prepared)) > _MEMO_BYTES:
                 _done.popitem(last=False)
-    if isinstance(found, ImageUnfit):
-        raise ImageUnfit(str(found))
-    return found
+    out: dict[str, Prepared] = {}
+    for platform in wanted:
+        result = found[platform]
+        if isinstance(result, ImageUnfit):
+            raise ImageUnfit(str(result))
+        out[platform] = result
+    return out
 
 
 def prepared_size(sha256: str, platform: str) -> Prepared | None:
@@ -135,50 +157,118 @@ def prepared_size(sha256: str, platform: str) -> Prepared | None:
 # ---------------------------------------------------------------- the work
 
 
-def _prepare(data: bytes, limits: ImageLimits, platform: str) -> Prepared:
-    from PIL import Image, ImageOps
+class _Source:
+    """One image file, decoded once and turned upright, shared by every platform's preparation.
 
-    try:
-        source = Image.open(io.BytesIO(data))
-        source.load()
-    except Image.DecompressionBombError:
-        raise ImageUnfit(
-            "has more pixels than any platform shows (a decompression bomb to Pillow); save a smaller image"
-        ) from None
-    except Exception as exc:  # Pillow raises many types for a damaged file
-        raise ImageUnfit(f"cannot be read as an image ({exc}); save it again as a JPEG or PNG") from None
-    fmt = source.format or ""
-    removed = _metadata(source, data)
-    orientation = int(source.getexif().get(0x0112, 1) or 1)
-    icc = source.info.get("icc_profile")
-    animated = getattr(source, "n_frames", 1) > 1 and fmt != "MPO"
-    name = platform
-    if animated:
-        if fmt != "GIF":
-            raise ImageUnfit(f"is an animated {NAMES.get(fmt, fmt)}; save it as an animated GIF or as a still image")
-        if limits.gif_max_bytes is None:
+    Encodings are kept by (size, format, quality): two platforms that try the same step (X and
+    Facebook both try a photo at quality 85 before scaling it) pay for it once.
+    """
+
+    def __init__(self, data: bytes) -> None:
+        from PIL import Image
+
+        try:
+            image = Image.open(io.BytesIO(data))
+            image.load()
+        except Image.DecompressionBombError:
             raise ImageUnfit(
-                f"is an animated GIF, which {name} takes no animation of; give {name} another image in a "
-                f"[variants.{name}] table, or save a still image"
-            )
-        out, size = _animated_gif(source, data, limits, name)
-        target = "GIF"
-    else:
-        upright = ImageOps.exif_transpose(source)
-        upright.info = {}  # Pillow writes some of info back (a JPEG comment): start from nothing
-        target = _target_format(fmt, upright, limits)
-        out, size = _still(upright, source, fmt, target, icc, limits, name)
-    return Prepared(
-        data=out,
-        format=target,
-        width=size[0],
-        height=size[1],
-        source_bytes=len(data),
-        source_format=fmt,
-        source_size=source.size,
-        orientation=orientation if not animated else 1,
-        removed=removed,
-    )
+                "has more pixels than any platform shows (a decompression bomb to Pillow); save a smaller image"
+            ) from None
+        except Exception:  # Pillow raises many types for a damaged or foreign file; all mean "not an image"
+            raise ImageUnfit("is not a readable image; use a JPEG, PNG, GIF or WebP file") from None
+        self.data = data
+        self.image = image
+        self.format = image.format or ""
+        self.removed = _metadata(image, data)
+        self.orientation = int(image.getexif().get(0x0112, 1) or 1)
+        self.icc: bytes | None = image.info.get("icc_profile")
+        self.frames = getattr(image, "n_frames", 1) if self.format != "MPO" else 1
+        # A JPEG stays at its own quality (its quantization tables) unless it is too heavy.
+        self.tables = getattr(image, "quantization", None) if self.format in ("JPEG", "MPO") else None
+        self._upright: PILImage | None = None
+        self._resized: dict[tuple[int, int, str], PILImage] = {}
+        self._encoded: dict[tuple[int, int, str, int | None], bytes] = {}
+
+    def prepare(self, limits: ImageLimits, platform: str) -> Prepared:
+        if self.frames > 1:
+            if self.format != "GIF":
+                name = NAMES.get(self.format, self.format)
+                raise ImageUnfit(f"is an animated {name}; save it as an animated GIF or as a still image")
+            if limits.gif_max_bytes is None:
+                raise ImageUnfit(
+                    f"is an animated GIF, which {platform} takes no animation of; give {platform} another image "
+                    f"in a [variants.{platform}] table, or save a still image"
+                )
+            out, size = _animated_gif(self.image, self.data, limits, platform)
+            target = "GIF"
+        else:
+            target = _target_format(self.format, self.upright, limits)
+            out, size = self._still(target, limits, platform)
+        return Prepared(
+            data=out,
+            format=target,
+            width=size[0],
+            height=size[1],
+            source_bytes=len(self.data),
+            source_format=self.format,
+            source_size=self.image.size,
+            orientation=self.orientation if self.frames == 1 else 1,
+            frames=self.frames,
+            removed=self.removed,
+        )
+
+    @property
+    def upright(self) -> PILImage:
+        if self._upright is None:
+            from PIL import ImageOps
+
+            upright = ImageOps.exif_transpose(self.image)
+            upright.info = {}  # Pillow writes some of info back (a JPEG comment): start from nothing
+            self._upright = upright
+        return self._upright
+
+    def _still(self, target: str, limits: ImageLimits, platform: str) -> tuple[bytes, tuple[int, int]]:
+        full = self.upright.size
+        size = _fit_box(*full, limits, platform)
+        keep = self.tables is not None and target == "JPEG"
+        qualities: list[int | None] = [None, SMALLER_QUALITY] if keep else [CONVERTED_QUALITY, SMALLER_QUALITY]
+        if target == "PNG":
+            qualities = [None]
+        elif keep and len(self.data) * (size[0] * size[1]) / (full[0] * full[1]) > limits.max_bytes * 1.2:
+            qualities = [SMALLER_QUALITY]  # far too heavy at its own quality: do not spend an encoding to see it
+        data = b""
+        for quality in qualities:
+            data = self.encode(size, target, quality)
+            if len(data) <= limits.max_bytes:
+                return data, size
+        for _ in range(12):
+            size = _scaled(*size, min(0.9, math.sqrt(limits.max_bytes * AIM / len(data))))
+            if max(size) < MIN_SIDE:
+                break
+            data = self.encode(size, target, qualities[-1])
+            if len(data) <= limits.max_bytes:
+                return data, size
+        raise ImageUnfit(
+            f"cannot be made smaller than {megabytes(limits.max_bytes)} for {platform} without shrinking it below "
+            f"{MIN_SIDE} px; save it as a JPEG photo or simplify it"
+        )
+
+    def encode(self, size: tuple[int, int], target: str, quality: int | None) -> bytes:
+        key = (*size, target, quality)
+        if key not in self._encoded:
+            self._encoded[key] = _encode(self.resized(size, target), target, quality, self)
+        return self._encoded[key]
+
+    def resized(self, size: tuple[int, int], target: str) -> PILImage:
+        from PIL import Image
+
+        key = (*size, target)
+        if key not in self._resized:
+            image = _encodable(self.upright, target)
+            if image.size != size:
+                image = image.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
+            self._resized = {key: image}  # the last one only: a full-size photo is 100 MB decoded
+        return self._resized[key]
 
 
 def _target_format(fmt: str, image: PILImage, limits: ImageLimits) -> str:
@@ -211,41 +301,6 @@ def _scaled(width: int, height: int, scale: float) -> tuple[int, int]:
     return max(1, math.floor(width * scale)), max(1, math.floor(height * scale))
 
 
-def _still(
-    upright: PILImage, source: PILImage, fmt: str, target: str, icc: bytes | None, limits: ImageLimits, platform: str
-) -> tuple[bytes, tuple[int, int]]:
-    from PIL import Image
-
-    image = _encodable(upright, target)
-    size = _fit_box(image.width, image.height, limits, platform)
-    # A JPEG stays at its own quality (its quantization tables) unless it is too heavy: no visible loss
-    # for a photo that already fits. Everything else starts at a high fixed quality.
-    tables = getattr(source, "quantization", None) if fmt in ("JPEG", "MPO") and target == "JPEG" else None
-    qualities: list[int | None] = [None, SMALLER_QUALITY] if tables else [CONVERTED_QUALITY, SMALLER_QUALITY]
-    if target == "PNG":
-        qualities = [None]
-    work = image if size == image.size else image.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
-    data = b""
-    for quality in qualities:
-        data = _encode(work, target, quality, tables, source, icc)
-        if len(data) <= limits.max_bytes:
-            return data, size
-    quality = qualities[-1]
-    for _ in range(12):
-        scale = min(0.9, math.sqrt(limits.max_bytes * AIM / len(data)))
-        size = _scaled(size[0], size[1], scale)
-        if max(size) < MIN_SIDE:
-            break
-        work = image.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
-        data = _encode(work, target, quality, tables, source, icc)
-        if len(data) <= limits.max_bytes:
-            return data, size
-    raise ImageUnfit(
-        f"cannot be made smaller than {megabytes(limits.max_bytes)} for {platform} without shrinking it below "
-        f"{MIN_SIDE} px; save it as a JPEG photo or simplify it"
-    )
-
-
 def _encodable(image: PILImage, target: str) -> PILImage:
     """``image`` in a mode ``target`` can store, with its transparency where the format keeps one."""
     mode = image.mode
@@ -269,22 +324,15 @@ def _encodable(image: PILImage, target: str) -> PILImage:
     return image
 
 
-def _encode(
-    image: PILImage,
-    target: str,
-    quality: int | None,
-    tables: object | None,
-    source: PILImage,
-    icc: bytes | None,
-) -> bytes:
+def _encode(image: PILImage, target: str, quality: int | None, source: _Source) -> bytes:
     from PIL import JpegImagePlugin
 
     out = io.BytesIO()
-    extra: dict[str, object] = {"icc_profile": icc} if icc else {}
+    extra: dict[str, object] = {"icc_profile": source.icc} if source.icc else {}
     if target == "JPEG":
-        if quality is None and tables:
-            sampling = JpegImagePlugin.get_sampling(source)
-            extra["qtables"] = tables
+        if quality is None and source.tables:
+            sampling = JpegImagePlugin.get_sampling(source.image)
+            extra["qtables"] = source.tables
             if sampling != -1:
                 extra["subsampling"] = sampling
         else:

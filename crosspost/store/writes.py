@@ -77,7 +77,7 @@ class Writer:
                 # Copies are made inside the write transaction: no other queue call can see a new copy
                 # (and come to rely on it) before this one has committed or cleaned up.
                 serialize(conn, LOCK_MEDIA)
-                stored = [replace(d, images=copier.store(d.images)) for d in drafts]
+                stored = [replace(d, images=copier.store(d.images, d.platform)) for d in drafts]
                 post_id: int = conn.execute(
                     insert(posts)
                     .values(title=title, source=source, created_at=now, snapshot="{}")
