@@ -182,7 +182,8 @@ def preview_lines(account: AccountConfig, draft: Draft, measures: Sequence[tuple
         alt = image.alt or "(no alt text)"
         if draft.platform == "vk" and image.alt:
             alt += " (VK shows no alt text)"
-        lines.append(f"image {i}: {shown_path(image.path, base)}{_prepared_words(image, draft.platform)} · alt: {alt}")
+        lines.append(f"image {i}: {shown_path(image.path, base)} · alt: {alt}")
+        lines.extend(_prepared_words(image, draft.platform))
     if lines[-1] != "":
         lines.append("")
     return lines
@@ -203,14 +204,14 @@ def preview_json(account: AccountConfig, draft: Draft, measures: Sequence[tuple[
     }
 
 
-def _prepared_words(image: Image, platform: str) -> str:
-    """`` · sent as JPEG, 4.6 MB, 3456x2304 px``: the copy the platform gets (prepared by validate's checks)."""
+def _prepared_words(image: Image, platform: str) -> list[str]:
+    """``  sent as JPEG, 4.6 MB, 3456x2304 px``: the copy the platform gets (made by load_drafts' checks)."""
     from crosspost.images import megabytes, prepared_size
 
     prepared = prepared_size(image.sha256, platform)
     if prepared is None:
-        return ""
-    return f" · sent as {prepared.format}, {megabytes(len(prepared.data))}, {prepared.width}x{prepared.height} px"
+        return []
+    return [f"  sent as {prepared.format}, {megabytes(len(prepared.data))}, {prepared.width}x{prepared.height} px"]
 
 
 def _prepared_json(image: Image, platform: str) -> dict[str, Any] | None:

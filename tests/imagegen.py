@@ -36,8 +36,10 @@ def picture(size: tuple[int, int], *, detail: float = 0.1, seed: int = 1, mode: 
     fields = Image.frombytes("RGB", small, rng.randbytes(small[0] * small[1] * 3)).resize(
         size, Image.Resampling.BICUBIC
     )
-    grain = Image.frombytes("L", size, rng.randbytes(width * height)).convert("RGB")
-    image = Image.blend(fields, grain, detail)
+    image = fields
+    if detail:
+        grain = Image.frombytes("L", size, rng.randbytes(width * height)).convert("RGB")
+        image = Image.blend(fields, grain, detail)
     ImageDraw.Draw(image).rectangle((0, 0, width // 8, height // 8), fill=(255, 0, 0))
     return image.convert(mode) if mode != "RGB" else image
 
@@ -88,7 +90,9 @@ def encoded(image: Image.Image, fmt: str, **options: object) -> bytes:
 
 def animated_gif(size: tuple[int, int] = (200, 150), frames: int = 6, *, detail: float = 0.0) -> bytes:
     """An animated GIF with a comment and an XMP application block (both metadata to drop)."""
-    pictures = [picture(size, detail=detail, seed=n).quantize(64) for n in range(frames)]
+    pictures = [
+        picture(size, detail=detail, seed=n).quantize(64, method=Image.Quantize.FASTOCTREE) for n in range(frames)
+    ]
     data = encoded(
         pictures[0],
         "GIF",
@@ -120,3 +124,15 @@ def has_metadata(data: bytes) -> list[str]:
         if needle in data and name not in found:
             found.append(name)
     return found
+
+
+def noise_gif(size: tuple[int, int], frames: int) -> bytes:
+    """An animated GIF of random pixels: LZW cannot shrink it, so its size is about width x height x frames."""
+    rng = random.Random(7)
+    palette = list(range(256)) * 3
+    pictures = []
+    for _ in range(frames):
+        frame = Image.frombytes("P", size, rng.randbytes(size[0] * size[1]))
+        frame.putpalette(palette)
+        pictures.append(frame)
+    return encoded(pictures[0], "GIF", save_all=True, append_images=pictures[1:], duration=50, loop=0)

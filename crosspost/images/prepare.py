@@ -346,46 +346,41 @@ def _encode(image: PILImage, target: str, quality: int | None, source: _Source) 
 
 
 def _animated_gif(source: PILImage, data: bytes, limits: ImageLimits, platform: str) -> tuple[bytes, tuple[int, int]]:
-    """An animated GIF kept animated: its blocks copied without the metadata, else its frames scaled down."""
+    """An animated GIF kept animated: its blocks copied without the metadata, or its frames scaled into the box.
+
+    One over the byte limit is refused rather than shrunk: a GIF's size depends on its frames far more
+    than on its pixels, and an animation cut down until it fits is rarely what the author meant.
+    """
     from PIL import Image, ImageSequence
 
     assert limits.gif_max_bytes is not None
     width, height = source.size
     box = limits.gif_box or (width, height)
-    fit = min(1.0, box[0] / width, box[1] / height)
-    size = _fit_box(*_scaled(width, height, fit), limits, platform)
+    size = _fit_box(*_scaled(width, height, min(1.0, box[0] / width, box[1] / height)), limits, platform)
     try:
-        stripped: bytes | None = strip_gif(data)
-    except ValueError:  # a GIF Pillow reads but with odd blocks: re-encoded below instead
-        stripped = None
-    if stripped is not None and size == (width, height) and len(stripped) <= limits.gif_max_bytes:
-        return stripped, size
-    frames = [frame.convert("RGBA") for frame in ImageSequence.Iterator(source)]
-    durations = []
-    for index in range(len(frames)):
-        source.seek(index)
-        durations.append(int(source.info.get("duration", 100)))
-    loop = source.info.get("loop")
-    current = len(stripped or data)
-    for _ in range(12):
-        if size != (width, height) and max(size) < MIN_SIDE // 2:
-            break
-        scaled = [f.resize(size, Image.Resampling.LANCZOS) for f in frames]
-        out = io.BytesIO()
-        options: dict[str, object] = {"save_all": True, "append_images": scaled[1:], "duration": durations}
+        out: bytes | None = strip_gif(data) if size == (width, height) else None
+    except ValueError:  # a GIF Pillow reads but with blocks this reader does not know: re-encoded instead
+        out = None
+    if out is None:
+        frames, durations = [], []
+        for frame in ImageSequence.Iterator(source):
+            durations.append(int(frame.info.get("duration", 100)))
+            scaled = frame.convert("RGBA").resize(size, Image.Resampling.LANCZOS)
+            scaled.info = {}  # Pillow would write the source's comment back
+            frames.append(scaled)
+        options: dict[str, object] = {"save_all": True, "append_images": frames[1:], "duration": durations}
         options["disposal"] = 2  # each frame is whole (Pillow composes them): clear before the next
-        if loop is not None:
-            options["loop"] = loop
-        scaled[0].save(out, "GIF", **options)
-        current = len(out.getvalue())
-        if current <= limits.gif_max_bytes:
-            return out.getvalue(), size
-        size = _scaled(size[0], size[1], min(0.9, math.sqrt(limits.gif_max_bytes * AIM / current)))
-    raise ImageUnfit(
-        f"is an animated GIF of {megabytes(len(data))} that cannot fit {platform}'s "
-        f"{megabytes(limits.gif_max_bytes)} for animated GIFs, even scaled down to {MIN_SIDE // 2} px; "
-        "shorten the animation (fewer frames) or publish it as a still image"
-    )
+        if source.info.get("loop") is not None:
+            options["loop"] = source.info["loop"]
+        buffer = io.BytesIO()
+        frames[0].save(buffer, "GIF", **options)
+        out = buffer.getvalue()
+    if len(out) > limits.gif_max_bytes:
+        raise ImageUnfit(
+            f"is an animated GIF of {megabytes(len(out))}, over the {megabytes(limits.gif_max_bytes)} {platform} "
+            "takes for one; make it shorter or smaller (fewer frames, fewer colours), or use a still image"
+        )
+    return out, size
 
 
 def _metadata(image: PILImage, data: bytes) -> tuple[str, ...]:
