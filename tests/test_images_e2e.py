@@ -10,7 +10,9 @@ by the bytes), within that platform's limits, colour profile kept.
 from __future__ import annotations
 
 import io
+import json
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -91,6 +93,9 @@ def test_a_camera_photo_reaches_every_platform_upright_clean_and_within_its_limi
     previewed = run(site, "preview", path).stdout.splitlines()
     sizes = [line for line in previewed if line.startswith("  sent as JPEG, ")]
     assert len(sizes) == 3
+    as_json = {
+        t["platform"]: t["images"][0]["prepared"] for t in json.loads(run(site, "preview", path, "--json").stdout)
+    }
 
     publish(site, path)
     for platform in ("twitter", "facebook", "vk"):
@@ -104,6 +109,12 @@ def test_a_camera_photo_reaches_every_platform_upright_clean_and_within_its_limi
         assert image.info.get("icc_profile") == icc, platform
         assert len(data) <= LIMITS[platform].max_bytes, platform
         assert f"  sent as JPEG, {len(data) / MB:.1f} MB, {image.width}x{image.height} px" in sizes
+        assert as_json[platform] == {
+            "mime": "image/jpeg",
+            "bytes": len(data),
+            "width": image.width,
+            "height": image.height,
+        }
 
 
 def test_webp_and_animated_gifs_arrive_as_each_platform_takes_them(site: Path, sandbox: Sandbox) -> None:
@@ -153,3 +164,28 @@ def test_each_prepared_copy_is_stored_once_by_content_hash(site: Path) -> None:
     # One file: the same photo twice, for three platforms that each take it as it is (metadata removed).
     assert len(copies) == 1 and copies[0].suffix == ".jpg"
     assert has_metadata(copies[0].read_bytes()) == []
+
+
+def test_a_queue_whose_image_cannot_be_prepared_stores_nothing(tmp_path: Path) -> None:
+    """The store's own guard (the file may change between validate and queue): no post, no copy left."""
+    from crosspost.errors import CrosspostError
+    from crosspost.model import Draft
+    from crosspost.model import Image as Picture
+    from crosspost.store.sql import SqlStore
+
+    photo, gif = tmp_path / "photo.jpg", tmp_path / "flag.gif"
+    photo.write_bytes(camera_jpeg((400, 300)))
+    gif.write_bytes(animated_gif(frames=2))
+    store = SqlStore(f"sqlite:///{tmp_path / 'db.sqlite'}", tmp_path / "media")
+    try:
+        drafts = [
+            Draft("vk", "vk", ("text",), (Picture(photo), Picture(gif))),
+            Draft("tg", "telegram", ("text",), (Picture(photo), Picture(gif))),  # no animation in an album
+        ]
+        now = datetime(2027, 1, 1, tzinfo=UTC)
+        with pytest.raises(CrosspostError, match=r"flag.gif: is an animated GIF, which telegram takes no animation"):
+            store.queue_post(title="T", source="p.md", drafts=drafts, due_at=now, now=now)
+        assert store.list_posts() == []
+        assert list((tmp_path / "media").iterdir()) == []  # the copies made for vk were removed
+    finally:
+        store.close()
