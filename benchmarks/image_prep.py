@@ -85,7 +85,7 @@ def camera_photo(width: int, height: int) -> bytes:
     small = (width // 16, height // 16)
     fields = Image.frombytes("RGB", small, rng.randbytes(small[0] * small[1] * 3)).resize((width, height))
     grain = Image.frombytes("L", (width, height), rng.randbytes(width * height)).convert("RGB")
-    picture = Image.blend(fields, grain, 0.16)
+    picture = Image.blend(fields, grain, 0.18)
     exif = Image.Exif()
     exif[0x010F], exif[0x0110], exif[0x0112] = "Canon", "Canon EOS R5", 6
     exif[0x8825] = {1: "N", 2: (39.0, 1.0, 30.0), 3: "E", 4: (125.0, 45.0, 15.0)}

@@ -38,6 +38,7 @@ NAMES = {"JPEG": "JPEG", "PNG": "PNG", "GIF": "GIF", "WEBP": "WebP", "MPO": "JPE
 MIN_SIDE = 320  # below this a photo is a thumbnail: refuse rather than publish a smudge
 CONVERTED_QUALITY = 90  # a JPEG or WebP made from another format
 SMALLER_QUALITY = 85  # the first step down when a photo is too heavy: barely visible, about half the bytes
+MAX_TRIES = 30  # scaled encodings per image and platform before giving up
 AIM = 0.95  # scale towards this share of the byte limit, so that one more try is rarely needed
 
 
@@ -241,16 +242,18 @@ class _Source:
             data = self.encode(size, target, quality)
             if len(data) <= limits.max_bytes:
                 return data, size
-        for _ in range(12):
-            size = _scaled(*size, min(0.9, math.sqrt(limits.max_bytes * AIM / len(data))))
+        # Bytes follow the pixel count closely enough that the last try predicts the next size; each try
+        # shrinks by at least 3 % so the search ends (in practice after one or two tries).
+        for _ in range(MAX_TRIES):
+            size = _scaled(*size, min(0.97, math.sqrt(limits.max_bytes * AIM / len(data))))
             if max(size) < MIN_SIDE:
                 break
             data = self.encode(size, target, qualities[-1])
             if len(data) <= limits.max_bytes:
                 return data, size
         raise ImageUnfit(
-            f"cannot be made smaller than {megabytes(limits.max_bytes)} for {platform} without shrinking it below "
-            f"{MIN_SIDE} px; save it as a JPEG photo or simplify it"
+            f"cannot be brought under {platform}'s {megabytes(limits.max_bytes)} by scaling it down (to "
+            f"{size[0]}x{size[1]} px it is still {megabytes(len(data))}); save it as a JPEG photo or simplify it"
         )
 
     def encode(self, size: tuple[int, int], target: str, quality: int | None) -> bytes:
