@@ -24,7 +24,7 @@ from PIL import Image, ImageSequence, PngImagePlugin
 
 from crosspost.images import LIMITS, MB, ImageUnfit, limits_for, prepare, prepare_all
 from crosspost.images.gif import strip_gif
-from crosspost.images.prepare import _Source
+from crosspost.images.preparation import _Source
 
 PLATFORMS = sorted(LIMITS)
 
@@ -113,6 +113,13 @@ def test_a_heavy_photo_is_brought_under_each_platforms_byte_limit() -> None:
     assert results["twitter"].change() is not None and "for" not in (results["twitter"].change() or "")
     assert len(results["twitter"].data) > 3 * MB  # brought down to the limit, not far below it
     assert (results["vk"].width, results["vk"].height) == (3000, 2000)
+
+
+def test_a_photo_scaled_for_its_limit_keeps_as_many_pixels_as_the_limit_allows() -> None:
+    source = camera_jpeg((4000, 3000), orientation=1, quality=98, detail=0.45)
+    prepared = prepare(source, "twitter")
+    assert prepared.scaled and prepared.width < 4000
+    assert 0.9 * LIMITS["twitter"].max_bytes <= len(prepared.data) <= LIMITS["twitter"].max_bytes
 
 
 @pytest.mark.parametrize(

@@ -1,6 +1,6 @@
 """Images prepared for each platform at queue time: upright, without metadata, within the platform's limits.
 
-``prepare(data, platform)`` does the work (``prepare.py``); ``limits.py`` holds
+``prepare(data, platform)`` does the work (``preparation.py``); ``limits.py`` holds
 each platform's documented limits; ``gif.py`` strips a GIF's metadata without
 re-encoding it. Pillow is imported only when an image is prepared.
 """
@@ -8,7 +8,7 @@ re-encoding it. Pillow is imported only when an image is prepared.
 from __future__ import annotations
 
 from crosspost.images.limits import LIMITS, MB, ImageLimits, limits_for
-from crosspost.images.prepare import ImageUnfit, Prepared, megabytes, prepare, prepare_all, prepared_size
+from crosspost.images.preparation import ImageUnfit, Prepared, megabytes, prepare, prepare_all, prepared_size
 
 __all__ = [
     "LIMITS",

@@ -38,6 +38,7 @@ NAMES = {"JPEG": "JPEG", "PNG": "PNG", "GIF": "GIF", "WEBP": "WebP", "MPO": "JPE
 MIN_SIDE = 320  # below this a photo is a thumbnail: refuse rather than publish a smudge
 CONVERTED_QUALITY = 90  # a JPEG or WebP made from another format
 SMALLER_QUALITY = 85  # the first step down when a photo is too heavy: barely visible, about half the bytes
+REFINE_BELOW = 0.9  # a scaled photo this far under its limit gets one try at a larger size
 MAX_TRIES = 30  # scaled encodings per image and platform before giving up
 AIM = 0.95  # scale towards this share of the byte limit, so that one more try is rarely needed
 
@@ -245,16 +246,37 @@ class _Source:
         # Bytes follow the pixel count closely enough that the last try predicts the next size; each try
         # shrinks by at least 3 % so the search ends (in practice after one or two tries).
         for _ in range(MAX_TRIES):
+            over = size
             size = _scaled(*size, min(0.97, math.sqrt(limits.max_bytes * AIM / len(data))))
             if max(size) < MIN_SIDE:
                 break
             data = self.encode(size, target, qualities[-1])
             if len(data) <= limits.max_bytes:
-                return data, size
+                return self._refined(data, size, over, target, qualities[-1], limits)
         raise ImageUnfit(
             f"cannot be brought under {platform}'s {megabytes(limits.max_bytes)} by scaling it down (to "
             f"{size[0]}x{size[1]} px it is still {megabytes(len(data))}); save it as a JPEG photo or simplify it"
         )
+
+    def _refined(
+        self,
+        data: bytes,
+        size: tuple[int, int],
+        over: tuple[int, int],
+        target: str,
+        quality: int | None,
+        limits: ImageLimits,
+    ) -> tuple[bytes, tuple[int, int]]:
+        """One try back up when scaling overshot: a scaled photo loses fine grain, so it ends lighter
+        than the pixel count predicts, and a press photo deserves the pixels its limit allows."""
+        if len(data) >= limits.max_bytes * REFINE_BELOW:
+            return data, size
+        scale = math.sqrt(limits.max_bytes * AIM / len(data))
+        bigger = (math.floor(size[0] * scale), math.floor(size[1] * scale))
+        if bigger[0] >= over[0] or bigger[1] >= over[1]:
+            return data, size
+        tried = self.encode(bigger, target, quality)
+        return (tried, bigger) if len(tried) <= limits.max_bytes else (data, size)
 
     def encode(self, size: tuple[int, int], target: str, quality: int | None) -> bytes:
         key = (*size, target, quality)
