@@ -26,8 +26,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from crosspost.images.gif import strip_gif
+from crosspost.images.fitting import ImageUnfit, fit_box, megabytes, scaled
+from crosspost.images.gif import animated_gif
 from crosspost.images.limits import MB, ImageLimits, limits_for
+from crosspost.images.metadata import metadata_in
 
 if TYPE_CHECKING:
     from PIL.Image import Image as PILImage
@@ -38,13 +40,8 @@ NAMES = {"JPEG": "JPEG", "PNG": "PNG", "GIF": "GIF", "WEBP": "WebP", "MPO": "JPE
 MIN_SIDE = 320  # below this a photo is a thumbnail: refuse rather than publish a smudge
 CONVERTED_QUALITY = 90  # a JPEG or WebP made from another format
 SMALLER_QUALITY = 85  # the first step down when a photo is too heavy: barely visible, about half the bytes
-REFINE_BELOW = 0.9  # a scaled photo this far under its limit gets one try at a larger size
 MAX_TRIES = 30  # scaled encodings per image and platform before giving up
 AIM = 0.95  # scale towards this share of the byte limit, so that one more try is rarely needed
-
-
-class ImageUnfit(ValueError):
-    """The image cannot be made to fit the platform; the message says why and what to do."""
 
 
 @dataclass(frozen=True)
@@ -97,10 +94,6 @@ class Prepared:
         if len(self.data) < self.source_bytes * 0.8 and self.source_bytes > MB:
             return f"{before}, recompressed to {after}"
         return None
-
-
-def megabytes(n: int) -> str:
-    return f"{n / MB:.1f} MB" if n >= 100_000 else f"{max(1, round(n / 1000))} KB"
 
 
 # ---------------------------------------------------------------- the memo
@@ -181,7 +174,7 @@ class _Source:
         self.data = data
         self.image = image
         self.format = image.format or ""
-        self.removed = _metadata(image, data)
+        self.removed = metadata_in(image, data)
         self.orientation = int(image.getexif().get(0x0112, 1) or 1)
         self.icc: bytes | None = image.info.get("icc_profile")
         self.frames = getattr(image, "n_frames", 1) if self.format != "MPO" else 1
@@ -201,7 +194,7 @@ class _Source:
                     f"is an animated GIF, which {platform} takes no animation of; give {platform} another image "
                     f"in a [variants.{platform}] table, or save a still image"
                 )
-            out, size = _animated_gif(self.image, self.data, limits, platform)
+            out, size = animated_gif(self.image, self.data, limits, platform)
             target = "GIF"
         else:
             target = _target_format(self.format, self.upright, limits)
@@ -231,7 +224,7 @@ class _Source:
 
     def _still(self, target: str, limits: ImageLimits, platform: str) -> tuple[bytes, tuple[int, int]]:
         full = self.upright.size
-        size = _fit_box(*full, limits, platform)
+        size = fit_box(*full, limits, platform)
         keep = self.tables is not None and target == "JPEG"
         qualities: list[int | None] = [None, SMALLER_QUALITY] if keep else [CONVERTED_QUALITY, SMALLER_QUALITY]
         if target == "PNG":
@@ -246,37 +239,16 @@ class _Source:
         # Bytes follow the pixel count closely enough that the last try predicts the next size; each try
         # shrinks by at least 3 % so the search ends (in practice after one or two tries).
         for _ in range(MAX_TRIES):
-            over = size
-            size = _scaled(*size, min(0.97, math.sqrt(limits.max_bytes * AIM / len(data))))
+            size = scaled(*size, min(0.97, math.sqrt(limits.max_bytes * AIM / len(data))))
             if max(size) < MIN_SIDE:
                 break
             data = self.encode(size, target, qualities[-1])
             if len(data) <= limits.max_bytes:
-                return self._refined(data, size, over, target, qualities[-1], limits)
+                return data, size
         raise ImageUnfit(
             f"cannot be brought under {platform}'s {megabytes(limits.max_bytes)} by scaling it down (to "
             f"{size[0]}x{size[1]} px it is still {megabytes(len(data))}); save it as a JPEG photo or simplify it"
         )
-
-    def _refined(
-        self,
-        data: bytes,
-        size: tuple[int, int],
-        over: tuple[int, int],
-        target: str,
-        quality: int | None,
-        limits: ImageLimits,
-    ) -> tuple[bytes, tuple[int, int]]:
-        """One try back up when scaling overshot: a scaled photo loses fine grain, so it ends lighter
-        than the pixel count predicts, and a press photo deserves the pixels its limit allows."""
-        if len(data) >= limits.max_bytes * REFINE_BELOW:
-            return data, size
-        scale = math.sqrt(limits.max_bytes * AIM / len(data))
-        bigger = (math.floor(size[0] * scale), math.floor(size[1] * scale))
-        if bigger[0] >= over[0] or bigger[1] >= over[1]:
-            return data, size
-        tried = self.encode(bigger, target, quality)
-        return (tried, bigger) if len(tried) <= limits.max_bytes else (data, size)
 
     def encode(self, size: tuple[int, int], target: str, quality: int | None) -> bytes:
         key = (*size, target, quality)
@@ -302,28 +274,6 @@ def _target_format(fmt: str, image: PILImage, limits: ImageLimits) -> str:
         return fmt
     has_alpha = image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info
     return "PNG" if has_alpha or fmt == "GIF" or "JPEG" not in limits.formats else "JPEG"
-
-
-def _fit_box(width: int, height: int, limits: ImageLimits, platform: str) -> tuple[int, int]:
-    """The largest size at most ``width`` x ``height`` within the platform's pixel limits."""
-    long, short = max(width, height), min(width, height)
-    if limits.max_ratio and long > short * limits.max_ratio:
-        raise ImageUnfit(
-            f"is {width}x{height} px, longer than {platform} takes (sides at most "
-            f"{limits.max_ratio:g}:1); crop it, scaling cannot help"
-        )
-    scale = 1.0
-    if limits.max_side and long > limits.max_side:
-        scale = min(scale, limits.max_side / long)
-    if limits.max_sides_sum and width + height > limits.max_sides_sum:
-        scale = min(scale, limits.max_sides_sum / (width + height))
-    return _scaled(width, height, scale)
-
-
-def _scaled(width: int, height: int, scale: float) -> tuple[int, int]:
-    if scale >= 1.0:
-        return width, height
-    return max(1, math.floor(width * scale)), max(1, math.floor(height * scale))
 
 
 def _encodable(image: PILImage, target: str) -> PILImage:
@@ -368,64 +318,3 @@ def _encode(image: PILImage, target: str, quality: int | None, source: _Source) 
     else:
         image.save(out, target, **extra)
     return out.getvalue()
-
-
-def _animated_gif(source: PILImage, data: bytes, limits: ImageLimits, platform: str) -> tuple[bytes, tuple[int, int]]:
-    """An animated GIF kept animated: its blocks copied without the metadata, or its frames scaled into the box.
-
-    One over the byte limit is refused rather than shrunk: a GIF's size depends on its frames far more
-    than on its pixels, and an animation cut down until it fits is rarely what the author meant.
-    """
-    from PIL import Image, ImageSequence
-
-    assert limits.gif_max_bytes is not None
-    width, height = source.size
-    box = limits.gif_box or (width, height)
-    size = _fit_box(*_scaled(width, height, min(1.0, box[0] / width, box[1] / height)), limits, platform)
-    try:
-        out: bytes | None = strip_gif(data) if size == (width, height) else None
-    except ValueError:  # a GIF Pillow reads but with blocks this reader does not know: re-encoded instead
-        out = None
-    if out is None:
-        frames, durations = [], []
-        for frame in ImageSequence.Iterator(source):
-            durations.append(int(frame.info.get("duration", 100)))
-            scaled = frame.convert("RGBA").resize(size, Image.Resampling.LANCZOS)
-            scaled.info = {}  # Pillow would write the source's comment back
-            frames.append(scaled)
-        options: dict[str, object] = {"save_all": True, "append_images": frames[1:], "duration": durations}
-        options["disposal"] = 2  # each frame is whole (Pillow composes them): clear before the next
-        if source.info.get("loop") is not None:
-            options["loop"] = source.info["loop"]
-        buffer = io.BytesIO()
-        frames[0].save(buffer, "GIF", **options)
-        out = buffer.getvalue()
-    if len(out) > limits.gif_max_bytes:
-        raise ImageUnfit(
-            f"is an animated GIF of {megabytes(len(out))}, over the {megabytes(limits.gif_max_bytes)} {platform} "
-            "takes for one; make it shorter or smaller (fewer frames, fewer colours), or use a still image"
-        )
-    return out, size
-
-
-def _metadata(image: PILImage, data: bytes) -> tuple[str, ...]:
-    """The metadata blocks ``image`` carries, in words, for validate to say they are dropped."""
-    found: list[str] = []
-    exif = image.getexif()
-    if len(exif):
-        found.append("EXIF")
-        try:
-            if exif.get_ifd(0x8825):
-                found.append("GPS position")
-        except Exception:  # a damaged GPS IFD is still a GPS block; Pillow may raise reading it
-            found.append("GPS position")
-    if "xmp" in image.info or b"<x:xmpmeta" in data or b"XML:com.adobe.xmp" in data:
-        found.append("XMP")
-    if "photoshop" in image.info or b"Photoshop 3.0\x00" in data or b"Raw profile type iptc" in data:
-        found.append("IPTC")
-    if image.info.get("comment"):
-        found.append("comment")
-    texts = [str(k) for k, v in image.info.items() if isinstance(v, str) and k not in ("xmp", "comment")]
-    if texts:
-        found.append("text (" + ", ".join(sorted(texts)) + ")")
-    return tuple(found)
