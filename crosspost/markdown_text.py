@@ -1,0 +1,192 @@
+"""A post's Markdown body as the plain text a person would have typed into the platform.
+
+Press offices do not write strict CommonMark; they write social text, in
+lines. So the parser is CommonMark with these changes (contract: "The post
+file"), each the smallest that makes the output read as it was written:
+
+- ``breaks``: a line break in the body is a line break in the post (event
+  blocks, addresses, signatures, lists pasted from a document with ``•``/``–``).
+- ``linkify`` (linkify-it-py): a bare URL becomes a link while inline parsing
+  runs, so emphasis never reaches inside it (``/_data_/`` stays). markdown-it
+  does this itself for ``https://`` URLs; :func:`_linkify_www` does the same
+  for ``www.`` ones, which markdown-it only finds after emphasis has run.
+- URLs are shown exactly as written: markdown-it's link normalisation
+  (percent-decoding ``%20`` to a space, punycode) is switched off, so what the
+  author typed is what readers see and follow.
+- No indented code blocks: a paragraph indented four spaces is a paragraph.
+- Tables (GFM) are parsed, so that their rows become lines of cells rather
+  than raw pipes.
+
+Raw HTML is parsed (so that ``validate`` can find it, see
+:mod:`crosspost.text_checks`) but never published: comments are dropped, tags
+are removed and their text kept.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from functools import cache
+
+from markdown_it import MarkdownIt
+from markdown_it.rules_inline import StateInline
+from markdown_it.tree import SyntaxTreeNode
+
+TABLE_CELL_SEPARATOR = " · "
+# Quote marks an author may have typed: then the quotation keeps them and gets none of ours.
+_OPENING_QUOTES = "«“„\"'‘‚‹「『"
+_TAG = re.compile(r"<!--.*?-->|<!--.*|<[^<>]*>", re.DOTALL)
+
+
+@cache
+def parser() -> MarkdownIt:
+    """The one Markdown parser every platform's text comes from (built once: building compiles regexes)."""
+    md = MarkdownIt("commonmark", {"breaks": True, "linkify": True}).enable(["linkify", "table"]).disable("code")
+    md.normalizeLink = _as_written  # type: ignore[method-assign]
+    md.normalizeLinkText = _as_written  # type: ignore[method-assign]
+    md.inline.ruler.before("linkify", "linkify_www", _linkify_www)
+    return md
+
+
+def _as_written(url: str) -> str:
+    return url
+
+
+def _linkify_www(state: StateInline, silent: bool) -> bool:
+    """A ``www.`` URL as a link, found before emphasis runs (markdown-it's own rule needs ``://``)."""
+    pos = state.pos
+    src = state.src
+    if src[pos : pos + 4].lower() != "www." or state.linkLevel > 0:
+        return False
+    if state.pending and (state.pending[-1].isalnum() or state.pending[-1] in "./-_@"):
+        return False  # "xwww." or "a.www.": not the start of an address
+    match = state.md.linkify.match_at_start(src[pos:])
+    if not match:
+        return False
+    text = match.text.rstrip("*")
+    if not silent:
+        token = state.push("link_open", "a", 1)
+        token.attrs = {"href": "http://" + text}
+        token.markup = "linkify"
+        token.info = "auto"
+        token = state.push("text", "", 0)
+        token.content = text
+        token = state.push("link_close", "a", -1)
+        token.markup = "linkify"
+        token.info = "auto"
+    state.pos += len(text)
+    return True
+
+
+def markdown_to_text(markdown: str) -> str:
+    """The Markdown body alone as plain text, blocks separated by one blank line."""
+    tree = SyntaxTreeNode(parser().parse(markdown))
+    return "\n\n".join(_blocks(tree))
+
+
+def is_relative(href: str) -> bool:
+    """Whether a link's target is a path on some site (``/news/75``) rather than a full address."""
+    return not re.match(r"[A-Za-z][A-Za-z0-9+.-]*:", href) and not href.startswith(("#", "//"))
+
+
+def _blocks(node: SyntaxTreeNode) -> list[str]:
+    """The blocks (paragraph-like strings) of a container node, empty ones dropped."""
+    out: list[str] = []
+    for child in node.children:
+        out.extend(b for b in _block(child) if b.strip())
+    return out
+
+
+def _block(node: SyntaxTreeNode) -> list[str]:
+    kind = node.type
+    if kind in ("paragraph", "heading"):
+        return [_inline(node.children[0]).strip()] if node.children else []
+    if kind in ("bullet_list", "ordered_list"):
+        return [_list(node)]
+    if kind == "blockquote":
+        return _quote(_blocks(node))
+    if kind == "fence":
+        return [node.content.strip("\n")]
+    if kind == "html_block":
+        return [_without_tags(node.content)]
+    if kind == "table":
+        return [_table(node)]
+    return []  # hr and anything unknown: the paragraph break is enough
+
+
+def _quote(inner: list[str]) -> list[str]:
+    """A block quote in quote marks, its lines kept: the author's own marks, else the text's language's."""
+    if not inner or inner[0][:1] in _OPENING_QUOTES:
+        return inner
+    opening, closing = ("«", "»") if _mostly_cyrillic(" ".join(inner)) else ("“", "”")
+    return [opening + inner[0], *inner[1:-1], inner[-1] + closing] if len(inner) > 1 else [opening + inner[0] + closing]
+
+
+def _mostly_cyrillic(text: str) -> bool:
+    """The post has no language key, so decide by script: more Cyrillic letters than Latin ones."""
+    cyrillic = sum(1 for ch in text if "\u0400" <= ch <= "\u04ff")
+    latin = sum(1 for ch in text if ch.isascii() and ch.isalpha())
+    return cyrillic > latin
+
+
+def _list(node: SyntaxTreeNode) -> str:
+    lines: list[str] = []
+    number = int(node.attrs.get("start", 1) or 1)
+    for item in node.children:
+        marker = f"{number}{node.markup or '.'} " if node.type == "ordered_list" else _bullet(node)
+        number += 1
+        body = "\n".join(_blocks(item)).split("\n") or [""]
+        lines.append((marker + body[0]).rstrip())
+        # Continuation lines (nested lists, later paragraphs) line up under the item's text.
+        lines.extend((" " * len(marker) + line) if line else "" for line in body[1:])
+    return "\n".join(lines)
+
+
+def _bullet(node: SyntaxTreeNode) -> str:
+    # A lone "* ..." line is a footnote ("* Prices in euros"), not a list of one: its star is kept.
+    return "* " if node.markup == "*" and len(node.children) == 1 else "• "
+
+
+def _table(node: SyntaxTreeNode) -> str:
+    rows = [row for section in node.children for row in section.children]
+    return "\n".join(
+        TABLE_CELL_SEPARATOR.join(c for c in (_inline(cell.children[0]).strip() if cell.children else "" for cell in row.children) if c)
+        for row in rows
+    )
+
+
+def _inline(node: SyntaxTreeNode) -> str:
+    parts: list[str] = []
+    for child in node.children:
+        kind = child.type
+        if kind in ("text", "code_inline"):
+            parts.append(child.content)
+        elif kind == "html_inline":
+            continue  # a tag or a comment: never published (validate reports it)
+        elif kind in ("softbreak", "hardbreak"):
+            parts.append("\n")
+        elif kind == "link":
+            parts.append(_link(child))
+        elif kind == "image":
+            parts.append(_inline(child) if child.children else child.content)
+        else:  # em, strong and the like: keep the words, drop the emphasis
+            parts.append(_inline(child))
+    return "".join(parts)
+
+
+def _link(node: SyntaxTreeNode) -> str:
+    label = _inline(node)
+    href = str(node.attrs.get("href", ""))
+    if node.markup in ("linkify", "autolink") or not href or is_relative(href):
+        return label  # the URL as typed; a relative target cannot be followed (validate says so)
+    if not label.strip():
+        return href
+    if label in (href, "mailto:" + href) or "mailto:" + label == href or "http://" + label == href:
+        return label
+    return f"{label} ({href})"
+
+
+def _without_tags(raw: str) -> str:
+    """The text of a raw HTML block: comments dropped, tags removed, entities decoded."""
+    lines = (html.unescape(line).strip() for line in _TAG.sub("", raw).split("\n"))
+    return "\n".join(line for line in lines if line)
