@@ -27,6 +27,7 @@ from __future__ import annotations
 import html
 import re
 from functools import cache
+from typing import Any
 
 from markdown_it import MarkdownIt
 from markdown_it.rules_inline import StateInline
@@ -42,10 +43,16 @@ _TAG = re.compile(r"<!--.*?-->|<!--.*|<[^<>]*>", re.DOTALL)
 def parser() -> MarkdownIt:
     """The one Markdown parser every platform's text comes from (built once: building compiles regexes)."""
     md = MarkdownIt("commonmark", {"breaks": True, "linkify": True}).enable(["linkify", "table"]).disable("code")
-    md.normalizeLink = _as_written  # type: ignore[method-assign]
-    md.normalizeLinkText = _as_written  # type: ignore[method-assign]
+    md.normalizeLink = _as_written  # type: ignore[method-assign,assignment]
+    md.normalizeLinkText = _as_written  # type: ignore[method-assign,assignment]
     md.inline.ruler.before("linkify", "linkify_www", _linkify_www)
     return md
+
+
+def linkify(md: MarkdownIt) -> Any:
+    """linkify-it's matcher that ``md`` carries (markdown-it types it optional: it is set whenever linkify is on)."""
+    assert md.linkify is not None
+    return md.linkify
 
 
 def _as_written(url: str) -> str:
@@ -60,7 +67,7 @@ def _linkify_www(state: StateInline, silent: bool) -> bool:
         return False
     if state.pending and (state.pending[-1].isalnum() or state.pending[-1] in "./-_@"):
         return False  # "xwww." or "a.www.": not the start of an address
-    match = state.md.linkify.match_at_start(src[pos:])
+    match = linkify(state.md).match_at_start(src[pos:])
     if not match:
         return False
     text = match.text.rstrip("*")
@@ -150,7 +157,9 @@ def _bullet(node: SyntaxTreeNode) -> str:
 def _table(node: SyntaxTreeNode) -> str:
     rows = [row for section in node.children for row in section.children]
     return "\n".join(
-        TABLE_CELL_SEPARATOR.join(c for c in (_inline(cell.children[0]).strip() if cell.children else "" for cell in row.children) if c)
+        TABLE_CELL_SEPARATOR.join(
+            c for c in (_inline(cell.children[0]).strip() if cell.children else "" for cell in row.children) if c
+        )
         for row in rows
     )
 

@@ -23,7 +23,7 @@ from urllib.parse import unquote, urlsplit
 
 from crosspost.config import TWITTER_MAX_WEIGHT, AccountConfig
 from crosspost.hashtags import extract_hashtags
-from crosspost.markdown_text import markdown_to_text, parser
+from crosspost.markdown_text import linkify, markdown_to_text, parser
 from crosspost.model import Content, Draft
 
 TWITTER_MAX_IMAGES = 4
@@ -52,7 +52,7 @@ def shows_url(text: str, url: str) -> bool:
     """Whether ``text`` shows ``url`` as one of its own URLs (compared as URLs: a longer URL that
     starts with it does not count, ``HTTPS://Example.org`` is ``https://example.org/``)."""
     wanted = _url_key(url)
-    for match in parser().linkify.match(text) or ():
+    for match in linkify(parser()).match(text) or ():
         found = _url_key(match.url)
         if found == wanted or (not match.schema and found[1:] == wanted[1:]):
             return True

@@ -87,7 +87,9 @@ def test_weighted_length_v2_cases_with_the_v2_config(case: dict[str, Any]) -> No
     """The older cases count emoji by code point (v2): the library still gives their numbers with v2's config."""
     module = _twitter_text()
     configs = module.parse_tweet.__globals__["config"]
-    parsed = module.parse_tweet(case["text"], {**configs["defaults"], **configs["version2"], "emoji_parsing_enabled": False})
+    parsed = module.parse_tweet(
+        case["text"], {**configs["defaults"], **configs["version2"], "emoji_parsing_enabled": False}
+    )
     assert parsed.weightedLength == case["expected"]["weightedLength"]
     assert bool(parsed.valid) == case["expected"]["valid"]
 
