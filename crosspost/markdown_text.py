@@ -8,8 +8,8 @@ file"), each the smallest that makes the output read as it was written:
   blocks, addresses, signatures, lists pasted from a document with ``•``/``–``).
 - ``linkify`` (linkify-it-py): a bare URL becomes a link while inline parsing
   runs, so emphasis never reaches inside it (``/_data_/`` stays). markdown-it
-  does this itself for ``https://`` URLs; :func:`_linkify_www` does the same
-  for ``www.`` ones, which markdown-it only finds after emphasis has run.
+  does this itself for ``https://`` URLs; :func:`_protect_www` guards
+  ``www.`` ones, which markdown-it only finds after emphasis has run.
 - URLs are shown exactly as written: markdown-it's link normalisation
   (percent-decoding ``%20`` to a space, punycode) is switched off, so what the
   author typed is what readers see and follow.
@@ -30,7 +30,7 @@ from functools import cache
 from typing import Any
 
 from markdown_it import MarkdownIt
-from markdown_it.rules_inline import StateInline
+from markdown_it.rules_core import StateCore
 from markdown_it.tree import SyntaxTreeNode
 
 TABLE_CELL_SEPARATOR = " · "
@@ -45,7 +45,7 @@ def parser() -> MarkdownIt:
     md = MarkdownIt("commonmark", {"breaks": True, "linkify": True}).enable(["linkify", "table"]).disable("code")
     md.normalizeLink = _as_written  # type: ignore[method-assign,assignment]
     md.normalizeLinkText = _as_written  # type: ignore[method-assign,assignment]
-    md.inline.ruler.before("linkify", "linkify_www", _linkify_www)
+    md.core.ruler.before("inline", "protect_www", _protect_www)
     return md
 
 
@@ -59,30 +59,26 @@ def _as_written(url: str) -> str:
     return url
 
 
-def _linkify_www(state: StateInline, silent: bool) -> bool:
-    """A ``www.`` URL as a link, found before emphasis runs (markdown-it's own rule needs ``://``)."""
-    pos = state.pos
-    src = state.src
-    if src[pos : pos + 4].lower() != "www." or state.linkLevel > 0:
-        return False
-    if state.pending and (state.pending[-1].isalnum() or state.pending[-1] in "./-_@"):
-        return False  # "xwww." or "a.www.": not the start of an address
-    match = linkify(state.md).match_at_start(src[pos:])
-    if not match:
-        return False
-    text = match.text.rstrip("*")
-    if not silent:
-        token = state.push("link_open", "a", 1)
-        token.attrs = {"href": "http://" + text}
-        token.markup = "linkify"
-        token.info = "auto"
-        token = state.push("text", "", 0)
-        token.content = text
-        token = state.push("link_close", "a", -1)
-        token.markup = "linkify"
-        token.info = "auto"
-    state.pos += len(text)
-    return True
+def _protect_www(state: StateCore) -> None:
+    """Escape emphasis characters inside ``www.`` URLs before inline parsing, so that they stay as typed.
+
+    markdown-it linkifies ``https://`` URLs while it parses inline, ahead of emphasis, but ``www.``
+    ones only afterwards, when ``www.example.org/_media_/`` has already lost its underscores. A
+    backslash before each ``_``, ``*`` and ``~`` in such a URL makes them plain characters.
+    """
+    for token in state.tokens:
+        if token.type != "inline" or "www." not in token.content.lower():
+            continue
+        text = token.content
+        pieces: list[str] = []
+        done = 0
+        for match in linkify(state.md).match(text) or ():
+            if match.schema or not match.text.lower().startswith("www.") or text[: match.index].count("`") % 2:
+                continue  # a scheme URL (markdown-it's own rule keeps it), or inside a code span
+            pieces.append(text[done : match.index])
+            pieces.append(re.sub(r"(?<!\\)([_*~])", r"\\\1", text[match.index : match.last_index]))
+            done = match.last_index
+        token.content = "".join(pieces) + text[done:]
 
 
 def markdown_to_text(markdown: str) -> str:
@@ -107,7 +103,12 @@ def _blocks(node: SyntaxTreeNode) -> list[str]:
 def _block(node: SyntaxTreeNode) -> list[str]:
     kind = node.type
     if kind in ("paragraph", "heading"):
-        return [_inline(node.children[0]).strip()] if node.children else []
+        # Line ends trimmed: a comment dropped at the end of a line leaves no trailing space.
+        return (
+            ["\n".join(line.rstrip() for line in _inline(node.children[0]).strip().split("\n"))]
+            if node.children
+            else []
+        )
     if kind in ("bullet_list", "ordered_list"):
         return [_list(node)]
     if kind == "blockquote":
@@ -169,9 +170,12 @@ def _inline(node: SyntaxTreeNode) -> str:
     for child in node.children:
         kind = child.type
         if kind in ("text", "code_inline"):
-            parts.append(child.content)
+            text = child.content
+            if text[:1] == " " and parts[-1:] == [""] and "".join(parts).endswith((" ", "\n")):
+                text = text[1:]  # "word <!-- note --> word": one space left, not two
+            parts.append(text)
         elif kind == "html_inline":
-            continue  # a tag or a comment: never published (validate reports it)
+            parts.append("")  # a tag or a comment: never published (validate reports it)
         elif kind in ("softbreak", "hardbreak"):
             parts.append("\n")
         elif kind == "link":

@@ -42,10 +42,17 @@ def render_text(markdown: str, link: str | None, tags: Sequence[str]) -> str:
     text = markdown_to_text(markdown)
     if link and not shows_url(text, link):
         text = f"{text}\n\n{link}" if text else link
-    hashtags = _hashtags(text, tags)
-    if hashtags:
-        text = f"{text} {hashtags}" if text else hashtags
-    return text
+    return with_hashtags(text, _hashtags(text, tags))
+
+
+def with_hashtags(text: str, hashtags: str) -> str:
+    """``hashtags`` after ``text``: on its last line, unless that line belongs to a block of lines
+    (a list, an event block, a signature), where a tag would read as part of its last line."""
+    if not hashtags:
+        return text
+    if not text:
+        return hashtags
+    return f"{text}\n\n{hashtags}" if "\n" in text.rpartition("\n\n")[2] else f"{text} {hashtags}"
 
 
 def shows_url(text: str, url: str) -> bool:
