@@ -58,7 +58,16 @@ def check_body(markdown: str) -> list[TextFinding]:
             )
         elif token.type == "inline":
             found.extend(_inline(token.children or [], line))
-    return sorted(found, key=lambda f: f.line)
+    # One raw-HTML error per line: "<b>bold</b>" is one thing to fix, not two.
+    seen: set[int] = set()
+    kept: list[TextFinding] = []
+    for finding in sorted(found, key=lambda f: f.line):
+        if finding.message.startswith("raw HTML"):
+            if finding.line in seen:
+                continue
+            seen.add(finding.line)
+        kept.append(finding)
+    return kept
 
 
 def _inline(children: list[Token], line: int) -> Iterator[TextFinding]:
