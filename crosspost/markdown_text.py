@@ -75,9 +75,13 @@ def _protect_www(state: StateCore) -> None:
         for match in linkify(state.md).match(text) or ():
             if match.schema or not match.text.lower().startswith("www.") or text[: match.index].count("`") % 2:
                 continue  # a scheme URL (markdown-it's own rule keeps it), or inside a code span
-            pieces.append(text[done : match.index])
-            pieces.append(re.sub(r"(?<!\\)([_*~])", r"\\\1", text[match.index : match.last_index]))
-            done = match.last_index
+            start, end = match.index, match.last_index
+            # "**www.example.org**": the closing emphasis is not part of the URL (as markdown-it's own rule says).
+            while end > start and (text[end - 1] == "*" or (text[end - 1] == "_" and text[start - 1 : start] == "_")):
+                end -= 1
+            pieces.append(text[done:start])
+            pieces.append(re.sub(r"(?<!\\)([_*~])", r"\\\1", text[start:end]))
+            done = end
         token.content = "".join(pieces) + text[done:]
 
 
@@ -88,8 +92,8 @@ def markdown_to_text(markdown: str) -> str:
 
 
 def is_relative(href: str) -> bool:
-    """Whether a link's target is a path on some site (``/news/75``) rather than a full address."""
-    return not re.match(r"[A-Za-z][A-Za-z0-9+.-]*:", href) and not href.startswith(("#", "//"))
+    """Whether a link's target is a path or an anchor on some page (``/news/75``, ``#top``), not an address."""
+    return not re.match(r"[A-Za-z][A-Za-z0-9+.-]*:", href) and not href.startswith("//")
 
 
 def _blocks(node: SyntaxTreeNode) -> list[str]:
@@ -196,7 +200,7 @@ def _link(node: SyntaxTreeNode) -> str:
         return href
     if label in (href, "mailto:" + href) or "mailto:" + label == href or "http://" + label == href:
         return label
-    return f"{label} ({href})"
+    return f"{label} ({href.removeprefix('mailto:')})"
 
 
 def _without_tags(raw: str) -> str:

@@ -90,8 +90,8 @@ def _inline(children: list[Token], line: int) -> Iterator[TextFinding]:
             if href and is_relative(href):
                 yield TextFinding(
                     line,
-                    f'the link "{href}" is a path on a site, not a full address: readers cannot follow it; '
-                    "write the whole URL, starting with https://",
+                    f'the link "{href}" is not a full address (a path or an anchor on a page): readers cannot '
+                    "follow it; write the whole URL, starting with https://",
                 )
         elif child.type in ("text", "code_inline"):
             line += child.content.count("\n")

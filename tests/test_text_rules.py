@@ -99,6 +99,10 @@ def test_urls_exactly_as_written() -> None:
         "Form: here (https://example.org/a%20b.pdf), https://example.org/c%20d, "
         "https://example.org/_data_/x_1_.pdf, www.example.org/_media_/ and www.example.org/_code_"
     )
+    assert render_text("**www.example.org/_a_** and _www.example.org_", None, ()) == (
+        "www.example.org/_a_ and www.example.org"
+    )
+    assert render_text("[Write to us](mailto:press@example.org)", None, ()) == "Write to us (press@example.org)"
 
 
 def test_the_link_is_compared_as_a_url_not_a_substring() -> None:
@@ -168,8 +172,8 @@ def test_an_inline_image_and_a_relative_link_say_what_to_do(folder: Path) -> Non
     assert found == [
         "3: the inline image ![the hall](media/hall.jpg) cannot be shown in a post's text; list it in the front "
         'matter instead: images = [{ path = "media/hall.jpg", alt = "the hall" }]',
-        '4: the link "/news/75" is a path on a site, not a full address: readers cannot follow it; '
-        "write the whole URL, starting with https://",
+        '4: the link "/news/75" is not a full address (a path or an anchor on a page): readers cannot '
+        "follow it; write the whole URL, starting with https://",
     ]
 
 
