@@ -313,8 +313,12 @@ class _Parser:
             if "body" in values:
                 line = self.line(f"variants.{name}.body")
                 opening = self.block[line - self.first_line] if line >= self.first_line else ""
-                # body = """ alone on its line: TOML drops that line break, so the text starts on the next line.
-                bodies.append((values["body"], line + (1 if re.search(r"=\s*(\"\"\"|''')\s*$", opening) else 0)))
+                if re.search(r"=\s*(\"\"\"|''')\s*$", opening):
+                    # body = """ alone on its line: the text (stripped) starts at the next line that holds any.
+                    line += 1
+                    while line - self.first_line < len(self.block) and not self.block[line - self.first_line].strip():
+                        line += 1
+                bodies.append((values["body"], line))
         for text, first in bodies:
             for finding in check_body(text):
                 where = PostProblem(self.shown, first + finding.line, "warning: " + finding.message)

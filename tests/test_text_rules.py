@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
+from hypothesis import given
+from hypothesis import strategies as st
 from test_text_corpus import NOW, corpus_settings
 
 from crosspost.cli import cli
@@ -105,6 +107,21 @@ def test_urls_exactly_as_written() -> None:
     assert render_text("[Write to us](mailto:press@example.org)", None, ()) == "Write to us (press@example.org)"
 
 
+_PATH = st.text(alphabet="abcxyz019_*-~%.=&", min_size=1, max_size=20).filter(lambda p: not p.endswith(("*", ".")))
+
+
+@given(
+    paths=st.lists(_PATH, min_size=1, max_size=3),
+    www=st.booleans(),
+    emphasis=st.sampled_from(["", "*", "**", "_"]),
+)
+def test_a_bare_url_is_never_altered_by_markdown(paths: list[str], www: bool, emphasis: str) -> None:
+    """Whatever a URL's path holds (underscores, stars, tildes, %20), it comes out as typed, beside emphasis."""
+    url = ("www.example.org/" if www else "https://example.org/") + "/".join(paths)
+    body = f"See {emphasis}this{emphasis}: {url} and {emphasis}that{emphasis}"
+    assert render_text(body, None, ()) == f"See this: {url} and that"
+
+
 def test_the_link_is_compared_as_a_url_not_a_substring() -> None:
     longer = "The text: https://example.org/news/75."
     assert render_text(longer, "https://example.org/news", ()) == longer + "\n\nhttps://example.org/news"
@@ -153,9 +170,11 @@ def test_an_html_comment_is_left_out_with_a_warning(folder: Path) -> None:
         "3: warning: an HTML comment (a note to colleagues) is left out: it is never published",
         "5: warning: an HTML comment (a note to colleagues) is left out: it is never published",
     ]
-    result = crosspost(folder, "validate", str(folder / "post.md"))
-    assert result.exit_code == 0
-    assert f"{folder / 'post.md'}:3: warning: an HTML comment" in result.stderr
+    for command in ("validate", "preview"):
+        result = crosspost(folder, command, str(folder / "post.md"))
+        assert result.exit_code == 0
+        assert f"{folder / 'post.md'}:3: warning: an HTML comment" in result.stderr
+        assert "check the title" not in result.stdout
 
 
 def test_raw_html_is_an_error_naming_its_line(folder: Path) -> None:
@@ -200,6 +219,10 @@ def test_a_joiner_inside_an_emoji_is_kept(folder: Path) -> None:
 def test_a_variants_body_is_checked_at_its_own_lines(folder: Path) -> None:
     front = '[variants.vk]\nbody = """\nFine.\nNot <i>fine</i>.\n"""\n'
     assert [p.split(":")[0] for p in problems(folder, "Main body.", front)] == ["5"]
+    front = '[variants.vk]\nbody = """\n\n\nFine.\nNot <i>fine</i>.\n"""\n'
+    assert [p.split(":")[0] for p in problems(folder, "Main body.", front)] == ["7"]
+    front = '[variants.vk]\nbody = "Not <i>fine</i>."\n'
+    assert [p.split(":")[0] for p in problems(folder, "Main body.", front)] == ["3"]
 
 
 def test_a_link_with_an_invisible_character_is_refused(folder: Path) -> None:
