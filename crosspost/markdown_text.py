@@ -88,7 +88,7 @@ def _protect_www(state: StateCore) -> None:
 def markdown_to_text(markdown: str) -> str:
     """The Markdown body alone as plain text, blocks separated by one blank line."""
     tree = SyntaxTreeNode(parser().parse(markdown))
-    return "\n\n".join(_blocks(tree))
+    return "\n\n".join(_blocks(tree, quote_marks(markdown)))
 
 
 def is_relative(href: str) -> bool:
@@ -96,15 +96,15 @@ def is_relative(href: str) -> bool:
     return not re.match(r"[A-Za-z][A-Za-z0-9+.-]*:", href) and not href.startswith("//")
 
 
-def _blocks(node: SyntaxTreeNode) -> list[str]:
-    """The blocks (paragraph-like strings) of a container node, empty ones dropped."""
+def _blocks(node: SyntaxTreeNode, marks: tuple[str, str]) -> list[str]:
+    """The blocks (paragraph-like strings) of a container node, empty ones dropped; quotations in ``marks``."""
     out: list[str] = []
     for child in node.children:
-        out.extend(b for b in _block(child) if b.strip())
+        out.extend(b for b in _block(child, marks) if b.strip())
     return out
 
 
-def _block(node: SyntaxTreeNode) -> list[str]:
+def _block(node: SyntaxTreeNode, marks: tuple[str, str]) -> list[str]:
     kind = node.type
     if kind in ("paragraph", "heading"):
         # Line ends trimmed: a comment dropped at the end of a line leaves no trailing space.
@@ -114,9 +114,9 @@ def _block(node: SyntaxTreeNode) -> list[str]:
             else []
         )
     if kind in ("bullet_list", "ordered_list"):
-        return [_list(node)]
+        return [_list(node, marks)]
     if kind == "blockquote":
-        return _quote(_blocks(node))
+        return _quote(_blocks(node, marks), marks)
     if kind == "fence":
         return [node.content.strip("\n")]
     if kind == "html_block":
@@ -126,28 +126,31 @@ def _block(node: SyntaxTreeNode) -> list[str]:
     return []  # hr and anything unknown: the paragraph break is enough
 
 
-def _quote(inner: list[str]) -> list[str]:
-    """A block quote in quote marks, its lines kept: the author's own marks, else the text's language's."""
+def _quote(inner: list[str], marks: tuple[str, str]) -> list[str]:
+    """A block quote in quote marks, its lines kept: the author's own marks, else the post's language's."""
     if not inner or inner[0][:1] in _OPENING_QUOTES:
         return inner
-    opening, closing = ("«", "»") if _mostly_cyrillic(" ".join(inner)) else ("“", "”")
+    opening, closing = marks
     return [opening + inner[0], *inner[1:-1], inner[-1] + closing] if len(inner) > 1 else [opening + inner[0] + closing]
 
 
-def _mostly_cyrillic(text: str) -> bool:
-    """The post has no language key, so decide by script: more Cyrillic letters than Latin ones."""
+def quote_marks(text: str) -> tuple[str, str]:
+    """The quote marks of the post's language: «ёлочки» for a text mostly in Cyrillic, else “ ”.
+
+    The post has no language key, so its script decides (a Russian post quoting an English
+    sentence still quotes it «so»): more Cyrillic letters than Latin ones."""
     cyrillic = sum(1 for ch in text if "\u0400" <= ch <= "\u04ff")
     latin = sum(1 for ch in text if ch.isascii() and ch.isalpha())
-    return cyrillic > latin
+    return ("«", "»") if cyrillic > latin else ("“", "”")
 
 
-def _list(node: SyntaxTreeNode) -> str:
+def _list(node: SyntaxTreeNode, marks: tuple[str, str]) -> str:
     lines: list[str] = []
     number = int(node.attrs.get("start", 1) or 1)
     for item in node.children:
         marker = f"{number}{node.markup or '.'} " if node.type == "ordered_list" else _bullet(node)
         number += 1
-        body = "\n".join(_blocks(item)).split("\n") or [""]
+        body = "\n".join(_blocks(item, marks)).split("\n") or [""]
         lines.append((marker + body[0]).rstrip())
         # Continuation lines (nested lists, later paragraphs) line up under the item's text.
         lines.extend((" " * len(marker) + line) if line else "" for line in body[1:])

@@ -87,6 +87,10 @@ def test_quotes_in_the_texts_language_with_their_lines() -> None:
     assert render_text("> Наша дружба\n> проверена временем.", None, ()) == "«Наша дружба\nпроверена временем.»"
     assert render_text("> Our friendship\n> has stood.", None, ()) == "“Our friendship\nhas stood.”"
     assert render_text("> «Мир», — сказал посол.", None, ()) == "«Мир», — сказал посол."
+    # The post's language decides, not the quotation's: a Russian post quotes English «so».
+    assert render_text("Посол процитировал Устав ООН:\n\n> We the peoples", None, ()) == (
+        "Посол процитировал Устав ООН:\n\n«We the peoples»"
+    )
 
 
 # ---------------------------------------------------------------- URLs
