@@ -36,8 +36,9 @@ TWITTER_MAX_ALT = 1000
 def render_text(markdown: str, link: str | None, tags: Sequence[str]) -> str:
     """Plain text for ``markdown``, then ``link`` (unless the text shows it) and ``tags`` as hashtags.
 
-    The link goes in a paragraph of its own; the hashtags go on the last line,
-    skipping any the text already carries.
+    The link goes in a paragraph of its own; the hashtags (less any the text
+    already carries) go on the last line, or below a block of lines: see
+    :func:`with_hashtags`.
     """
     text = markdown_to_text(markdown)
     if link and not shows_url(text, link):
