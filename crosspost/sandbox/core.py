@@ -393,8 +393,8 @@ class _Handler(BaseHTTPRequestHandler):
         if fault is not None and fault.delay:
             time.sleep(fault.delay)
         if fault is not None and fault.drop == "before":
+            self._log(sandbox, request, "dropped-before", started)  # logged first: the client sees the drop
             self._drop()
-            self._log(sandbox, request, "dropped-before", started)
             return
         if fault is not None and fault.after:
             try:
@@ -413,8 +413,8 @@ class _Handler(BaseHTTPRequestHandler):
             except Exception as exc:  # an emulator bug must not hang the client
                 response = SandboxResponse.json({"error": f"sandbox emulator error: {exc!r}"}, 500)
         if fault is not None and fault.drop == "after":
-            self._drop()
             self._log(sandbox, request, "dropped-after", started)
+            self._drop()
             return
         if fault is not None and fault.garbage:
             response = SandboxResponse(
