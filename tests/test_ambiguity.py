@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from adapter_world import adapter, draft, fresh_fixture, hits, picture, posts, sandbox_fixture, since
 
-from crosspost.adapters.base import Ambiguous, PlatformError, Transient
+from crosspost.adapters.base import Ambiguous, PlatformError, RateLimited, Transient
 from crosspost.model import LostClaim, Progress
 from crosspost.sandbox import Fault, Sandbox
 
@@ -164,12 +164,31 @@ def test_a_5xx_during_find_is_transient_not_absent(sandbox: Sandbox, platform: s
     assert not isinstance(caught.value, Ambiguous)
 
 
+@pytest.mark.parametrize("fault", ["drop", "garbage"])
 @pytest.mark.parametrize("platform", ["twitter", "facebook", "vk"])
-def test_a_dropped_look_up_is_transient(sandbox: Sandbox, platform: str) -> None:
-    sandbox.add_faults([Fault(path=READS[platform], drop="after")])
+def test_a_dropped_or_garbled_look_up_is_transient(sandbox: Sandbox, platform: str, fault: str) -> None:
+    sandbox.add_faults([Fault(path=READS[platform], **FAULTS[fault])])  # type: ignore[arg-type]
     with pytest.raises(Transient) as caught:
         adapter(platform, sandbox).find(draft(platform, "Is it there?"), Progress(), since())
     assert not isinstance(caught.value, Ambiguous)
+
+
+@pytest.mark.parametrize("platform", ["twitter", "facebook", "vk"])
+def test_a_look_up_refused_for_rate_is_rate_limited_not_unsettled(sandbox: Sandbox, platform: str) -> None:
+    sandbox.add_faults([Fault(path=READS[platform], error="rate_limit", reset_in=60)])
+    with pytest.raises(RateLimited):  # passing: worth asking again after the reset, unlike LookupUnavailable
+        adapter(platform, sandbox).find(draft(platform, "Is it there?"), Progress(), since())
+
+
+def test_text_is_compared_as_x_normalises_it(sandbox: Sandbox) -> None:
+    decomposed = "Cafe\u0301 de l'ambassade: https://example.org/caf%C3%A9"  # é as e + combining accent
+    sandbox.add_faults([Fault(path=r"^/2/tweets$", status=500, after=True)])
+    with pytest.raises(Ambiguous):
+        adapter("twitter", sandbox).publish(draft("twitter", decomposed), Progress())
+    [made] = posts(sandbox, "twitter")
+    assert made["text"] != decomposed  # X kept it in NFC
+    found = adapter("twitter", sandbox).find(draft("twitter", decomposed), Progress(), since())
+    assert found is not None and found.remote_id == made["id"]
 
 
 # ---------------------------------------------------------------- the fencing hook
@@ -181,7 +200,8 @@ def test_every_publishing_request_is_preceded_by_a_checkpoint(sandbox: Sandbox, 
     seen: list[int] = []
     progress = Progress()
     progress.guard = lambda: seen.append(len(sandbox.requests))
-    adapter(platform, sandbox).publish(draft(platform, "Fenced.", images=(image,)), progress)
+    parts = ("Fenced. 1/2", "Fenced, part two. 2/2") if platform == "twitter" else ("Fenced.",)
+    adapter(platform, sandbox).publish(draft(platform, *parts, images=(image,)), progress)
     publishing = {
         "twitter": ["/2/media/upload", "/2/media/metadata", "/2/tweets"],
         "facebook": ["/photos", "/feed"],
@@ -190,7 +210,8 @@ def test_every_publishing_request_is_preceded_by_a_checkpoint(sandbox: Sandbox, 
     sent = [
         i for i, r in enumerate(sandbox.requests) if any(r["path"].endswith(p) or p in r["path"] for p in publishing)
     ]
-    assert seen == sent  # one checkpoint right before each of them, none skipped
+    assert seen == sent  # one checkpoint right before each of them (each thread part too), none skipped
+    assert len(sent) == {"twitter": 4, "facebook": 2, "vk": 3}[platform]
 
 
 @pytest.mark.parametrize("platform", ["twitter", "facebook", "vk"])

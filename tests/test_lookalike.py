@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from adapter_world import adapter, draft, fresh_fixture, picture, posts, sandbox_fixture, since
 
-from crosspost.adapters.base import LookupUnavailable, Unsettled
+from crosspost.adapters.base import LookupUnavailable, Transient, Unsettled
 from crosspost.model import Progress
 from crosspost.sandbox import Fault, Sandbox
 
@@ -104,7 +104,7 @@ def test_a_200_that_carries_only_errors_proves_nothing_absent(sandbox: Sandbox) 
     body = json.dumps({"errors": [{"title": "Service Unavailable", "detail": "Timeline is unavailable"}]})
     headers = {"Content-Type": "application/json"}
     sandbox.add_faults([Fault(path=r"^/2/users/\d+/tweets$", status=200, body=body, headers=headers)])
-    with pytest.raises(LookupUnavailable):
+    with pytest.raises(Transient):  # listed nothing: ask again later, never "absent"
         adapter("twitter", sandbox).find(draft("twitter", "Is it there?"), Progress(), since())
 
 

@@ -190,10 +190,10 @@ class TwitterAdapter(Adapter):
                 user_auth=True,
             )
             answer = self._read(listing, lookup=True)
-            if answer.get("errors"):
-                # A 200 that carries errors has not shown the whole window: it proves nothing absent.
-                raise LookupUnavailable(
-                    redact(f"X listed the timeline with errors ({answer['errors']})", self.secrets)[:300],
+            if answer.get("errors") and not answer.get("data") and "result_count" not in (answer.get("meta") or {}):
+                # A 200 that carries only errors listed nothing: it proves nothing absent. Asked again later.
+                raise Transient(
+                    redact(f"X answered the timeline with errors only ({answer['errors']})", self.secrets)[:300],
                     platform=PLATFORM,
                 )
             tweets.extend(t for t in answer.get("data") or [] if isinstance(t, dict))

@@ -2,7 +2,7 @@
 
 It checks what X checks: OAuth 1.0a user-context signatures (401 otherwise),
 the app's access level, JSON bodies against the documented fields, the
-weighted length (twitter-text v3, 280), replies to existing posts, media
+weighted length (twitter-text v3, 280; text kept in NFC, as X does), replies to existing posts, media
 uploaded by this user (at most 4, not expired), duplicate text; and it answers
 with X's documented shapes: ``{"data": ...}`` on success, RFC 7807 problem
 JSON on failure, ``x-rate-limit-*`` headers on every answer. Returned texts
@@ -23,6 +23,7 @@ import html
 import itertools
 import re
 import time
+import unicodedata
 from datetime import UTC, datetime
 from typing import Any
 
@@ -308,7 +309,7 @@ class TwitterEmulator(Emulator):
             return bad
         if not text and not media_ids:
             return invalid("Tweet text or media is required: provide $.text or $.media.media_ids", "text")
-        text = text or ""
+        text = unicodedata.normalize("NFC", text or "")  # X stores and counts text in NFC
         if text and not parse_tweet(text).valid:
             length = parse_tweet(text).weightedLength
             if length > 280:
