@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from adapter_world import adapter, draft, fresh_fixture, picture, posts, sandbox_fixture, since
 
-from crosspost.adapters.base import LookupUnavailable, Transient, Unsettled
+from crosspost.adapters.base import Ambiguous, LookupUnavailable, Transient, Unsettled
 from crosspost.model import Progress
 from crosspost.sandbox import Fault, Sandbox
 
@@ -47,6 +47,19 @@ def test_the_real_post_is_found_among_look_alikes_by_its_link(sandbox: Sandbox) 
     ours = posts(sandbox, "twitter")[-1]
     found = adapter("twitter", sandbox).find(wanted, Progress(), since())
     assert found is not None and found.remote_id == ours["id"]
+
+
+def test_a_link_written_without_its_scheme_is_found(sandbox: Sandbox) -> None:
+    # X's expanded_url adds http:// to a link written as a bare domain; the comparison must allow for it.
+    text = "Programme of the week on embassy.example.org/week and https://example.org/full"
+    sandbox.add_faults([Fault(path=r"^/2/tweets$", status=502, after=True)])
+    with pytest.raises(Ambiguous):
+        adapter("twitter", sandbox).publish(draft("twitter", text), Progress())
+    [made] = posts(sandbox, "twitter")
+    found = adapter("twitter", sandbox).find(draft("twitter", text), Progress(), since())
+    assert found is not None and found.remote_id == made["id"]
+    other = "Programme of the week on embassy.example.org/month and https://example.org/full"
+    assert adapter("twitter", sandbox).find(draft("twitter", other), Progress(), since()) is None
 
 
 @pytest.mark.parametrize("platform", PLATFORMS)

@@ -19,7 +19,7 @@ from typing import Any
 
 import requests
 import tweepy
-from twitter_text.extract_urls import extract_urls
+from twitter_text.extract_urls import extract_urls, extract_urls_with_indices
 
 from crosspost.adapters import twitter_errors
 from crosspost.adapters.base import (
@@ -213,7 +213,7 @@ class TwitterAdapter(Adapter):
         self, tweets: list[dict[str, Any]], text: str, media: tuple[str | None, ...], reply_to: str | None, index: int
     ) -> str | None:
         """The one tweet that is this part; None if none is; Unsettled if it cannot be told."""
-        wanted = unicodedata.normalize("NFC", text).strip()
+        wanted = as_x_expands(text)
         exact, doubtful = [], []
         for tweet in tweets:
             if _replied_to(tweet) != reply_to:
@@ -318,6 +318,18 @@ def restore_text(tweet: dict[str, Any]) -> str | None:
 
 
 _T_CO = re.compile(r"https?://t\.co/\w+")
+
+
+def as_x_expands(text: str) -> str:
+    """Our text as :func:`restore_text` gives it back: NFC, and a link written without a scheme
+    (``example.org/news``) with the ``http://`` X's ``expanded_url`` puts before it."""
+    text = unicodedata.normalize("NFC", text).strip()
+    out, last = "", 0
+    for found in extract_urls_with_indices(text):
+        start, end = found["indices"]
+        out += text[last:start] + ("" if re.match(r"(?i)https?://", found["url"]) else "http://") + found["url"]
+        last = end
+    return out + text[last:]
 
 
 def _replied_to(tweet: dict[str, Any]) -> str | None:
