@@ -9,6 +9,7 @@ only when nothing matches in a fully read window, and ``Unsettled`` otherwise.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 import urllib.request
 from pathlib import Path
 
@@ -33,9 +34,15 @@ def test_two_daily_posts_that_differ_only_in_their_link(sandbox: Sandbox, platfo
 def test_two_page_posts_that_differ_only_in_their_link_field(sandbox: Sandbox) -> None:
     # On Facebook without images the link is Graph's link field, not in the text: the message is the same.
     sandbox.seed("facebook", {"text": "Today's brief", "link": "https://example.org/brief/2026-12-01"})
-    wanted = draft("facebook", "Today's brief")
-    wanted = type(wanted)(**{**wanted.__dict__, "link": "https://example.org/brief/2026-12-02"})
+    wanted = replace(draft("facebook", "Today's brief"), link="https://example.org/brief/2026-12-02")
     assert adapter("facebook", sandbox).find(wanted, Progress(), since()) is None
+
+
+def test_a_page_post_without_a_link_preview_cannot_settle_a_link_post(sandbox: Sandbox) -> None:
+    sandbox.seed("facebook", {"text": "Today's brief"})  # same message, no link share shown
+    wanted = replace(draft("facebook", "Today's brief"), link="https://example.org/brief/2026-12-02")
+    with pytest.raises(Unsettled, match="less than all"):
+        adapter("facebook", sandbox).find(wanted, Progress(), since())
 
 
 def test_the_real_post_is_found_among_look_alikes_by_its_link(sandbox: Sandbox) -> None:

@@ -174,13 +174,17 @@ class FacebookAdapter(Adapter):
                     exact.append(post)
             elif not photos and link == (draft.link or None):
                 (exact if _author(post) is not None else doubtful).append(post)
+            elif not photos and link is None and draft.link and "attachments" not in post:
+                doubtful.append(post)  # Graph made no link preview (or did not say): the link cannot be compared
         if len(exact) == 1 and not doubtful:
             post_id = str(exact[0]["id"])
             return Receipt(post_id, str(exact[0].get("permalink_url") or _post_url(post_id)), (post_id,))
         if not exact and not doubtful:
             return None
         ids = ", ".join(str(p.get("id")) for p in exact + doubtful)
-        why = "several posts on the Page match it" if len(exact) > 1 else "its photo ids were never recorded"
+        why = "several posts on the Page match it" if len(exact) > 1 else "a post matches it on less than all of it"
+        if draft.images and None in recorded:
+            why = "its photo ids were never recorded"
         raise Unsettled(f"cannot tell whether the post is on the Page ({why}: {ids})", platform=PLATFORM)
 
     def _window(self, since: datetime) -> list[dict[str, Any]]:
