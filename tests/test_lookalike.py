@@ -9,8 +9,8 @@ only when nothing matches in a fully read window, and ``Unsettled`` otherwise.
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 import urllib.request
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
