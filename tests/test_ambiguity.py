@@ -191,6 +191,16 @@ def test_text_is_compared_as_x_normalises_it(sandbox: Sandbox) -> None:
     assert found is not None and found.remote_id == made["id"]
 
 
+@pytest.mark.parametrize("fault", ["503", "garbage", "drop"])
+@pytest.mark.parametrize("platform", ["twitter", "facebook", "vk"])
+def test_verify_is_a_read_never_ambiguous(sandbox: Sandbox, platform: str, fault: str) -> None:
+    first_read = {"twitter": r"^/2/users/me$", "facebook": r"^/v[\d.]+/\d+$", "vk": r"^/method/groups\.getById$"}
+    sandbox.add_faults([Fault(path=first_read[platform], **FAULTS[fault])])  # type: ignore[arg-type]
+    with pytest.raises(Transient) as caught:
+        adapter(platform, sandbox).verify()
+    assert not isinstance(caught.value, Ambiguous)
+
+
 # ---------------------------------------------------------------- the fencing hook
 
 
