@@ -189,3 +189,10 @@ def test_a_queue_whose_image_cannot_be_prepared_stores_nothing(tmp_path: Path) -
         assert list((tmp_path / "media").iterdir()) == []  # the copies made for vk were removed
     finally:
         store.close()
+
+
+def test_validate_says_what_is_done_to_images_on_stdout_and_warnings_stay_on_stderr(site: Path) -> None:
+    path = post(site, {"photo.jpg": camera_jpeg((400, 300), orientation=3)}, body="Hello.\n\n<!-- check the date -->")
+    result = run(site, "validate", path)
+    assert f"{path}:3: media/photo.jpg: turned upright (EXIF orientation 3)" in result.stdout.splitlines()
+    assert "turned upright" not in result.stderr and "comment" in result.stderr.lower()
