@@ -57,3 +57,12 @@ class NotFound(CrosspostError):
 
 class DaemonRunning(CrosspostError):
     """Another daemon already holds the database."""
+
+
+class AlreadyQueued(CrosspostError):
+    """``queue``: the same post file, with the same content, is already a post that is not cancelled."""
+
+    def __init__(self, post_id: int, status: str) -> None:
+        super().__init__(f"the same file with the same content is already post {post_id} ({status})")
+        self.post_id = post_id
+        self.status = status
