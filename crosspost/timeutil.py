@@ -21,6 +21,10 @@ _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
+class ClockChangeError(TimeFormatError):
+    """A naive time that the zone skips (a DST gap) or has twice (a fold); the message gives both readings."""
+
+
 def parse_duration(text: str) -> timedelta:
     """Parse ``30s``, ``5m``, ``6h``, ``1d``, ``1h30m`` (whole numbers; units in d, h, m, s order)."""
     cleaned = text.strip().lower()
@@ -57,7 +61,7 @@ def localize(value: datetime, zone: tzinfo) -> datetime:
     early, late = value.replace(tzinfo=zone, fold=0), value.replace(tzinfo=zone, fold=1)
     if early.utcoffset() == late.utcoffset():
         return early
-    raise TimeFormatError(_dst_message(value, zone, early.utcoffset(), late.utcoffset()))
+    raise ClockChangeError(_dst_message(value, zone, early.utcoffset(), late.utcoffset()))
 
 
 def _dst_message(value: datetime, zone: tzinfo, early: timedelta | None, late: timedelta | None) -> str:
@@ -141,9 +145,9 @@ def parse_since(text: str, zone: tzinfo, now: datetime) -> datetime:
         return now - parse_duration(cleaned)
     try:
         return parse_when(cleaned, zone, now)
-    except TimeFormatError as exc:
-        if "exist" in str(exc):  # a DST gap or fold: its own message says how to write it
-            raise
+    except ClockChangeError:  # its own message says how to write it
+        raise
+    except TimeFormatError:
         raise TimeFormatError(
             f"{text!r} is not a time or a duration; write a time such as 2027-03-17 10:00 or a duration such as 7d, 12h"
         ) from None

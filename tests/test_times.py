@@ -105,6 +105,10 @@ def test_reschedule_refuses_a_time_in_a_gap(run: Invoke, new_york: Path) -> None
     assert json.loads(run("show", str(post), "--json").stdout)["due_at"] == "2030-01-02T10:00:00-05:00"
 
 
+def test_log_since_a_time_in_a_gap_is_refused_with_both_readings(run: Invoke, new_york: Path) -> None:
+    assert run("log", "--since", "2027-03-14 02:30", code=1).stderr == f"crosspost: error: {GAP}\n"
+
+
 def test_a_gap_of_half_an_hour_and_a_gap_at_midnight_name_their_own_readings() -> None:
     now = datetime(2026, 1, 1, tzinfo=UTC)
     with pytest.raises(TimeFormatError) as lord_howe:
