@@ -269,12 +269,26 @@ def queue(app: App, file: Path, at: str | None, to: tuple[str, ...], again: bool
             again=again,
         )
     except AlreadyQueued as exc:
-        fix = f"crosspost retry {exc.post_id}" if exc.status == "failed" else f"crosspost reschedule {exc.post_id} WHEN"
+        from crosspost.output import post_status_text
+
+        shown = post_status_text(exc.status, exc.delivery_statuses)
         raise Failure(
-            f"{file}: {exc}; nothing queued. To publish it once more, pass --again; to change that post: {fix}"
+            f"{file}: the same file with the same content is already post {exc.post_id} ({shown}); nothing queued. "
+            + _already_queued_fix(exc.post_id, exc.status)
         ) from None
     app.out(str(post_id))
     app.err(due_line(due, settings.timezone, app.now))
+
+
+def _already_queued_fix(post_id: int, status: str) -> str:
+    """What a person most likely wants instead of a second copy of a post."""
+    if status in ("queued", "sending"):
+        then = f"to move that post: crosspost reschedule {post_id} WHEN"
+    elif status == "failed":  # retry looks a possibly public one (unknown) up before it sends anything
+        then = f"to send that post again: crosspost retry {post_id}"
+    else:
+        then = f"to see where it went: crosspost show {post_id}"
+    return f"To publish it once more, pass --again; {then}"
 
 
 def _refuse_past(app: App, due: datetime, what: str, fix: str) -> None:

@@ -62,7 +62,8 @@ class DaemonRunning(CrosspostError):
 class AlreadyQueued(CrosspostError):
     """``queue``: the same post file, with the same content, is already a post that is not cancelled."""
 
-    def __init__(self, post_id: int, status: str) -> None:
+    def __init__(self, post_id: int, status: str, delivery_statuses: tuple[str, ...] = ()) -> None:
         super().__init__(f"the same file with the same content is already post {post_id} ({status})")
         self.post_id = post_id
         self.status = status
+        self.delivery_statuses = delivery_statuses

@@ -176,3 +176,9 @@ def test_the_real_program_exits_1_for_an_unknown_account_and_2_for_a_bad_status(
     done = crosspost("reschedule", "1", "--by", "-30m")  # a negative delay after --by is its value, not an option
     assert done.returncode == 0, done.stderr
     assert done.stderr.startswith("due ") and done.stdout.count("-> pending") == 3
+
+
+def test_the_cli_and_the_output_agree_on_what_needs_a_person() -> None:
+    from crosspost import cli, output
+
+    assert cli.ATTENTION == output.ATTENTION == ("failed", "unknown", "missed")

@@ -251,7 +251,7 @@ def test_the_same_file_twice_is_refused_naming_the_post_unless_again(run: Invoke
     assert result.stdout == ""
     assert result.stderr == (
         f"crosspost: error: {AGREEMENT}: the same file with the same content is already post {first} (queued); "
-        f"nothing queued. To publish it once more, pass --again; to change that post: crosspost reschedule {first} "
+        f"nothing queued. To publish it once more, pass --again; to move that post: crosspost reschedule {first} "
         "WHEN\n"
     )
     assert db.read_bytes() == before
@@ -276,17 +276,32 @@ def test_a_cancelled_post_may_be_queued_again_an_edited_file_is_new(run: Invoke,
     assert (second, third, fourth) == (first + 1, first + 2, first + 3)
 
 
-def test_a_failed_post_points_to_retry(run: Invoke, folder: Path) -> None:
+@pytest.mark.parametrize(
+    ("outcome", "status", "then"),
+    [
+        ("failed", "failed", "to send that post again: crosspost retry {post}"),
+        ("sent", "sent", "to see where it went: crosspost show {post}"),
+        ("unknown", "failed (1 unknown)", "to send that post again: crosspost retry {post}"),
+    ],
+)
+def test_a_settled_post_is_refused_too_pointing_to_what_helps(
+    run: Invoke, folder: Path, outcome: str, status: str, then: str
+) -> None:
     post = queue(run, AGREEMENT, "--at", "now", "--to", "vk")
     store = store_of(folder)
-    now = datetime.now(UTC) + timedelta(seconds=1)
+    now = datetime.now(UTC)
     [claim] = store.claim_due(now=now, owner="test", lease_seconds=60)
-    store.mark_failed(claim.delivery_id, error="bad token", now=now)
+    if outcome == "sent":
+        store.mark_sent(claim.delivery_id, remote_id="1", url="https://vk.com/wall-1_1", now=now)
+    elif outcome == "failed":
+        store.mark_failed(claim.delivery_id, error="bad token", now=now)
+    else:  # may be public: never a second copy by accident
+        store.mark_unknown(claim.delivery_id, error="a 502 after the request", now=now)
     store.close()
     result = run("queue", AGREEMENT, "--at", "+1h", code=1)
     assert error_line(result).endswith(
-        f"already post {post} (failed); nothing queued. To publish it once more, pass --again; "
-        f"to change that post: crosspost retry {post}"
+        f"already post {post} ({status}); nothing queued. To publish it once more, pass --again; "
+        + then.format(post=post)
     )
 
 

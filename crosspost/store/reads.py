@@ -206,8 +206,9 @@ class Reader:
             result.append(PostSummary(head[0], head[1], due, summary, tuple(states)))
         return list_order(result)
 
-    def same_content(self, content_hash: str) -> list[tuple[int, str]]:
-        """(id, status) of each post queued from the same file content, oldest first, unless all of it is cancelled.
+    def same_content(self, content_hash: str) -> list[tuple[int, str, tuple[str, ...]]]:
+        """(id, status, its deliveries' statuses) of each post queued from the same file content, oldest
+        first, leaving out posts whose every delivery is cancelled.
 
         The hash lives in the post's snapshot JSON (no column of its own); a 64-digit hex
         string cannot occur there by chance, so a substring match is exact.
@@ -220,7 +221,7 @@ class Reader:
         grouped: dict[int, list[str]] = {}
         for post_id, delivery_status in rows:
             grouped.setdefault(post_id, []).append(delivery_status)
-        return [(pid, post_status(ss)) for pid, ss in grouped.items() if set(ss) != {CANCELLED}]
+        return [(pid, post_status(ss), tuple(ss)) for pid, ss in grouped.items() if set(ss) != {CANCELLED}]
 
     def get_post(self, post_id: int) -> PostRecord:
         rows = self._run("SELECT id, title, source, created_at, snapshot FROM posts WHERE id = :id", {"id": post_id})
