@@ -17,9 +17,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-
-from tests import test_cli as base
-from tests.test_cli import AGREEMENT, EXHIBITION, RECEPTION, Invoke, error_line, queue, store_of
+import test_cli as base
+from test_cli import AGREEMENT, EXHIBITION, RECEPTION, Invoke, error_line, queue, store_of
 
 folder = base.folder  # the fixtures of the CLI tests: a config of three accounts, the example posts
 run = base.run

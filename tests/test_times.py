@@ -19,12 +19,12 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+import test_cli as base
+from test_cli import AGREEMENT, CONFIG, EXHIBITION, Invoke, error_line, queue, store_of
 
 from crosspost.errors import TimeFormatError
 from crosspost.naturaltime import parse_natural
 from crosspost.timeutil import due_line, parse_when, relative
-from tests import test_cli as base
-from tests.test_cli import AGREEMENT, CONFIG, EXHIBITION, Invoke, error_line, queue, store_of
 
 folder = base.folder  # the fixtures of the CLI tests: a config of three accounts, the example posts
 run = base.run
