@@ -67,7 +67,7 @@ def parse_natural(text: str, zone: tzinfo, now: datetime) -> datetime:
     if this_period is not None and _naive(this_period) >= base.replace(microsecond=0):
         readings.add(this_period)
     if len({_instant(r, zone) for r in readings}) > 1:
-        shown = " or ".join(sorted({_naive(r).strftime("%a %d %b %Y %H:%M") for r in readings}))
+        shown = " or ".join(r.strftime("%a %d %b %Y %H:%M") for r in sorted({_naive(r) for r in readings}))
         raise TimeFormatError(f"{text!r} is ambiguous (it may be {shown}); {ISO_HINT}")
     return primary
 

@@ -351,7 +351,7 @@ def test_natural_times_read_one_way_are_taken(text: str, meant: str) -> None:
 @pytest.mark.parametrize(
     ("text", "why"),
     [
-        ("03/04 10:00", "'03/04 10:00' is ambiguous (it may be Sat 03 Apr 2027 10:00 or Thu 04 Mar 2027 10:00); "),
+        ("03/04 10:00", "'03/04 10:00' is ambiguous (it may be Thu 04 Mar 2027 10:00 or Sat 03 Apr 2027 10:00); "),
         ("12.01.2027 10:00", "is ambiguous (it may be Tue 12 Jan 2027 10:00 or Wed 01 Dec 2027 10:00); "),
         ("Fri 20:00", "is ambiguous (it may be Fri 04 Dec 2026 20:00 or Fri 11 Dec 2026 20:00); "),  # tonight?
         ("tomorrow", "'tomorrow' names no time of day; add one"),
