@@ -455,12 +455,12 @@ def daemon(app: App, once: bool) -> None:
 def accounts(app: App, check: bool) -> None:
     """List the accounts in the config (never their credentials)."""
     from crosspost import output
+    from crosspost.platforms import spec_for
 
     settings = app.settings
     if not check:
         rows = [
-            [a.name, a.platform, a.page_id or (str(a.group_id) if a.group_id else "—"), a.api_base or ""]
-            for a in settings.accounts.values()
+            [a.name, a.platform, spec_for(a.platform).target(a), a.api_base or ""] for a in settings.accounts.values()
         ]
         app.out(output.table(["NAME", "PLATFORM", "TARGET", "API BASE"], rows))
         _daemon_footer(app)
@@ -515,7 +515,7 @@ def _verify(app: App, name: str) -> tuple[str, bool, str]:
     help="The port on 127.0.0.1 (0: any free port).",
 )
 def sandbox(port: int) -> None:
-    """Run local emulators of the X, Facebook Graph and VK APIs on 127.0.0.1 until interrupted.
+    """Run local emulators of every platform's API (X, Facebook Graph, VK, Telegram) on 127.0.0.1 until interrupted.
 
     Point an account's api_base at the printed URL; the emulators accept the
     credentials in crosspost.sandbox.CREDENTIALS.
@@ -523,14 +523,16 @@ def sandbox(port: int) -> None:
     import signal
     import threading
 
+    from crosspost.platforms import display_name
     from crosspost.sandbox import build_sandbox
 
     box = build_sandbox()
+    served = ", ".join(display_name(e.name) for e in box.emulators)
     try:
         url = box.start(port)
     except OSError as exc:
         raise Failure(f"cannot listen on 127.0.0.1:{port} ({exc.strerror}); pass --port N with a free port") from None
-    click.echo(f"sandbox: serving the X, Graph and VK emulators on {url} (its page shows every wall); Ctrl-C stops it")
+    click.echo(f"sandbox: serving the {served} emulators on {url} (its page shows every wall); Ctrl-C stops it")
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
@@ -543,9 +545,7 @@ def sandbox(port: int) -> None:
 
 
 @cli.command(short_help="Run end to end on the sandbox; no credentials needed.")
-@click.option(
-    "--keep", is_flag=True, help="Keep serving the sandbox page until Ctrl-C, and keep the demo's folder."
-)
+@click.option("--keep", is_flag=True, help="Keep serving the sandbox page until Ctrl-C, and keep the demo's folder.")
 def demo(keep: bool) -> None:
     """Run crosspost end to end on the sandbox with the example posts; no credentials needed."""
     from crosspost.demo import run_demo

@@ -166,8 +166,11 @@ def shown_path(path: Path, base: Path) -> str:
 
 def preview_lines(account: AccountConfig, draft: Draft, measures: Sequence[tuple[int, int]], base: Path) -> list[str]:
     """One target of ``preview``: a heading, then each part with its length against the limit, then images."""
+    from crosspost.platforms import spec_for
+
+    spec = spec_for(account.platform)
     n = len(draft.parts)
-    unit = "characters as X counts them" if account.platform == "twitter" else "characters"
+    unit = spec.length_unit
     shape = f"thread of {n} parts" if n > 1 else "one post"
     lines = [f"{account.name} ({account.platform}), {shape}"]
     for i, (part, (length, limit)) in enumerate(zip(draft.parts, measures, strict=True), 1):
@@ -176,12 +179,12 @@ def preview_lines(account: AccountConfig, draft: Draft, measures: Sequence[tuple
         lines.append(f"{label}{length}/{limit} {unit}{over}")
         lines.extend(f"  {line}" if line else "" for line in part.split("\n"))
         lines.append("")
-    if draft.platform == "facebook" and draft.link:
+    if spec.link_field and draft.link:
         lines.append(f"link: {draft.link}")
     for i, image in enumerate(draft.images, 1):
         alt = image.alt or "(no alt text)"
-        if draft.platform == "vk" and image.alt:
-            alt += " (VK shows no alt text)"
+        if not spec.shows_alt_text and image.alt:
+            alt += f" ({spec.display} shows no alt text)"
         lines.append(f"image {i}: {shown_path(image.path, base)} · alt: {alt}")
     if lines[-1] != "":
         lines.append("")

@@ -46,11 +46,11 @@ BROKEN: dict[str, tuple[str | bytes, str]] = {
     ),
     "no_platform": (
         '[accounts.x]\naccess_token = "a"\n',
-        ': accounts.x.platform: missing; add platform = "twitter", "facebook" or "vk"',
+        ': accounts.x.platform: missing; add platform = "facebook", "telegram", "twitter" or "vk"',
     ),
     "bad_platform": (
         '[accounts.x]\nplatform = "mastodon"\n',
-        ': accounts.x.platform: unknown platform \'mastodon\'; use "twitter", "facebook" or "vk"',
+        ': accounts.x.platform: unknown platform \'mastodon\'; use "facebook", "telegram", "twitter" or "vk"',
     ),
     "missing_credential": (
         '[accounts.fb]\nplatform = "facebook"\npage_id = "1"\n',
