@@ -51,6 +51,13 @@ class PlatformSpec:
     emulator: ClassVar[str] = ""  # empty: the platform has no sandbox emulator
     sandbox_credentials: ClassVar[Mapping[str, str]] = {}  # what the emulator accepts; the demo config's keys
 
+    # -- what the platform can do (the delivery rules and the contract suite read these)
+    threads: ClassVar[bool] = False  # several parts go out as replies to each other (else one post carries all)
+    can_look_up: ClassVar[bool] = True  # ``find`` can settle an ambiguous try (else it raises LookupUnavailable)
+    separate_uploads: ClassVar[bool] = True  # images are uploaded before the post; their ids are kept for a retry
+    refuses_duplicates: ClassVar[bool] = True  # a resend of the same post is refused as a duplicate
+    publish_path: ClassVar[str] = ""  # regex of the emulator path that publishes (for faults in tests and benchmarks)
+
     # -- network: the API hosts that ``api_base`` reroutes (contract: "api_base")
     hosts: ClassVar[tuple[str, ...]] = ()
 

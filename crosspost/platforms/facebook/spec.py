@@ -23,6 +23,7 @@ class FacebookSpec(PlatformSpec):
     adapter = "crosspost.platforms.facebook.adapter:FacebookAdapter"
     emulator = "crosspost.platforms.facebook.emulator:FacebookEmulator"
     sandbox_credentials = {"page_id": "1000000002", "page_access_token": "EAAsandboxpagetoken"}
+    publish_path = r"^/v[\d.]+/\d+/feed$"
     hosts = ("graph.facebook.com",)
     credentials = ("page_access_token",)
     required = ("page_id",)

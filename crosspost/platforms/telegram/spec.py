@@ -36,6 +36,10 @@ class TelegramSpec(PlatformSpec):
     adapter = "crosspost.platforms.telegram.adapter:TelegramAdapter"
     emulator = "crosspost.platforms.telegram.emulator:TelegramEmulator"
     sandbox_credentials = {"bot_token": "1000000004:AAsandbox-bot-token-for-the-channel", "chat_id": "@sandbox_channel"}
+    can_look_up = False  # no idempotency key, and a bot cannot read a channel's history
+    separate_uploads = False  # the photos travel in the request that posts them
+    refuses_duplicates = False
+    publish_path = r"^/bot[^/]+/send(Message|Photo|MediaGroup)$"
     hosts = ("api.telegram.org",)
     credentials = ("bot_token",)
     required = ("chat_id",)

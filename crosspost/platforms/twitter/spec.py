@@ -27,6 +27,8 @@ class TwitterSpec(PlatformSpec):
         "access_token": "1000000001-sandboxaccesstoken",
         "access_token_secret": "sandbox-access-token-secret",
     }
+    threads = True
+    publish_path = r"^/2/tweets$"
     hosts = ("api.twitter.com", "api.x.com", "upload.twitter.com", "upload.x.com")
     credentials = ("consumer_key", "consumer_secret", "access_token", "access_token_secret")
     hints = {

@@ -22,6 +22,7 @@ class VkSpec(PlatformSpec):
     adapter = "crosspost.platforms.vk.adapter:VkAdapter"
     emulator = "crosspost.platforms.vk.emulator:VkEmulator"
     sandbox_credentials = {"group_id": "1000003", "access_token": "vk1.a.sandboxusertoken"}
+    publish_path = r"^/method/wall\.post$"
     hosts = ("api.vk.ru", "api.vk.com")
     credentials = ("access_token",)
     required = ("group_id",)
