@@ -71,7 +71,7 @@ class TelegramSpec(PlatformSpec):
 
     def secret_patterns(self) -> tuple[str, ...]:
         # A bot token (``123456:AA...``) travels in every Bot API URL path: /bot<token>/sendMessage.
-        return (r"\b\d{5,}:[A-Za-z0-9_-]{20,}",)
+        return (r"(?<![0-9])\d{5,}:[A-Za-z0-9_-]{20,}",)
 
 
 SPEC = TelegramSpec()
