@@ -193,7 +193,8 @@ EXPECTED: dict[str, list[str]] = {
         'variant_not_table.md:2: variants.vk must be a table; write [variants.vk] followed by body = "..."'
     ],
     "variant_unknown.md": [
-        'variant_unknown.md:4: unknown variant "mastodon"; name an account or a platform: twitter, facebook, vk, telegram'
+        'variant_unknown.md:4: unknown variant "mastodon"; name an account or a platform: '
+        "twitter, facebook, vk, telegram"
     ],
     "variant_unknown_key.md": [
         'variant_unknown_key.md:6: unknown key "titel" in [variants.vk]; allowed keys: body, link, tags, images'

@@ -193,8 +193,10 @@ def test_verify_names_the_bot_and_the_channel(box: Sandbox) -> None:
     assert telegram(box).verify() == "@crosspost_sandbox_bot, admin of @embassy_channel"
 
 
-@pytest.mark.parametrize(("status", "can_post", "words"), [("member", True, "not an administrator"),
-                                                            ("administrator", False, "may not post")])
+@pytest.mark.parametrize(
+    ("status", "can_post", "words"),
+    [("member", True, "not an administrator"), ("administrator", False, "may not post")],
+)
 def test_verify_refuses_a_bot_that_cannot_post(
     box: Sandbox, emulator: TelegramEmulator, status: str, can_post: bool, words: str
 ) -> None:

@@ -172,6 +172,8 @@ class TelegramAdapter(Adapter):
         except ValueError:
             body = None
         if not isinstance(body, dict) or "ok" not in body:
+            if response.status_code == 429:  # a refusal for rate, whoever answered it: nothing was posted
+                raise RateLimited(f"Telegram answered {method} with HTTP 429", code=429, platform=PLATFORM)
             words = readable_body(response.text) or "an empty body"
             message = f"Telegram answered {method} with HTTP {response.status_code} and no Bot API answer: {words}"
             if publishing and (response.status_code >= 500 or response.ok):
