@@ -33,11 +33,21 @@ def test_built_ins_register_through_the_entry_point_group() -> None:
     assert set(BUILT_INS) <= set(names())
 
 
+def test_the_fast_entry_point_reader_agrees_with_importlib_metadata(
+    plugin_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.syspath_prepend(str(plugin_path))
+    expected = sorted((p.name, p.value) for p in entry_points(group=GROUP))
+    assert ("noticeboard", "crosspost_noticeboard.spec:SPEC") in expected
+    assert sorted(platforms.entry_points()) == expected
+
+
 def test_every_spec_is_complete_and_pure() -> None:
     """A spec names its adapter and emulator by reference: importing the specs loads no platform library."""
     code = "import sys; from crosspost.platforms import specs; specs(); print(' '.join(sorted(sys.modules)))"
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
-    assert not [m for m in loaded if m.split(".")[0] in ("tweepy", "facebook", "vk_api", "requests", "markdown_it")]
+    heavy = ("tweepy", "facebook", "vk_api", "requests", "markdown_it", "importlib.metadata")
+    assert not [m for m in loaded if m.split(".")[0] in heavy or m in heavy]
     assert not [m for m in loaded if re.search(r"\.(adapter|emulator)", m)]
     for spec in specs().values():
         assert spec.display and spec.adapter and spec.hosts and spec.credentials
