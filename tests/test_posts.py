@@ -447,6 +447,7 @@ def test_example_posts_validate() -> None:
             "TWITTER_ACCESS_TOKEN_SECRET",
             "FACEBOOK_PAGE_TOKEN",
             "VK_TOKEN",
+            "TELEGRAM_BOT_TOKEN",
         )
     }
     settings = load_config(REPO / "config.example.toml", env)
