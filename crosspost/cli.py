@@ -506,7 +506,7 @@ def _verify(app: App, name: str) -> tuple[str, bool, str]:
         return name, False, f"unexpected {type(exc).__name__}: {exc}"
 
 
-@cli.command(short_help="Run local emulators of the three platforms' APIs.")
+@cli.command(short_help="Run local emulators of every platform's API.")
 @click.option(
     "--port",
     type=click.IntRange(0, 65535),
@@ -515,7 +515,7 @@ def _verify(app: App, name: str) -> tuple[str, bool, str]:
     help="The port on 127.0.0.1 (0: any free port).",
 )
 def sandbox(port: int) -> None:
-    """Run local emulators of every platform's API (X, Facebook Graph, VK, Telegram) on 127.0.0.1 until interrupted.
+    """Run local emulators of every registered platform's API on 127.0.0.1 until interrupted.
 
     Point an account's api_base at the printed URL; the emulators accept the
     credentials in crosspost.sandbox.CREDENTIALS.

@@ -44,7 +44,7 @@ class AccountConfig:
     api_version: str = DEFAULT_API_VERSION
     max_length: int | None = None
     api_base: str | None = None
-    # A platform's own plain keys that are not fields above (a plugin's, Telegram's chat_id), as its spec
+    # A platform's own plain keys that are not fields above (a plugin's; a channel's chat_id), as its spec
     # checked them; they read back as attributes: ``account.chat_id``.
     options: Mapping[str, Any] = field(default_factory=dict)
 

@@ -43,7 +43,7 @@ class PlatformSpec:
 
     # -- identity
     name: ClassVar[str]  # the config's ``platform = "..."`` value; also the delivery log's ``platform``
-    display: ClassVar[str]  # for people: "X", "Facebook", "Telegram"
+    display: ClassVar[str]  # for people: "X", "Facebook"
     url_form: ClassVar[str] = ""  # how a published post's public URL looks, for the docs and `resolve`
 
     # -- wiring ("module:Class", imported on first use)

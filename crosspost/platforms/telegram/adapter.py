@@ -164,8 +164,8 @@ class TelegramAdapter(Adapter):
                 response = self.session.post(url, json=data)
         except requests.RequestException as exc:
             error = network_error(exc, PLATFORM, self.secrets)
-            if isinstance(error, Ambiguous) and not publishing:
-                return _raise(Transient(error.message, platform=PLATFORM))
+            if isinstance(error, Ambiguous) and not publishing:  # a read cannot have made anything
+                raise Transient(error.message, platform=PLATFORM) from None
             raise error from None
         try:
             body = response.json()
@@ -218,7 +218,3 @@ def _read(image: Image) -> bytes:
         return image.path.read_bytes()
     except OSError as exc:
         raise Rejected(f"cannot read image {image.path.name}: {exc.strerror}", platform=PLATFORM) from None
-
-
-def _raise(error: Exception) -> Any:
-    raise error
