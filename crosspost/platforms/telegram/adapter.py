@@ -192,7 +192,7 @@ class TelegramAdapter(Adapter):
     def _refusal(self, method: str, body: dict[str, Any], status: int, publishing: bool) -> Exception:
         code = body.get("error_code", status)
         description = redact(str(body.get("description", "")), self.secrets)
-        message = f"Telegram refused {method}: {description} ({code})"
+        message = f"{method} answered {code}: {description}"  # the delivery log says "Telegram refused ..."
         if code == 429 or status == 429:
             parameters = body.get("parameters") if isinstance(body.get("parameters"), dict) else {}
             retry_after = parameters.get("retry_after") if parameters else None
