@@ -545,7 +545,9 @@ def sandbox(port: int) -> None:
 
 
 @cli.command(short_help="Run end to end on the sandbox; no credentials needed.")
-@click.option("--keep", is_flag=True, help="Keep serving the sandbox page until Ctrl-C, and keep the demo's folder.")
+@click.option(
+    "--keep", is_flag=True, help="Keep serving the sandbox page until Ctrl-C, and keep the demo's folder."
+)
 def demo(keep: bool) -> None:
     """Run crosspost end to end on the sandbox with the example posts; no credentials needed."""
     from crosspost.demo import run_demo

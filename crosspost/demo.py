@@ -36,8 +36,10 @@ def examples_dir() -> Path:
     raise FileNotFoundError("the example posts are missing: reinstall crosspost")
 
 
-def demo_config(api_base: str, *, credentials: dict[str, dict[str, str]] | None = None, **settings: str | int) -> str:
-    """A config with one account per sandboxed platform (named for it), each talking to the sandbox at ``api_base``.
+def demo_config(
+    api_base: str, *, credentials: dict[str, dict[str, str]] | None = None, **settings: str | int
+) -> str:
+    """A config with one account per sandboxed platform (named for it), talking to the sandbox at ``api_base``.
 
     ``credentials`` (by platform; default: the sandbox's own, which are not secrets) are written as given, so
     ``"${VAR}"`` values stay references; ``settings`` add to or replace ``[crosspost]`` keys.
