@@ -136,6 +136,7 @@ def test_text_post(platform: str, sandbox: Sandbox) -> None:
     assert receipt.remote_id == post["id"]
     assert receipt.url.startswith("https://")
     assert receipt.url == post["url"]
+    assert spec_for(platform).remote_id(receipt.url) == receipt.remote_id  # the spec's URL form reads it back
 
 
 @pytest.mark.parametrize(

@@ -233,3 +233,18 @@ def test_a_plugin_platform_end_to_end(plugin_path: Path, board: Sandbox, tmp_pat
     bad.write_text("+++\n+++\n" + "word " * 120 + "\n")
     refused = crosspost("validate", "posts/long.md")
     assert refused.returncode == 1 and "over its limit of 500" in refused.stderr
+
+
+@pytest.mark.parametrize(
+    ("name", "url", "remote_id"),
+    [
+        ("twitter", "https://x.com/embassy/status/1790000000000000001", "1790000000000000001"),
+        ("facebook", "https://www.facebook.com/1000000002_17", "1000000002_17"),
+        ("vk", "https://vk.com/wall-1000003_42", "-1000003_42"),
+        ("telegram", "https://t.me/embassy_channel/311", "311"),
+        ("telegram", "https://t.me/c/1234567890/12", "12"),
+        ("telegram", "311", "311"),
+    ],
+)
+def test_a_post_url_gives_its_remote_id(name: str, url: str, remote_id: str) -> None:
+    assert spec_for(name).remote_id(url) == remote_id

@@ -26,6 +26,7 @@ imports an adapter: it is an independent check of what the adapter sends.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -44,7 +45,8 @@ class PlatformSpec:
     # -- identity
     name: ClassVar[str]  # the config's ``platform = "..."`` value; also the delivery log's ``platform``
     display: ClassVar[str]  # for people: "X", "Facebook"
-    url_form: ClassVar[str] = ""  # how a published post's public URL looks, for the docs and `resolve`
+    url_form: ClassVar[str] = ""  # how a published post's public URL looks, for people
+    url_pattern: ClassVar[str] = ""  # a regex of that URL whose group ``id`` is the post's remote id
 
     # -- wiring ("module:Class", imported on first use)
     adapter: ClassVar[str]
@@ -122,6 +124,11 @@ class PlatformSpec:
     def findings(self, account: AccountConfig, draft: Draft) -> list[Finding]:
         """Problems of the platform's own beyond text length and image count (alt text, say)."""
         return []
+
+    def remote_id(self, url_or_id: str) -> str:
+        """The remote id a person names by a post's URL or by the id itself (``resolve --sent``)."""
+        match = re.fullmatch(self.url_pattern, url_or_id.strip()) if self.url_pattern else None
+        return match.group("id") if match else url_or_id.strip()
 
     def secret_patterns(self) -> tuple[str, ...]:
         """Regexes of credential shapes the platform puts in URLs (masked in every message)."""

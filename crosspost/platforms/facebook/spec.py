@@ -20,6 +20,7 @@ class FacebookSpec(PlatformSpec):
     name = "facebook"
     display = "Facebook"
     url_form = "https://www.facebook.com/<page-id>_<post-id>"
+    url_pattern = r"https://(?:www\.)?facebook\.com/(?P<id>\d+_\d+)/?"
     adapter = "crosspost.platforms.facebook.adapter:FacebookAdapter"
     emulator = "crosspost.platforms.facebook.emulator:FacebookEmulator"
     sandbox_credentials = {"page_id": "1000000002", "page_access_token": "EAAsandboxpagetoken"}

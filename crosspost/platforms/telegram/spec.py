@@ -33,6 +33,7 @@ class TelegramSpec(PlatformSpec):
     name = "telegram"
     display = "Telegram"
     url_form = "https://t.me/<username>/<message-id> (a private channel: https://t.me/c/<id>/<message-id>)"
+    url_pattern = r"https://t\.me/(?:c/\d+|[A-Za-z][A-Za-z0-9_]+)/(?P<id>\d+)/?"
     adapter = "crosspost.platforms.telegram.adapter:TelegramAdapter"
     emulator = "crosspost.platforms.telegram.emulator:TelegramEmulator"
     sandbox_credentials = {"bot_token": "1000000004:AAsandbox-bot-token-for-the-channel", "chat_id": "@sandbox_channel"}

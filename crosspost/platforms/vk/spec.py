@@ -19,6 +19,7 @@ class VkSpec(PlatformSpec):
     name = "vk"
     display = "VK"
     url_form = "https://vk.com/wall-<group-id>_<post-id>"
+    url_pattern = r"https://(?:m\.)?vk\.(?:com|ru)/wall(?P<id>-\d+_\d+)/?"
     adapter = "crosspost.platforms.vk.adapter:VkAdapter"
     emulator = "crosspost.platforms.vk.emulator:VkEmulator"
     sandbox_credentials = {"group_id": "1000003", "access_token": "vk1.a.sandboxusertoken"}
