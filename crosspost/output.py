@@ -171,7 +171,7 @@ def preview_lines(account: AccountConfig, draft: Draft, measures: Sequence[tuple
     spec = spec_for(account.platform)
     n = len(draft.parts)
     unit = spec.length_unit
-    shape = f"thread of {n} parts" if n > 1 else "one post"
+    shape = spec.shape(draft)
     lines = [f"{account.name} ({account.platform}), {shape}"]
     for i, (part, (length, limit)) in enumerate(zip(draft.parts, measures, strict=True), 1):
         over = "  OVER THE LIMIT" if length > limit else ""

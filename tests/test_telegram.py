@@ -235,3 +235,18 @@ def test_spec_masks_a_bot_token_in_any_text() -> None:
 
     assert "AAsome" not in redact("GET /bot123456789:AAsomething-secret-and-long/getMe failed")
     assert SPEC.name == "telegram"
+
+
+def test_preview_says_how_the_post_goes_out(tmp_path: Path) -> None:
+    from crosspost.output import preview_lines
+
+    acct = account("http://127.0.0.1:1")
+    photo = (Image(tmp_path / "a.jpg"),)
+    short, long_ = Draft("tg", "telegram", ("Short.",), photo), Draft("tg", "telegram", ("x" * 1100,), photo)
+    assert preview_lines(acct, short, measure(acct, short), tmp_path)[0] == (
+        "tg (telegram), one photo with the text as its caption"
+    )
+    assert "then the text as a second message" in preview_lines(acct, long_, measure(acct, long_), tmp_path)[0]
+    assert "5/4096 UTF-16 code units" in "\n".join(
+        preview_lines(acct, draft("Hello"), measure(acct, draft("Hello")), tmp_path)
+    )

@@ -121,6 +121,10 @@ class PlatformSpec:
             f"{limit}; shorten the body or give it a [variants.{name}] body",
         )
 
+    def shape(self, draft: Draft) -> str:
+        """How the post goes out, for ``preview``: "one post", "thread of 3 parts"."""
+        return f"thread of {len(draft.parts)} parts" if len(draft.parts) > 1 else "one post"
+
     def findings(self, account: AccountConfig, draft: Draft) -> list[Finding]:
         """Problems of the platform's own beyond text length and image count (alt text, say)."""
         return []

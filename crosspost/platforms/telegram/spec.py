@@ -16,6 +16,7 @@ from crosspost.platforms.spec import Fail, PlatformSpec
 
 if TYPE_CHECKING:
     from crosspost.config import AccountConfig
+    from crosspost.model import Draft
 
 TEXT_LIMIT = 4096
 CAPTION_LIMIT = 1024
@@ -66,6 +67,14 @@ class TelegramSpec(PlatformSpec):
 
     def length(self, text: str) -> int:
         return utf16_length(text)
+
+    def shape(self, draft: Draft) -> str:
+        if not draft.images:
+            return "one message"
+        album = "one photo" if len(draft.images) == 1 else f"an album of {len(draft.images)}"
+        if utf16_length(draft.text) <= CAPTION_LIMIT:
+            return f"{album} with the text as its caption"
+        return f"{album}, then the text as a second message (over the {CAPTION_LIMIT:,}-unit caption limit)"
 
     def target(self, account: AccountConfig) -> str:
         return str(account.chat_id)
