@@ -86,7 +86,8 @@ class TelegramAdapter(Adapter):
         member = self._call("getChatMember", {"chat_id": self.chat_id, "user_id": me.get("id")}, publishing=False)
         status = member.get("status") if isinstance(member, dict) else None
         if status == "creator" or (status == "administrator" and member.get("can_post_messages")):
-            return f"{bot}, admin of {self.chat_id}"
+            # The warning `accounts --check` owes: what will not work later.
+            return f"{bot}, admin of {self.chat_id} (a bot cannot look posts up: an interrupted send becomes unknown)"
         if status == "administrator":
             raise AuthError(
                 f"{bot} is an administrator of {self.chat_id} but may not post messages; "
