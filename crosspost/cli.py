@@ -479,12 +479,12 @@ def daemon(app: App, once: bool) -> None:
 def accounts(app: App, check: bool) -> None:
     """List the accounts in the config (never their credentials)."""
     from crosspost import output
+    from crosspost.platforms import spec_for
 
     settings = app.settings
     if not check:
         rows = [
-            [a.name, a.platform, a.page_id or (str(a.group_id) if a.group_id else "—"), a.api_base or ""]
-            for a in settings.accounts.values()
+            [a.name, a.platform, spec_for(a.platform).target(a), a.api_base or ""] for a in settings.accounts.values()
         ]
         app.out(output.table(["NAME", "PLATFORM", "TARGET", "API BASE"], rows))
         _daemon_footer(app)
@@ -530,7 +530,7 @@ def _verify(app: App, name: str) -> tuple[str, bool, str]:
         return name, False, f"unexpected {type(exc).__name__}: {exc}"
 
 
-@cli.command(short_help="Run local emulators of the three platforms' APIs.")
+@cli.command(short_help="Run local emulators of every platform's API.")
 @click.option(
     "--port",
     type=click.IntRange(0, 65535),
@@ -539,7 +539,7 @@ def _verify(app: App, name: str) -> tuple[str, bool, str]:
     help="The port on 127.0.0.1 (0: any free port).",
 )
 def sandbox(port: int) -> None:
-    """Run local emulators of the X, Facebook Graph and VK APIs on 127.0.0.1 until interrupted.
+    """Run local emulators of every registered platform's API on 127.0.0.1 until interrupted.
 
     Point an account's api_base at the printed URL; the emulators accept the
     credentials in crosspost.sandbox.CREDENTIALS.
@@ -547,14 +547,16 @@ def sandbox(port: int) -> None:
     import signal
     import threading
 
+    from crosspost.platforms import display_name
     from crosspost.sandbox import build_sandbox
 
     box = build_sandbox()
+    served = ", ".join(display_name(e.name) for e in box.emulators)
     try:
         url = box.start(port)
     except OSError as exc:
         raise Failure(f"cannot listen on 127.0.0.1:{port} ({exc.strerror}); pass --port N with a free port") from None
-    click.echo(f"sandbox: serving the X, Graph and VK emulators on {url} (its page shows every wall); Ctrl-C stops it")
+    click.echo(f"sandbox: serving the {served} emulators on {url} (its page shows every wall); Ctrl-C stops it")
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:

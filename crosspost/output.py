@@ -171,9 +171,12 @@ def preview_lines(
 
     With ``width``, a text line longer than that is wrapped between words (never inside one: a URL
     stays whole), its continuations indented two more spaces than the line."""
+    from crosspost.platforms import spec_for
+
+    spec = spec_for(account.platform)
     n = len(draft.parts)
-    unit = "characters as X counts them" if account.platform == "twitter" else "characters"
-    shape = f"thread of {n} parts" if n > 1 else "one post"
+    unit = spec.length_unit
+    shape = spec.shape(draft)
     lines = [f"{account.name} ({account.platform}), {shape}"]
     for i, (part, (length, limit)) in enumerate(zip(draft.parts, measures, strict=True), 1):
         over = "  OVER THE LIMIT" if length > limit else ""
@@ -182,12 +185,12 @@ def preview_lines(
         for line in part.split("\n"):
             lines.extend(_wrapped(line, width))
         lines.append("")
-    if draft.platform == "facebook" and draft.link:
+    if spec.link_field and draft.link:
         lines.append(f"link: {draft.link}")
     for i, image in enumerate(draft.images, 1):
         alt = image.alt or "(no alt text)"
-        if draft.platform == "vk" and image.alt:
-            alt += " (VK shows no alt text)"
+        if not spec.shows_alt_text and image.alt:
+            alt += f" ({spec.display} shows no alt text)"
         lines.append(f"image {i}: {shown_path(image.path, base)} · alt: {alt}")
     if lines[-1] != "":
         lines.append("")
