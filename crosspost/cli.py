@@ -31,6 +31,8 @@ if TYPE_CHECKING:
 POST_STATUSES = ("sending", "queued", "sent", "cancelled", "partial", "failed")
 DELIVERY_STATUSES = ("pending", "sending", "retrying", "sent", "failed", "unknown", "missed", "cancelled")
 DEFAULT_SANDBOX_PORT = 8080
+ATTENTION = ("failed", "unknown", "missed")  # the delivery statuses that need a person (--attention)
+LIST_STATUSES = (*POST_STATUSES, *(s for s in DELIVERY_STATUSES if s not in POST_STATUSES))
 
 
 class Failure(CrosspostError):
@@ -253,13 +255,17 @@ def preview(app: App, file: Path, as_json: bool, accounts_shown: tuple[str, ...]
 @click.argument("file", type=click.Path(path_type=Path))
 @click.option("--at", "at", metavar="WHEN", help="When to publish; wins over the file's publish_at. " + WHEN_HELP)
 @click.option("--to", "to", metavar="ACCOUNT", multiple=True, help="A target account (repeat); replaces the file's to.")
+@click.option("--again", is_flag=True, help="Queue it even if the same file, unchanged, is already queued or sent.")
 @pass_app
-def queue(app: App, file: Path, at: str | None, to: tuple[str, ...]) -> None:
+def queue(app: App, file: Path, at: str | None, to: tuple[str, ...], again: bool) -> None:
     """Validate a post file, then store a snapshot of it and one delivery per target account.
 
-    Prints the new post id alone. Later edits to the file change nothing already queued.
+    Prints the new post id alone on stdout, and on stderr when it goes out. Later edits
+    to the file change nothing already queued.
     """
-    from crosspost.timeutil import human, parse_when
+    from crosspost.errors import AlreadyQueued
+    from crosspost.fingerprint import content_hash
+    from crosspost.timeutil import due_line, parse_when
 
     settings = app.settings
     unknown = [name for name in to if name not in settings.accounts]
@@ -267,49 +273,106 @@ def queue(app: App, file: Path, at: str | None, to: tuple[str, ...]) -> None:
         raise Failure(
             f"--to {unknown[0]}: no such account in {settings.path}; the accounts are: {', '.join(settings.accounts)}"
         )
-    due = parse_when(at, settings.timezone, app.now) if at is not None else None
+    due = parse_when(at, settings.timezone, app.now, natural=True) if at is not None else None
     parsed, drafts = _load(app, file, to, doing="nothing queued")
     due = due or parsed.publish_at
     if due is None:
         raise Failure(
             f"{file}: no publish time; add publish_at = 2027-03-17T10:00:00 to its front matter or pass --at WHEN"
         )
-    late = app.now - due
-    if late.total_seconds() > 60:
-        # Stored all the same: the daemon decides (sent at once within late_limit, else missed).
-        fate = "it goes out at once" if late <= settings.late_limit else "the daemon will mark it missed"
-        app.err(
-            f"crosspost: warning: {file}: the publish time {human(due, settings.timezone)} is in the past; {fate} "
-            f"(late_limit {_duration(settings.late_limit)}); reschedule it with: crosspost reschedule ID WHEN"
-        )
+    _refuse_past(app, due, f"{file}: the publish time", "write a later time, or --at now to send it at once")
     title = parsed.title or file.stem
-    post_id = app.store.queue_post(title=title, source=str(parsed.source), drafts=drafts, due_at=due, now=app.now)
+    try:
+        post_id = app.store.queue_post(
+            title=title,
+            source=str(parsed.source),
+            drafts=drafts,
+            due_at=due,
+            now=app.now,
+            content_hash=content_hash(parsed),
+            again=again,
+        )
+    except AlreadyQueued as exc:
+        from crosspost.output import post_status_text
+
+        shown = post_status_text(exc.status, exc.delivery_statuses)
+        raise Failure(
+            f"{file}: the same file with the same content is already post {exc.post_id} ({shown}); nothing queued. "
+            + _already_queued_fix(exc.post_id, exc.status)
+        ) from None
     app.out(str(post_id))
+    app.err(due_line(due, settings.timezone, app.now))
+
+
+def _already_queued_fix(post_id: int, status: str) -> str:
+    """What a person most likely wants instead of a second copy of a post."""
+    if status in ("queued", "sending"):
+        then = f"to move that post: crosspost reschedule {post_id} WHEN"
+    elif status == "failed":  # retry looks a possibly public one (unknown) up before it sends anything
+        then = f"to send that post again: crosspost retry {post_id}"
+    else:
+        then = f"to see where it went: crosspost show {post_id}"
+    return f"To publish it once more, pass --again; {then}"
+
+
+def _refuse_past(app: App, due: datetime, what: str, fix: str) -> None:
+    """A time more than a minute ago is a mistake (a "tomorrow" that was today), not an order to send at once."""
+    from crosspost.timeutil import PAST_GRACE, human, relative
+
+    if app.now - due > PAST_GRACE:
+        zone = app.settings.timezone
+        raise Failure(f"{what} {human(due, zone)} is in the past ({relative(due - app.now)}); nothing changed; {fix}")
 
 
 # ---------------------------------------------------------------- the queue and the log
 
 
-@cli.command(name="list", short_help="List every post, newest due first.")
-@click.option("--status", type=click.Choice(POST_STATUSES), help="Only posts with this overall status.")
+@cli.command(name="list", short_help="List every post, soonest due first.")
+@click.option(
+    "--status",
+    multiple=True,
+    type=click.Choice(LIST_STATUSES),
+    help="Only posts with this overall status, or with a delivery in it (repeat: any of them).",
+)
+@click.option(
+    "--attention", is_flag=True, help="Only posts with a delivery that needs a person (failed, unknown, missed)."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array of posts.")
 @pass_app
-def list_(app: App, status: str | None, as_json: bool) -> None:
-    """List every post (cancelled and finished ones too), newest due first."""
+def list_(app: App, status: tuple[str, ...], attention: bool, as_json: bool) -> None:
+    """List every post (cancelled and finished ones too): the waiting ones soonest due first,
+    then the rest newest first."""
     from crosspost import output
     from crosspost.timeutil import human
 
     zone = app.settings.timezone
+    wanted = _wanted(status, attention)
     if as_json:
-        _print_json(app, [output.post_json(p, zone) for p in app.store.list_posts(status=status)])
+        _print_json(app, [output.post_json(p, zone) for p in app.store.list_posts(status=wanted)])
         return
-    posts = app.store.post_summaries(status=status)
+    posts = app.store.post_summaries(status=wanted)
     if posts:
-        rows = [[str(p.id), human(p.due_at, zone), p.status, p.title, output.delivery_states(p)] for p in posts]
+        rows = [
+            [
+                str(p.id),
+                human(p.due_at, zone),
+                output.post_status_text(p.status, (s for _, s in p.states)),
+                p.title,
+                output.delivery_states(p),
+            ]
+            for p in posts
+        ]
         app.out(output.table(["ID", "DUE", "STATUS", "TITLE", "DELIVERIES"], rows, shorten=("TITLE",)))
+    elif wanted:
+        app.out(f"no posts with status {' or '.join(wanted)}")
     else:
-        app.out("no posts" + (f" with status {status}" if status else "") + "; queue one with: crosspost queue FILE")
+        app.out("no posts; queue one with: crosspost queue FILE")
     _daemon_footer(app)
+
+
+def _wanted(status: tuple[str, ...], attention: bool) -> tuple[str, ...]:
+    """The statuses asked for: each ``--status``, and with ``--attention`` those that need a person."""
+    return tuple(dict.fromkeys((*status, *(ATTENTION if attention else ()))))
 
 
 @cli.command(short_help="Show one post, its deliveries and every attempt.")
@@ -345,26 +408,51 @@ def cancel(app: App, post_id: int) -> None:
 
 @cli.command(short_help="Move the post's waiting deliveries to a new time.")
 @click.argument("post_id", metavar="ID", type=int)
-@click.argument("when", metavar="WHEN")
+@click.argument("when", metavar="WHEN", required=False)
+@click.option("--by", "by", metavar="DELAY", help="Shift each delivery from its own due time: +1h, -30m, +1d.")
 @pass_app
-def reschedule(app: App, post_id: int, when: str) -> None:
-    """Move the post's pending and retrying deliveries to WHEN (they become pending).
+def reschedule(app: App, post_id: int, when: str | None, by: str | None) -> None:
+    """Move the post's pending and retrying deliveries to WHEN, or by DELAY (they become pending).
 
-    WHEN: ISO 8601 (naive is in the config timezone), 'now', or a delay such as +30m, +2h, +1d.
+    WHEN: ISO 8601 (naive is in the config timezone), 'now', a delay from now such as +30m,
+    +2h, +1d, or a day and time such as 'tomorrow 10:00'. --by +1h / --by -30m shifts each
+    delivery from its current due time instead. A time in the past is refused.
     """
-    from crosspost.timeutil import human, parse_when
+    if (when is None) == (by is None):
+        raise click.UsageError("give either WHEN or --by DELAY (such as: reschedule 12 --by +1h)")
+    from crosspost.store.moves import MovedIntoPast
+    from crosspost.timeutil import due_line, human, parse_shift, parse_when
 
     zone = app.settings.timezone
-    due = parse_when(when, zone, app.now)
     store = app.store
-    before = store.get_post(post_id)
-    changed = {d.id: d for d in store.reschedule(post_id, due, now=app.now)}
+    if when is not None:
+        due = parse_when(when, zone, app.now, natural=True)
+        _refuse_past(app, due, "the new time", "write a later time, or now")
+        before = store.get_post(post_id)
+        moved = store.reschedule(post_id, due, now=app.now)
+    else:
+        assert by is not None
+        shift = parse_shift(by)
+        before = store.get_post(post_id)
+        try:
+            moved = store.reschedule_by(post_id, shift, now=app.now)
+        except MovedIntoPast as exc:
+            raise Failure(
+                f"post {post_id} {exc.account}: due {human(exc.current, zone)}, --by {by} would make it "
+                f"{human(exc.new, zone)}, in the past; nothing changed; write a smaller delay, or a time: "
+                f"crosspost reschedule {post_id} WHEN"
+            ) from None
+    changed = {d.id: d for d in moved}
     for d in before.deliveries:
         if d.id in changed:
-            new = f"pending, due {human(due, zone)}"
+            new = f"pending, due {human(changed[d.id].due_at, zone)}"
             app.out(f"post {post_id} {d.account}: {d.status}, due {human(d.due_at, zone)} -> {new}")
         else:
             app.out(f"post {post_id} {d.account}: {d.status}, left as it is")
+    times = sorted({d.due_at for d in moved})
+    for at in times:
+        accounts = "" if len(times) == 1 else " (" + ", ".join(d.account for d in moved if d.due_at == at) + ")"
+        app.err(due_line(at, zone, app.now) + accounts)
 
 
 @cli.command(short_help="Put failed, unknown or missed deliveries back in the queue.")
@@ -398,17 +486,24 @@ def _retried(record: DeliveryRecord, what: str) -> str:
 
 
 @cli.command(short_help="The delivery log, newest first.")
-@click.option("--status", type=click.Choice(DELIVERY_STATUSES), help="Only deliveries with this status.")
+@click.option(
+    "--status",
+    multiple=True,
+    type=click.Choice(DELIVERY_STATUSES),
+    help="Only deliveries with this status (repeat: any of them).",
+)
+@click.option("--attention", is_flag=True, help="Only the deliveries that need a person: failed, unknown, missed.")
 @click.option("--account", metavar="NAME", help="Only this account's deliveries.")
 @click.option("--post", "post_id", metavar="ID", type=int, help="Only this post's deliveries.")
-@click.option("--since", metavar="WHEN", help="Only since this time, or this long ago (such as 7d, 12h).")
+@click.option("--since", metavar="WHEN", help="Only between this time, or this long ago (such as 7d, 12h), and now.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array of delivery records.")
 @click.option("--csv", "as_csv", is_flag=True, help="Print CSV with a header row.")
 @click.option("--limit", type=click.IntRange(min=1), metavar="N", help="Only the newest N rows.")
 @pass_app
 def log(
     app: App,
-    status: str | None,
+    status: tuple[str, ...],
+    attention: bool,
     account: str | None,
     post_id: int | None,
     since: str | None,
@@ -422,9 +517,25 @@ def log(
     from crosspost import output
     from crosspost.timeutil import human, parse_since
 
-    zone = app.settings.timezone
+    settings = app.settings
+    zone = settings.timezone
+    if account is not None and account not in settings.accounts:
+        raise Failure(
+            f"--account {account}: no such account in {settings.path}; the accounts are: {', '.join(settings.accounts)}"
+        )
     start = parse_since(since, zone, app.now) if since is not None else None
-    records = app.store.log(status=status, account=account, post_id=post_id, since=start, limit=limit)
+    if start is not None and start > app.now:
+        raise Failure(
+            f"--since {since}: {human(start, zone)} is in the future; --since keeps rows between then and now"
+        )
+    records = app.store.log(
+        status=_wanted(status, attention),
+        account=account,
+        post_id=post_id,
+        since=start,
+        until=app.now if start is not None else None,
+        limit=limit,
+    )
     if as_json:
         _print_json(app, [output.delivery_json(d, zone) for d in records])
     elif as_csv:

@@ -57,3 +57,13 @@ class NotFound(CrosspostError):
 
 class DaemonRunning(CrosspostError):
     """Another daemon already holds the database."""
+
+
+class AlreadyQueued(CrosspostError):
+    """``queue``: the same post file, with the same content, is already a post that is not cancelled."""
+
+    def __init__(self, post_id: int, status: str, delivery_statuses: tuple[str, ...] = ()) -> None:
+        super().__init__(f"the same file with the same content is already post {post_id} ({status})")
+        self.post_id = post_id
+        self.status = status
+        self.delivery_statuses = delivery_statuses

@@ -99,6 +99,8 @@ def post_json(p: PostRecord, zone: tzinfo, *, full: bool = False) -> dict[str, A
         "source": p.source,
         "created_at": iso(p.created_at, zone),
         "deliveries": [delivery_json(d, zone, history=full) for d in p.deliveries],
+        # The deliveries that need a person, counted by status: "partial" alone would hide an "unknown".
+        "attention": attention_counts(d.status for d in p.deliveries),
     }
     if full:
         data["snapshot"] = [draft_json(d) for d in p.drafts]
@@ -117,6 +119,21 @@ def log_csv(records: Iterable[DeliveryRecord], zone: tzinfo) -> str:
 
 
 # ---------------------------------------------------------------- words for people
+
+
+ATTENTION = ("failed", "unknown", "missed")  # the delivery statuses that need a person (list/log --attention)
+
+
+def attention_counts(statuses: Iterable[str]) -> dict[str, int]:
+    """``{"unknown": 1}``: how many deliveries of each status that needs a person, in ATTENTION order."""
+    counted = list(statuses)
+    return {s: counted.count(s) for s in ATTENTION if s in counted}
+
+
+def post_status_text(status: str, statuses: Iterable[str]) -> str:
+    """``partial (1 unknown)``: the post's status, and what in it needs a person when the word does not say."""
+    notes = [f"{n} {s}" for s, n in attention_counts(statuses).items() if s != status]
+    return f"{status} ({', '.join(notes)})" if notes else status
 
 
 def delivery_states(p: PostSummary) -> str:

@@ -343,7 +343,11 @@ class _Parser:
         line = self.line("publish_at")
         zone = self.settings.timezone
         if isinstance(value, datetime):
-            return localize(value, zone)
+            try:
+                return localize(value, zone)
+            except TimeFormatError as exc:  # a local time in a DST gap or fold
+                self.problem(line, f"publish_at: {exc}")
+                return None
         if isinstance(value, date):
             self.problem(
                 line,

@@ -131,7 +131,7 @@ def test_times_are_stored_in_utc_and_returned_aware(store: SqlStore) -> None:
 def test_list_is_newest_due_first_with_status_filters(store: SqlStore) -> None:
     early = queue(store, "tw", "vk", due=T0, title="early")
     late = queue(store, "tw", due=T0 + timedelta(hours=1), title="late")
-    assert [p.id for p in store.list_posts()] == [late, early]
+    assert [p.id for p in store.list_posts()] == [early, late]  # both waiting: soonest due first
     claimed = claim_all(store, T0)  # early's two deliveries
     store.mark_sent(claimed["tw"], remote_id="1", url="u", now=T0)
     store.mark_failed(claimed["vk"], error="no", now=T0)

@@ -14,11 +14,12 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from crosspost.errors import CrosspostError, NotFound
 from crosspost.model import Draft, Progress
 from crosspost.store.records import (
+    CANCELLED,
     DELIVERY_STATUSES,
     FAILED,
     MISSED,
@@ -39,6 +40,8 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
 Run = Callable[[str, Mapping[str, Any]], Sequence[Sequence[Any]]]
+Listed = TypeVar("Listed", PostRecord, PostSummary)
+CONTENT_KEY = "content_sha256"  # the snapshot's key for the hash of the post file and its images (queue --again)
 RETRYABLE = (FAILED, UNKNOWN, MISSED)
 
 _DELIVERY = (
@@ -90,19 +93,23 @@ class Reader:
     def log(
         self,
         *,
-        status: str | None = None,
+        status: str | Sequence[str] | None = None,
         account: str | None = None,
         post_id: int | None = None,
         since: datetime | None = None,
+        until: datetime | None = None,
         limit: int | None = None,
     ) -> list[DeliveryRecord]:
         where: list[str] = []
         params: dict[str, Any] = {}
-        if status is not None:
-            if status not in DELIVERY_STATUSES:
-                raise CrosspostError(f"unknown status {status!r}; use one of: {', '.join(DELIVERY_STATUSES)}")
-            where.append("d.status = :status")
-            params["status"] = status
+        wanted = _statuses(status)
+        if wanted:
+            for one in wanted:
+                if one not in DELIVERY_STATUSES:
+                    raise CrosspostError(f"unknown status {one!r}; use one of: {', '.join(DELIVERY_STATUSES)}")
+            marks, named = _placeholders("status", wanted)
+            where.append(f"d.status IN ({marks})")
+            params.update(named)
         if account is not None:
             where.append("d.account = :account")
             params["account"] = account
@@ -112,6 +119,9 @@ class Reader:
         if since is not None:
             where.append(f"{_LOG_AT} >= :since")
             params["since"] = self._bind(since)
+        if until is not None:
+            where.append(f"{_LOG_AT} <= :until")
+            params["until"] = self._bind(until)
         sql = _DELIVERY + (" WHERE " + " AND ".join(where) if where else "")
         sql += f" ORDER BY {_LOG_AT} DESC, d.id DESC"
         if limit is not None:
@@ -153,8 +163,8 @@ class Reader:
         if not self._run("SELECT 1 FROM posts WHERE id = :id", {"id": post_id}):
             raise NotFound(f"no post with id {post_id}; see crosspost list")
 
-    def list_posts(self, *, status: str | None = None) -> list[PostRecord]:
-        _check_list_status(status)
+    def list_posts(self, *, status: str | Sequence[str] | None = None) -> list[PostRecord]:
+        wanted = _check_list_status(status)
         rows = self._run(
             "SELECT p.id, p.title, p.source, p.created_at, d.id, d.post_id, p.title, d.account, d.platform, d.status,"
             " d.attempts, d.remote_id, d.url, d.error, d.due_at, d.sent_at, d.next_try_at"
@@ -167,15 +177,13 @@ class Reader:
             if row[4] is not None:
                 entry[1].append(delivery_from_row(row[4:]))
         result = [self._post(head, tuple(ds)) for head, ds in grouped.values()]
-        if status is not None:
-            result = [p for p in result if _matches(p.status, [d.status for d in p.deliveries], status)]
-        # Newest due first; equal times keep the newer post first.
-        result.sort(key=lambda p: (p.due_at, p.id), reverse=True)
-        return result
+        if wanted:
+            result = [p for p in result if _matches(p.status, [d.status for d in p.deliveries], wanted)]
+        return list_order(result)
 
-    def post_summaries(self, *, status: str | None = None) -> list[PostSummary]:
+    def post_summaries(self, *, status: str | Sequence[str] | None = None) -> list[PostSummary]:
         """What :meth:`list_posts` gives, reduced to what ``list`` prints: five columns a row, not seventeen."""
-        _check_list_status(status)
+        wanted = _check_list_status(status)
         rows = self._run(
             "SELECT p.id, p.title, p.created_at, d.account, d.status, d.due_at"
             " FROM posts p LEFT JOIN deliveries d ON d.post_id = p.id ORDER BY p.id, d.id",
@@ -191,13 +199,29 @@ class Reader:
         for head, states, dues in grouped.values():
             statuses = [s for _, s in states]
             summary = post_status(statuses)
-            if status is not None and not _matches(summary, statuses, status):
+            if wanted and not _matches(summary, statuses, wanted):
                 continue
             # Stored times sort as they compare (fixed-width UTC text on SQLite, timestamps elsewhere).
             due = _aware(min(dues)) if dues else _aware(head[2])
             result.append(PostSummary(head[0], head[1], due, summary, tuple(states)))
-        result.sort(key=lambda p: (p.due_at, p.id), reverse=True)
-        return result
+        return list_order(result)
+
+    def same_content(self, content_hash: str) -> list[tuple[int, str, tuple[str, ...]]]:
+        """(id, status, its deliveries' statuses) of each post queued from the same file content, oldest
+        first, leaving out posts whose every delivery is cancelled.
+
+        The hash lives in the post's snapshot JSON (no column of its own); a 64-digit hex
+        string cannot occur there by chance, so a substring match is exact.
+        """
+        rows = self._run(
+            "SELECT p.id, d.status FROM posts p JOIN deliveries d ON d.post_id = p.id"
+            " WHERE p.snapshot LIKE :pattern ORDER BY p.id, d.id",
+            {"pattern": f'%"{CONTENT_KEY}": "{content_hash}"%'},
+        )
+        grouped: dict[int, list[str]] = {}
+        for post_id, delivery_status in rows:
+            grouped.setdefault(post_id, []).append(delivery_status)
+        return [(pid, post_status(ss), tuple(ss)) for pid, ss in grouped.items() if set(ss) != {CANCELLED}]
 
     def get_post(self, post_id: int) -> PostRecord:
         rows = self._run("SELECT id, title, source, created_at, snapshot FROM posts WHERE id = :id", {"id": post_id})
@@ -260,18 +284,37 @@ class Reader:
         return from_db(rows[0][0]) if rows else None
 
 
-def _check_list_status(status: str | None) -> None:
-    if status is not None and status not in POST_STATUSES and status not in DELIVERY_STATUSES:
-        allowed = sorted({*POST_STATUSES, *DELIVERY_STATUSES})
-        raise CrosspostError(f"unknown status {status!r}; use one of: {', '.join(allowed)}")
+def _statuses(status: str | Sequence[str] | None) -> tuple[str, ...]:
+    """A status filter as a tuple: one status, several (any of them), or none (everything)."""
+    if status is None:
+        return ()
+    return (status,) if isinstance(status, str) else tuple(dict.fromkeys(status))
 
 
-def _matches(summary: str, delivery_statuses: Sequence[str], status: str) -> bool:
-    # A post status compares with the summary; a delivery-only status (pending, retrying, unknown,
-    # missed) finds the posts that have such a delivery.
-    if status in POST_STATUSES:
-        return summary == status
-    return status in delivery_statuses
+def _check_list_status(status: str | Sequence[str] | None) -> tuple[str, ...]:
+    wanted = _statuses(status)
+    for one in wanted:
+        if one not in POST_STATUSES and one not in DELIVERY_STATUSES:
+            allowed = sorted({*POST_STATUSES, *DELIVERY_STATUSES})
+            raise CrosspostError(f"unknown status {one!r}; use one of: {', '.join(allowed)}")
+    return wanted
+
+
+def _matches(summary: str, delivery_statuses: Sequence[str], wanted: Sequence[str]) -> bool:
+    # Any of ``wanted``: a post status compares with the summary; a delivery-only status (pending,
+    # retrying, unknown, missed) finds the posts that have such a delivery.
+    return any(summary == one if one in POST_STATUSES else one in delivery_statuses for one in wanted)
+
+
+WAITING = ("queued", "sending")  # post statuses whose deliveries are still to go out
+
+
+def list_order(posts: list[Listed]) -> list[Listed]:
+    """``list``'s order: waiting posts soonest due first (what goes out next is on top), then the rest
+    newest first. Equal times keep the lower id first among the waiting, the higher among the rest."""
+    waiting = sorted((p for p in posts if p.status in WAITING), key=lambda p: (p.due_at, p.id))
+    rest = sorted((p for p in posts if p.status not in WAITING), key=lambda p: (p.due_at, p.id), reverse=True)
+    return waiting + rest
 
 
 def sqlite_path(url: str) -> Path | None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -126,23 +126,40 @@ class SqlStore:
         self.close()
 
     # ------------------------------------------------------------ queue (CLI)
-    def queue_post(self, *, title: str, source: str, drafts: Sequence[Draft], due_at: datetime, now: datetime) -> int:
+    def queue_post(
+        self,
+        *,
+        title: str,
+        source: str,
+        drafts: Sequence[Draft],
+        due_at: datetime,
+        now: datetime,
+        content_hash: str | None = None,
+        again: bool = False,
+    ) -> int:
         """One transaction: copy each draft's images into ``media_dir`` by content hash, store the
         post snapshot and one ``pending`` delivery per draft (``draft.key`` set to a stable unique
         key per delivery, ``cp-<post_id>-<random>-<account>``, at most 64 ASCII characters, and image
         paths pointing at the copies). Returns the new post id. On any failure nothing is stored
-        and the copies this call made are removed."""
-        return self._writes.queue_post(title=title, source=source, drafts=drafts, due_at=due_at, now=now)
+        and the copies this call made are removed.
 
-    def list_posts(self, *, status: str | None = None) -> list[PostRecord]:
-        """Every post (newest due first) with its deliveries (no history, no drafts).
+        ``content_hash`` (of the post file and its images) is kept in the snapshot; unless ``again``,
+        a post already stored with that hash and not wholly cancelled raises AlreadyQueued."""
+        return self._writes.queue_post(
+            title=title, source=source, drafts=drafts, due_at=due_at, now=now, content_hash=content_hash, again=again
+        )
 
-        ``status`` is a post status; a delivery-only status (pending, retrying, unknown, missed)
-        selects the posts having such a delivery. Another value raises CrosspostError."""
+    def list_posts(self, *, status: str | Sequence[str] | None = None) -> list[PostRecord]:
+        """Every post with its deliveries (no history, no drafts): waiting ones soonest due first, then
+        the rest newest first.
+
+        ``status`` is a post status, or several (any of them); a delivery-only status (pending,
+        retrying, unknown, missed) selects the posts having such a delivery. Another value raises
+        CrosspostError."""
         with self._read() as r:
             return r.list_posts(status=status)
 
-    def post_summaries(self, *, status: str | None = None) -> list[PostSummary]:
+    def post_summaries(self, *, status: str | Sequence[str] | None = None) -> list[PostSummary]:
         """:meth:`list_posts` reduced to what ``crosspost list`` prints (id, title, due, status, each
         delivery's account and status): several times faster on a big database."""
         with self._read() as r:
@@ -162,6 +179,14 @@ class SqlStore:
         """Move pending and retrying deliveries to ``due_at`` (they become pending, next_try cleared).
         Raises NotFound."""
         return self._writes.reschedule(post_id, due_at, now=now)
+
+    def reschedule_by(self, post_id: int, by: timedelta, *, now: datetime) -> list[DeliveryRecord]:
+        """Shift each pending and retrying delivery by ``by`` from its own due time (a retrying one's next
+        try); they become pending. Refuses (CrosspostError, nothing changed) if any would fall more than a
+        minute before ``now``. Raises NotFound."""
+        from crosspost.store.moves import shift
+
+        return shift(self.engine, post_id, by, now=now)
 
     def retryable(self, post_id: int, account: str | None = None) -> list[DeliveryRecord]:
         """The post's failed, unknown or missed deliveries (of ``account`` if given). Raises NotFound."""
@@ -192,15 +217,17 @@ class SqlStore:
     def log(
         self,
         *,
-        status: str | None = None,
+        status: str | Sequence[str] | None = None,
         account: str | None = None,
         post_id: int | None = None,
         since: datetime | None = None,
+        until: datetime | None = None,
         limit: int | None = None,
     ) -> list[DeliveryRecord]:
-        """Delivery rows ordered by coalesce(sent_at, due_at) newest first; ``since`` filters on that same time."""
+        """Delivery rows ordered by coalesce(sent_at, due_at) newest first; ``since`` and ``until`` filter
+        on that same time (both ends included); ``status`` is one status or several (any of them)."""
         with self._read() as r:
-            return r.log(status=status, account=account, post_id=post_id, since=since, limit=limit)
+            return r.log(status=status, account=account, post_id=post_id, since=since, until=until, limit=limit)
 
     # ------------------------------------------------------------ daemon
     def claim_due(

@@ -20,11 +20,11 @@ from typing import Any
 from sqlalchemy import Engine, insert, select, update
 from sqlalchemy.engine import Connection
 
-from crosspost.errors import CrosspostError, NotFound
+from crosspost.errors import AlreadyQueued, CrosspostError, NotFound
 from crosspost.model import Draft, Progress
 from crosspost.store.engine import LOCK_MEDIA, serialize
 from crosspost.store.media import MediaCopier
-from crosspost.store.reads import RETRYABLE, sqlalchemy_reader
+from crosspost.store.reads import CONTENT_KEY, RETRYABLE, sqlalchemy_reader
 from crosspost.store.records import (
     CANCELLED,
     FAILED,
@@ -64,7 +64,17 @@ class Writer:
         self.media_dir = media_dir
 
     # ---------------------------------------------------------------- queue
-    def queue_post(self, *, title: str, source: str, drafts: Sequence[Draft], due_at: datetime, now: datetime) -> int:
+    def queue_post(
+        self,
+        *,
+        title: str,
+        source: str,
+        drafts: Sequence[Draft],
+        due_at: datetime,
+        now: datetime,
+        content_hash: str | None = None,
+        again: bool = False,
+    ) -> int:
         if not drafts:
             raise CrosspostError("a post needs at least one target account")
         due_at, now = to_utc(due_at), to_utc(now)  # a naive time fails here, before anything is copied
@@ -77,6 +87,11 @@ class Writer:
                 # Copies are made inside the write transaction: no other queue call can see a new copy
                 # (and come to rely on it) before this one has committed or cleaned up.
                 serialize(conn, LOCK_MEDIA)
+                if content_hash is not None and not again:
+                    # Checked under the same lock as the insert: two queue calls of one file cannot both pass.
+                    earlier = sqlalchemy_reader(conn).same_content(content_hash)
+                    if earlier:
+                        raise AlreadyQueued(*earlier[-1])
                 stored = [replace(d, images=copier.store(d.images)) for d in drafts]
                 post_id: int = conn.execute(
                     insert(posts)
@@ -85,7 +100,9 @@ class Writer:
                 ).scalar_one()
                 token = secrets.token_hex(4)
                 keyed = [replace(d, key=delivery_key(post_id, token, d.account)) for d in stored]
-                snapshot = {"drafts": {d.account: json.loads(d.to_json()) for d in keyed}}
+                snapshot: dict[str, Any] = {"drafts": {d.account: json.loads(d.to_json()) for d in keyed}}
+                if content_hash is not None:
+                    snapshot[CONTENT_KEY] = content_hash
                 conn.execute(
                     update(posts).where(posts.c.id == post_id).values(snapshot=json.dumps(snapshot, ensure_ascii=False))
                 )
