@@ -1,0 +1,142 @@
+"""The daemon's background sender: takes queued notices from the outbox, groups them, sends, retries.
+
+A post's notices are gathered for :data:`GROUP_WINDOW` (three accounts failing in the same minute
+make one notice), or less when the post has nothing left in flight. A notice that cannot be sent to
+a target is retried with backoff (:data:`BACKOFF`, doubling, at most :data:`BACKOFF_MAX`) for
+:data:`MAX_TRIES` tries, and each failure is logged; a target that has it is never sent it again,
+across restarts too. The sender only reads and writes the outbox: it never holds a delivery back.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+from crosspost.config import Settings
+from crosspost.delivery.events import LogFn, log_line
+from crosspost.notify import outbox, targets
+from crosspost.notify.compose import body_of, subject_of
+from crosspost.notify.outbox import DELIVERY, GAVE_UP, NOTICE_SENT, QUEUED, SKIPPED, Notice
+from crosspost.redact import redact
+from crosspost.store.records import SENT
+from crosspost.store.sql import SqlStore
+
+GROUP_WINDOW = timedelta(seconds=60)
+LEASE = timedelta(minutes=5)  # longer than Apprise takes to try every target once
+BACKOFF = timedelta(seconds=30)
+BACKOFF_MAX = timedelta(hours=1)
+MAX_TRIES = 10  # about five hours of trying
+POLL_SECONDS = 1.0
+CLOSE_SECONDS = 20.0
+
+
+def backoff(tries: int) -> timedelta:
+    return min(BACKOFF * (2 ** max(0, tries - 1)), BACKOFF_MAX)
+
+
+def send_due(store: SqlStore, settings: Settings, now: datetime, log: LogFn, *, final: bool = False) -> int:
+    """One round: send every notice group that is ready at ``now``; returns how many groups went out.
+
+    ``final`` (the end of ``daemon --once``): send what is queued without waiting for its group.
+    """
+    engine = store.engine
+    notify = settings.notify
+    groups: dict[object, list[Notice]] = {}
+    for notice in outbox.due(engine, now):
+        why_not = _why_not(notice, settings)
+        if why_not:
+            outbox.settle(engine, [notice.id], state=SKIPPED, now=now, error=why_not, tried=False)
+            continue
+        key = ("post", notice.post_id) if notice.kind == DELIVERY else ("notice", notice.id)
+        groups.setdefault(key, []).append(notice)
+    sent = 0
+    for group in groups.values():
+        first = group[0]
+        if not (final or first.kind != DELIVERY or now - first.created_at >= GROUP_WINDOW):
+            if first.post_id is not None and outbox.still_waiting(engine, first.post_id):
+                continue  # another account of the post may still fail: one notice for them all
+        ids = [g.id for g in group]
+        if not outbox.claim(engine, ids, now=now, lease=LEASE):
+            continue  # another daemon's sender has it
+        done = set().union(*(g.done_targets for g in group))
+        subject = redact(subject_of(group), settings.secrets)
+        body = redact(body_of(group, settings.accounts), settings.secrets)
+        kind = "success" if all(g.status == SENT for g in group) else "failure" if first.kind == DELIVERY else "warning"
+        results = targets.send(notify, subject=subject, body=body, kind=kind, skip=done, secrets=settings.secrets)
+        done |= {r.target_id for r in results if r.ok}
+        failures = [r for r in results if not r.ok]
+        where = {"post": first.post_id} if first.kind == DELIVERY else {"notice": first.kind}
+        accounts = ",".join(g.account or "" for g in group) or None
+        for r in failures:
+            log(log_line("warning", settings.secrets, event="notice", **where, target=r.shown, reason=r.reason))
+        if not failures:
+            outbox.settle(engine, ids, state=NOTICE_SENT, now=now, done_targets=done)
+            log(log_line("info", settings.secrets, event="notice", **where, accounts=accounts, targets=len(done)))
+            sent += 1
+            continue
+        tries = max(g.tries for g in group) + 1
+        reason = "; ".join(f"{r.shown}: {r.reason}" for r in failures)
+        if tries >= MAX_TRIES:
+            outbox.settle(
+                engine, ids, state=GAVE_UP, now=now, error=f"gave up after {tries} tries: {reason}", done_targets=done
+            )
+            log(log_line("error", settings.secrets, event="notice", **where, outcome="gave_up", reason=reason))
+        else:
+            again = now + backoff(tries)
+            outbox.settle(engine, ids, state=QUEUED, now=now, error=reason, done_targets=done, next_try_at=again)
+    return sent
+
+
+def _why_not(notice: Notice, settings: Settings) -> str | None:
+    """Why this notice is not worth sending under the current ``[notify]``; None if it is."""
+    if not settings.notify.urls:
+        return "no [notify] urls in the config"
+    if notice.kind == DELIVERY and notice.status not in settings.notify.on:
+        return f"{notice.status} is not in [notify] on"
+    return None
+
+
+class NoticeSender:
+    """The daemon's sender thread: a round every :data:`POLL_SECONDS` until ``stop`` is set."""
+
+    def __init__(
+        self,
+        store: SqlStore,
+        settings: Settings,
+        log: LogFn,
+        stop: threading.Event,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.store = store
+        self.settings = settings
+        self.log = log
+        self.stop = stop
+        self.clock = clock
+        self.thread = threading.Thread(target=self.run, name="notices", daemon=True)
+
+    def start(self) -> NoticeSender:
+        self.thread.start()
+        return self
+
+    def run(self) -> None:
+        while not self.stop.wait(POLL_SECONDS):
+            self.round()
+
+    def round(self, *, final: bool = False) -> None:
+        """One round; ``final`` at the end of ``daemon --once`` (see :func:`send_due`)."""
+        try:
+            send_due(self.store, self.settings, self.clock(), self.log, final=final)
+        except Exception as exc:  # noqa: BLE001 - a busy database now is no reason to stop telling people
+            self.report(exc)
+
+    def report(self, exc: Exception) -> None:
+        reason = redact(f"{type(exc).__name__}: {exc}", self.settings.secrets)
+        self.log(log_line("warning", self.settings.secrets, event="notice", reason=reason))
+
+    def close(self) -> None:
+        """Wait (bounded) for a round under way, so a stop rarely cuts a send in half (its lease would
+        then lapse and the targets that did not confirm get it again)."""
+        self.stop.set()
+        if self.thread.is_alive():
+            self.thread.join(CLOSE_SECONDS)
