@@ -59,12 +59,7 @@ def send(
                 try:
                     # Through Apprise (not the plugin itself), so the plain text is converted for targets that
                     # want HTML or Markdown (mail keeps its line breaks).
-                    sent = one.notify(
-                        body=body,
-                        title=subject,
-                        notify_type=apprise.NotifyType(kind),
-                        body_format=apprise.NotifyFormat.TEXT,
-                    )
+                    sent = one.notify(body=body, title=subject, notify_type=kind, body_format="text")
                     ok = bool(sent)
                 except Exception as exc:  # noqa: BLE001 - a plugin's surprise is that target's failure
                     captured.write(f"{type(exc).__name__}: {exc}\n")
