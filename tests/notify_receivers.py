@@ -73,6 +73,12 @@ class Hook:
     raw: list[str] = field(default_factory=list)
     fail: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # While clear, every request waits here (a target that hangs); set by default.
+    open: threading.Event = field(default_factory=threading.Event)
+    arrived: threading.Event = field(default_factory=threading.Event)
+
+    def __post_init__(self) -> None:
+        self.open.set()
 
 
 @contextmanager
@@ -96,6 +102,8 @@ def webhook() -> Iterator[Hook]:
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:  # noqa: N802 - http.server's name
             data = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode()
+            hook.arrived.set()
+            hook.open.wait(60)
             with hook.lock:
                 hook.raw.append(data + "\n" + str(self.headers))
                 failing = hook.fail > 0
@@ -117,6 +125,7 @@ def webhook() -> Iterator[Hook]:
     try:
         yield hook
     finally:
+        hook.open.set()
         server.shutdown()
         server.server_close()
 

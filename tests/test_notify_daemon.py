@@ -6,6 +6,8 @@ harness's secrets scan run over everything crosspost wrote and everything the re
 from __future__ import annotations
 
 import json
+import signal
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -108,3 +110,25 @@ def test_a_short_gap_is_no_news(hook: Hook) -> None:
             store.release_daemon(owner="pid 1 on host gone")
         assert world.cli("daemon", "--once").returncode == 0
         assert hook.bodies == []
+
+
+def test_a_hanging_notify_target_never_holds_a_delivery_back(hook: Hook) -> None:
+    with World(name="notify-hang", main={"late_limit": "1h"}) as world:
+        with_notify(world, [hook_url(hook)])
+        hook.open.clear()  # the webhook takes every request and answers nothing, until the end of the test
+        world.fault(path=r"^/method/wall\.post$", error="auth")
+        world.queue_cli(world.write_post("Fails."), "--at", "now", "--to", "vk")
+        proc = world.daemon()
+        assert hook.arrived.wait(60), "the notice never reached the webhook"
+        # The sender is stuck on that request; a new post still goes out.
+        second = world.queue_cli(world.write_post("Goes out."), "--at", "now", "--to", "vk")
+        deadline = 200
+        while deadline and world.show_json(second)["deliveries"][0]["status"] != "sent":
+            deadline -= 1
+            time.sleep(0.1)
+        assert world.show_json(second)["deliveries"][0]["status"] == "sent"
+        assert hook.bodies == []
+        hook.open.set()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(60) == 0
+        assert [b["title"] for b in hook.bodies] == ['crosspost: FAILED vk · post 1 "post 1"']

@@ -56,7 +56,8 @@ def command_for(notice: Notice, account: AccountConfig | None) -> str:
 
 def _expired(notice: Notice) -> bool:
     text = (notice.reason or "").lower()
-    return notice.code == "1117" or "expired" in text and "vk id" in text or "token has expired" in text
+    # VK's error 1117 is "access token expired", which only VK ID's short-lived tokens meet.
+    return notice.code == "1117" or ("expired" in text and "vk id" in text) or "token has expired" in text
 
 
 def public_line(notice: Notice, account: AccountConfig | None) -> str:
