@@ -367,3 +367,19 @@ def test_notify_lists_targets_without_secrets_and_needs_urls(tmp_path: Path, san
     empty = make_world(tmp_path / "e", sandbox, [])
     code, _, err = empty.cli("notify", "--test")
     assert code == 1 and "no [notify] urls; add [notify] with urls" in err
+
+
+def test_the_example_config_documents_targets_apprise_understands(tmp_path: Path) -> None:
+    example = (Path(__file__).resolve().parent.parent / "config.example.toml").read_text(encoding="utf-8")
+    block = example[example.index("# [notify]\n") :]
+    config = tmp_path / "crosspost.toml"
+    config.write_text("\n".join(line.removeprefix("# ") for line in block.splitlines()), encoding="utf-8")
+    env = {"SMTP_PASSWORD": "office-mail-pass", "NOTIFY_BOT_TOKEN": "123456789:AAHnotarealbottokenatall00000000000"}
+    settings = load_config(config, env)
+    assert [u.split("://")[0] for u in settings.notify.urls] == ["mailtos", "tgram", "json"]
+    assert settings.notify.on == {"failed", "unknown", "missed"}
+    assert set(env.values()) <= settings.secrets
+
+    import apprise
+
+    assert all(apprise.Apprise.instantiate(url) is not None for url in settings.notify.urls)
