@@ -383,3 +383,45 @@ def test_the_example_config_documents_targets_apprise_understands(tmp_path: Path
     import apprise
 
     assert all(apprise.Apprise.instantiate(url) is not None for url in settings.notify.urls)
+
+
+def test_two_senders_never_take_the_same_notice(tmp_path: Path, sandbox: tuple[Sandbox, str]) -> None:
+    from crosspost.notify import outbox
+
+    world = make_world(tmp_path, sandbox, [])
+    post = world.queue("vk", "twitter")
+    now = datetime.now(UTC)
+    world.store.claim_due(now=now, owner="t", lease_seconds=60)
+    for d in world.store.get_post(post).deliveries:
+        world.store.mark_failed(d.id, error="refused", now=now)
+    ids = [r["id"] for r in world.rows()]
+    assert outbox.claim(world.store.engine, ids, now=now, lease=timedelta(minutes=5))
+    assert not outbox.claim(world.store.engine, ids, now=now, lease=timedelta(minutes=5))
+    assert not outbox.claim(
+        world.store.engine, ids[:1] + [ids[1] + 100], now=now + timedelta(minutes=6), lease=GROUP_WINDOW
+    )
+    # That refused claim took nothing: the first row is still free once the first lease lapses.
+    assert outbox.claim(world.store.engine, ids[:1], now=now + timedelta(minutes=6), lease=GROUP_WINDOW)
+
+
+def test_a_target_that_never_answers_is_given_up_after_the_last_try(
+    tmp_path: Path, sandbox: tuple[Sandbox, str], hook: Hook
+) -> None:
+    from crosspost.notify.sender import MAX_TRIES
+
+    world = make_world(tmp_path, sandbox, [hook_url(hook)])
+    world.sandbox.add_faults([Fault(path=r"^/method/wall\.post$", error="auth")])
+    hook.fail = MAX_TRIES
+    post = world.queue("vk")
+    world.run_once()
+    for _ in range(MAX_TRIES - 1):
+        [row] = world.rows()
+        assert row["state"] == "queued"
+        send_due(world.store, world.settings, row["next_try_at"], world.lines.append)
+    [row] = world.rows()
+    assert (row["state"], row["tries"]) == ("failed", MAX_TRIES)
+    assert row["error"].startswith(f"gave up after {MAX_TRIES} tries: notify.urls[0] (json): ")
+    assert any("outcome=gave_up" in line for line in world.lines)
+    code, out, _ = world.cli("show", str(post))
+    assert f"\n  notice not sent: gave up after {MAX_TRIES} tries: notify.urls[0] (json): " in out
+    assert hook.bodies == []

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Engine, and_, insert, or_, select, update
 from sqlalchemy.engine import Connection
 
+from crosspost.store.engine import READ_OPTION
 from crosspost.store.records import FAILED, MISSED, PENDING, RETRYING, SENDING, SENT, UNKNOWN
 from crosspost.store.tables import attempts, deliveries, notices, posts
 
@@ -120,7 +121,7 @@ def due(engine: Engine, now: datetime) -> list[Notice]:
         .where(n.state == QUEUED, or_(n.next_try_at.is_(None), n.next_try_at <= now))
         .order_by(n.id)
     )
-    with engine.connect() as conn:
+    with _reading(engine) as conn:
         rows = conn.execute(query).all()
     return [
         Notice(**{**row._asdict(), "done_targets": frozenset(json.loads(row.done_targets or "[]"))}) for row in rows
@@ -129,7 +130,7 @@ def due(engine: Engine, now: datetime) -> list[Notice]:
 
 def still_waiting(engine: Engine, post_id: int) -> bool:
     """Whether the post has a delivery not yet settled (its notice may then join a later one)."""
-    with engine.connect() as conn:
+    with _reading(engine) as conn:
         query = select(deliveries.c.id).where(deliveries.c.post_id == post_id, deliveries.c.status.in_(WAITING))
         return conn.execute(query.limit(1)).first() is not None
 
@@ -138,16 +139,24 @@ def claim(engine: Engine, ids: Sequence[int], *, now: datetime, lease: timedelta
     """Take ``ids`` for sending until ``now + lease`` (another daemon's sender leaves them alone).
 
     False (and nothing taken) when another sender got any of them first."""
-    with engine.begin() as conn:
+    with engine.connect() as conn:
+        transaction = conn.begin()
         taken = conn.execute(
             update(notices)
             .where(n.id.in_(ids), n.state == QUEUED, or_(n.next_try_at.is_(None), n.next_try_at <= now))
             .values(next_try_at=now + lease)
         ).rowcount
         if taken != len(ids):
-            conn.rollback()
+            transaction.rollback()
             return False
+        transaction.commit()
     return True
+
+
+def _reading(engine: Engine) -> Connection:
+    """A connection for reads only: on SQLite a plain BEGIN, so the sender's polling never takes the
+    write lock the daemon's workers need (see crosspost.store.engine)."""
+    return engine.connect().execution_options(**{READ_OPTION: True})
 
 
 def settle(
