@@ -13,7 +13,7 @@ import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from datetime import timedelta
+from datetime import time, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -102,6 +102,7 @@ class NotifyConfig:
     ids: tuple[str, ...] = ()
     on: frozenset[str] = frozenset(NOTIFY_DEFAULT_ON)
     secrets: frozenset[str] = field(default=frozenset(), repr=False)
+    digest: time | None = None  # the daily digest's time of day, in the config timezone
 
 
 @dataclass(frozen=True)
@@ -255,8 +256,8 @@ class _Reader:
         if not isinstance(table, dict):
             raise self.fail("notify", "must be a table; write [notify] followed by urls = [...]")
         for key in table:
-            if key not in ("urls", "on"):
-                raise self.fail(f"notify.{key}", "unknown key; remove it (known keys: on, urls)")
+            if key not in ("urls", "on", "digest"):
+                raise self.fail(f"notify.{key}", "unknown key; remove it (known keys: digest, on, urls)")
         raw = table.get("urls", [])
         if not isinstance(raw, list) or not all(isinstance(u, str) for u in raw):
             raise self.fail("notify.urls", 'must be a list of Apprise URLs; write urls = ["mailtos://..."]')
@@ -277,8 +278,15 @@ class _Reader:
         for event in on:
             if event not in NOTIFY_EVENTS:
                 raise self.fail("notify.on", f"unknown event {event!r}; use any of: {', '.join(NOTIFY_EVENTS)}")
+        digest = None
+        if "digest" in table:
+            value = table["digest"]
+            match = re.fullmatch(r"([01]\d|2[0-3]):([0-5]\d)", value) if isinstance(value, str) else None
+            if match is None:
+                raise self.fail("notify.digest", 'must be a time of day as "HH:MM"; write digest = "08:00"')
+            digest = time(int(match.group(1)), int(match.group(2)))
         ids = tuple(hashlib.sha256(url.encode()).hexdigest()[:12] for url in raw)
-        return NotifyConfig(urls=tuple(urls), ids=ids, on=frozenset(on), secrets=frozenset(secrets))
+        return NotifyConfig(urls=tuple(urls), ids=ids, on=frozenset(on), secrets=frozenset(secrets), digest=digest)
 
     def text(self, table: dict[str, Any], key: str, default: str) -> str:
         value = table.get(key.rsplit(".", 1)[-1], default)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -378,6 +378,7 @@ def test_the_example_config_documents_targets_apprise_understands(tmp_path: Path
     settings = load_config(config, env)
     assert [u.split("://")[0] for u in settings.notify.urls] == ["mailtos", "tgram", "json"]
     assert settings.notify.on == {"failed", "unknown", "missed"}
+    assert settings.notify.digest == time(8, 0)
     assert set(env.values()) <= settings.secrets
 
     import apprise
@@ -425,3 +426,60 @@ def test_a_target_that_never_answers_is_given_up_after_the_last_try(
     code, out, _ = world.cli("show", str(post))
     assert f"\n  notice not sent: gave up after {MAX_TRIES} tries: notify.urls[0] (json): " in out
     assert hook.bodies == []
+
+
+def test_the_daily_digest_goes_out_once_a_day_after_its_time(
+    tmp_path: Path, sandbox: tuple[Sandbox, str], hook: Hook
+) -> None:
+    import threading
+
+    from crosspost.notify.sender import NoticeSender
+
+    world = make_world(tmp_path, sandbox, [hook_url(hook)])
+    sent = world.queue("vk", title="Sent one")
+    assert world.run_once() == 0
+    world.sandbox.add_faults([Fault(path=r"^/method/wall\.post$", error="auth")])
+    failed = world.queue("vk", title="Failed one")
+    assert world.run_once() == 1
+    assert len(hook.bodies) == 1  # the failure's own notice
+    tomorrow = datetime.now(UTC).date() + timedelta(days=1)
+    before, after = (datetime.combine(tomorrow, t, UTC) for t in (time(7, 59), time(9, 0)))
+    later = world.queue("twitter", title="Later today", at=(after + timedelta(hours=2)).isoformat())
+    # The digest is switched on only now: the daemon runs above, on today's real clock, must not send today's.
+    world.config.write_text(world.config.read_text() + 'digest = "08:00"\n', encoding="utf-8")
+    world.settings = load_config(world.config, VARS)
+
+    def round_at(now: datetime) -> None:
+        NoticeSender(world.store, world.settings, world.lines.append, threading.Event(), clock=lambda: now).round()
+
+    round_at(before)
+    assert len(hook.bodies) == 1
+    round_at(after)
+    round_at(after + timedelta(hours=1))
+    assert len(hook.bodies) == 2
+    digest = hook.bodies[1]
+    day, yesterday = f"{tomorrow:%a} {tomorrow.day} {tomorrow:%b %Y}", datetime.now(UTC).date()
+    assert digest["title"] == f"crosspost: digest {day} · 1 sent yesterday, 1 queued today, 1 need attention"
+    assert digest["type"] == "info"
+    records = {d.post_id: d for d in world.store.log()}
+    assert digest["message"] == "\n".join(
+        [
+            f"crosspost digest for {day} (UTC)",
+            "",
+            f"Went out yesterday ({yesterday:%a} {yesterday.day} {yesterday:%b %Y}): 1",
+            f'  post {sent} "Sent one" to vk: {records[sent].url}',
+            "",
+            "Queued for the rest of today: 1",
+            f'  post {later} "Later today" to twitter: due {(after + timedelta(hours=2)).isoformat(sep=" ")}',
+            "",
+            "Needs attention: 1",
+            f'  post {failed} "Failed one" to vk: failed: {records[failed].error} (crosspost show {failed})',
+        ]
+    )
+
+
+def test_a_bad_digest_time_is_one_clear_line(tmp_path: Path) -> None:
+    path = write(tmp_path, '[notify]\nurls = []\ndigest = "8am"\n')
+    with pytest.raises(ConfigError, match=r'notify.digest: must be a time of day as "HH:MM"; write digest = "08:00"$'):
+        load_config(path, {})
+    assert load_config(write(tmp_path, '[notify]\ndigest = "08:30"\n'), {}).notify.digest == time(8, 30)

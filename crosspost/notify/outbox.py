@@ -23,7 +23,7 @@ from crosspost.store.tables import attempts, deliveries, notices, posts
 # Statuses a delivery may reach that a notice can be about (cancelled is a person's own act).
 NOTICE_STATUSES = frozenset({FAILED, UNKNOWN, MISSED, SENT})
 QUEUED, NOTICE_SENT, GAVE_UP, SKIPPED = "queued", "sent", "failed", "skipped"
-DELIVERY, DAEMON = "delivery", "daemon"
+DELIVERY, DAEMON, DIGEST = "delivery", "daemon", "digest"
 WAITING = (PENDING, SENDING, RETRYING)
 
 n = notices.c
@@ -70,6 +70,24 @@ def enqueue_daemon_notice(engine: Engine, *, subject: str, body: str, now: datet
         conn.execute(
             insert(notices).values(kind=DAEMON, subject=subject, body=body, created_at=now, state=QUEUED, tries=0)
         )
+
+
+def has_digest(engine: Engine, day: str) -> bool:
+    with _reading(engine) as conn:
+        return conn.execute(select(n.id).where(n.kind == DIGEST, n.day == day)).first() is not None
+
+
+def enqueue_digest(engine: Engine, *, day: str, subject: str, body: str, now: datetime) -> bool:
+    """Queue the digest of ``day`` (a local ISO date); False if one is queued already (another daemon's)."""
+    from sqlalchemy.exc import IntegrityError
+
+    values = {"kind": DIGEST, "day": day, "subject": subject, "body": body, "created_at": now, "state": QUEUED}
+    try:
+        with engine.begin() as conn:
+            conn.execute(insert(notices).values(**values, tries=0))
+    except IntegrityError:
+        return False
+    return True
 
 
 @dataclass(frozen=True)

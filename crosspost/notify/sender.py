@@ -17,7 +17,8 @@ from crosspost.config import Settings
 from crosspost.delivery.events import LogFn, log_line
 from crosspost.notify import outbox, targets
 from crosspost.notify.compose import body_of, subject_of
-from crosspost.notify.outbox import DELIVERY, GAVE_UP, NOTICE_SENT, QUEUED, SKIPPED, Notice
+from crosspost.notify.digest import queue_digest_if_due
+from crosspost.notify.outbox import DELIVERY, DIGEST, GAVE_UP, NOTICE_SENT, QUEUED, SKIPPED, Notice
 from crosspost.redact import redact
 from crosspost.store.records import SENT
 from crosspost.store.sql import SqlStore
@@ -62,7 +63,7 @@ def send_due(store: SqlStore, settings: Settings, now: datetime, log: LogFn, *, 
         done = set().union(*(g.done_targets for g in group))
         subject = redact(subject_of(group), settings.secrets)
         body = redact(body_of(group, settings.accounts), settings.secrets)
-        kind = "success" if all(g.status == SENT for g in group) else "failure" if first.kind == DELIVERY else "warning"
+        kind = _apprise_kind(group)
         results = targets.send(notify, subject=subject, body=body, kind=kind, skip=done, secrets=settings.secrets)
         done |= {r.target_id for r in results if r.ok}
         failures = [r for r in results if not r.ok]
@@ -86,6 +87,14 @@ def send_due(store: SqlStore, settings: Settings, now: datetime, log: LogFn, *, 
             again = now + backoff(tries)
             outbox.settle(engine, ids, state=QUEUED, now=now, error=reason, done_targets=done, next_try_at=again)
     return sent
+
+
+def _apprise_kind(group: list[Notice]) -> str:
+    """Apprise's notification type (a webhook's ``type``; the colour or icon of a chat message)."""
+    kind = group[0].kind
+    if kind == DELIVERY:
+        return "success" if all(g.status == SENT for g in group) else "failure"
+    return "info" if kind == DIGEST else "warning"
 
 
 def _why_not(notice: Notice, settings: Settings) -> str | None:
@@ -126,7 +135,9 @@ class NoticeSender:
     def round(self, *, final: bool = False) -> None:
         """One round; ``final`` at the end of ``daemon --once`` (see :func:`send_due`)."""
         try:
-            send_due(self.store, self.settings, self.clock(), self.log, final=final)
+            now = self.clock()
+            queue_digest_if_due(self.store, self.settings, now)
+            send_due(self.store, self.settings, now, self.log, final=final)
         except Exception as exc:  # noqa: BLE001 - a busy database now is no reason to stop telling people
             self.report(exc)
 

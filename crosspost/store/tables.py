@@ -142,6 +142,8 @@ notices = Table(
     Column("settled_at", UTCDateTime, nullable=True),
     Column("done_targets", Text, nullable=True),  # JSON list of the target ids that have it
     Column("error", Text, nullable=True),
+    Column("day", String(10), nullable=True),  # a digest's local date: one digest a day, whatever the daemons
+    UniqueConstraint("kind", "day", name="uq_notices_kind_day"),
 )
 Index("ix_notices_state_next_try_at", notices.c.state, notices.c.next_try_at)
 Index("ix_notices_delivery_id", notices.c.delivery_id, notices.c.id)

@@ -43,6 +43,8 @@ def upgrade() -> None:
         sa.Column("settled_at", UTCDateTime, nullable=True),
         sa.Column("done_targets", sa.Text, nullable=True),
         sa.Column("error", sa.Text, nullable=True),
+        sa.Column("day", sa.String(10), nullable=True),
+        sa.UniqueConstraint("kind", "day", name="uq_notices_kind_day"),
     )
     op.create_index("ix_notices_state_next_try_at", "notices", ["state", "next_try_at"])
     op.create_index("ix_notices_delivery_id", "notices", ["delivery_id", "id"])
