@@ -45,12 +45,16 @@ def send(
     secrets = frozenset(secrets) | notify.secrets
     skipped = set(skip)
     logger = logging.getLogger("apprise")
-    logger.propagate = False  # its lines may carry URLs with credentials; they come back to us captured
+    # Its lines may carry URLs with credentials: they come back to us captured (below), never printed by
+    # logging's last-resort handler on the daemon's stderr.
+    logger.propagate = False
+    if not logger.handlers:
+        logger.addHandler(logging.NullHandler())
     results = []
     for i, (url, target_id) in enumerate(zip(notify.urls, notify.ids, strict=True)):
         if target_id in skipped:
             continue
-        with apprise.LogCapture(level=logging.WARNING) as captured:
+        with apprise.LogCapture(level=logging.WARNING, fmt="%(message)s") as captured:
             plugin = apprise.Apprise.instantiate(url)
             ok = False
             if plugin is not None:
