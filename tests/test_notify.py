@@ -119,7 +119,7 @@ def test_no_notify_section_means_no_targets(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("notify", "message"),
     [
-        ('[notify]\nurl = ["json://x"]\n', "notify.url: unknown key; remove it (known keys: on, urls)"),
+        ('[notify]\nurl = ["json://x"]\n', "notify.url: unknown key; remove it (known keys: digest, on, urls)"),
         (
             '[notify]\nurls = "json://x"\n',
             'notify.urls: must be a list of Apprise URLs; write urls = ["mailtos://..."]',
