@@ -167,7 +167,7 @@ class Daemon:
     def presence(self) -> Iterator[None]:
         last_seen = self.store.daemon_last_seen()  # notify hook: read before acquire() overwrites it
         self.acquire()
-        self.notices = start_notices(self.store, self.settings, self.log, self.stopping, last_seen=last_seen)
+        self.notices = start_notices(self.store, self.settings, self.log, self.stopping, last_seen, self.clock)
         self.log(
             log_line("info", self.secrets, event="start", owner=self.owner, accounts=",".join(self.settings.accounts))
         )

@@ -132,3 +132,50 @@ def test_a_hanging_notify_target_never_holds_a_delivery_back(hook: Hook) -> None
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(60) == 0
         assert [b["title"] for b in hook.bodies] == ['crosspost: FAILED vk · post 1 "post 1"']
+
+
+def test_a_delivery_out_of_tries_gives_one_notice_not_one_per_try(hook: Hook) -> None:
+    with World(name="notify-tries", main={"late_limit": "1h", "max_attempts": 3}) as world:
+        with_notify(world, [hook_url(hook)])
+        world.fault(path=r"^/method/wall\.post$", error="server", times=0)
+        post = world.queue_cli(world.write_post("Server trouble."), "--at", "now", "--to", "vk")
+        runs = world.settle()
+        assert len(runs) >= 3  # each try in its own daemon run
+        [vk] = world.log_json()
+        assert (vk["status"], vk["attempts"]) == ("failed", 3)
+        assert [b["title"] for b in hook.bodies] == [f'crosspost: FAILED vk · post {post} "post 1"']
+        assert (
+            f"  Reason: {vk['error']}\n  Public: no\n  Do: `crosspost retry {post} --account vk`\n"
+            in (hook.bodies[0]["message"])
+        )
+        assert vk["error"].startswith("gave up after 3 tries: ")
+        clean(world, *hook.raw)
+
+
+def test_an_x_post_that_may_be_public_says_where_to_look_and_how_to_settle_it(hook: Hook) -> None:
+    with World(name="notify-unknown", main={"late_limit": "1h"}) as world:
+        with_notify(world, [hook_url(hook)])
+        world.fault(path="^/2/tweets$", method="POST", drop="after")  # X made the post; the answer is lost
+        world.fault(path=r"^/2/users/\d+/tweets$", method="GET", error="permission", times=0)  # no look-ups
+        post = world.queue_cli(world.write_post("Maybe public."), "--at", "now", "--to", "twitter")
+        assert world.cli("daemon", "--once").returncode == 1
+        [tw] = world.log_json()
+        assert tw["status"] == "unknown"
+        resolve = f"crosspost resolve {post} --account twitter"
+        assert [b["message"] for b in hook.bodies] == [
+            "\n".join(
+                [
+                    f'Post {post} "post 1"',
+                    "",
+                    "twitter (twitter): unknown",
+                    f"  Reason: {tw['error']}",
+                    "  Public: it may be public: check https://x.com (the account's own timeline)",
+                    f"  Do: look, then `{resolve} --sent URL` if it is there or `{resolve} --not-sent` if not; "
+                    f"or `crosspost retry {post} --account twitter` to have crosspost look it up again",
+                    "",
+                    f"Details: crosspost show {post}",
+                ]
+            )
+        ]
+        assert hook.bodies[0]["title"] == f'crosspost: UNKNOWN twitter · post {post} "post 1"'
+        clean(world, *hook.raw)

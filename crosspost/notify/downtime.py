@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import socket
 import threading
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from crosspost.config import Settings
@@ -23,10 +24,17 @@ LISTED = 20  # overdue deliveries named one by one; the rest are counted
 
 
 def start_notices(
-    store: SqlStore, settings: Settings, log: LogFn, stop: threading.Event, *, last_seen: datetime | None
+    store: SqlStore,
+    settings: Settings,
+    log: LogFn,
+    stop: threading.Event,
+    last_seen: datetime | None,
+    clock: Callable[[], datetime],
 ) -> NoticeSender:
-    """The daemon's one call: queue the ``daemon`` notice if it is due, then start the sender thread."""
-    sender = NoticeSender(store, settings, log, stop)
+    """The daemon's one call, after it took its slot: queue the ``daemon`` notice if it is due, then start
+    the sender thread. ``last_seen`` is the last heartbeat read *before* taking the slot (taking it
+    overwrites the heartbeat); ``clock`` is the daemon's. The sender stops when ``stop`` is set."""
+    sender = NoticeSender(store, settings, log, stop, clock)
     if "daemon" in settings.notify.on and settings.notify.urls:
         try:
             queue_down_notice(store, settings, last_seen=last_seen, now=sender.clock())
