@@ -42,7 +42,6 @@ def send_due(store: SqlStore, settings: Settings, now: datetime, log: LogFn, *, 
     ``final`` (the end of ``daemon --once``): send what is queued without waiting for its group.
     """
     engine = store.engine
-    notify = settings.notify
     groups: dict[object, list[Notice]] = {}
     for notice in outbox.due(engine, now):
         why_not = _why_not(notice, settings)
@@ -53,40 +52,52 @@ def send_due(store: SqlStore, settings: Settings, now: datetime, log: LogFn, *, 
         groups.setdefault(key, []).append(notice)
     sent = 0
     for group in groups.values():
-        first = group[0]
-        if not (final or first.kind != DELIVERY or now - first.created_at >= GROUP_WINDOW):
-            if first.post_id is not None and outbox.still_waiting(engine, first.post_id):
-                continue  # another account of the post may still fail: one notice for them all
-        ids = [g.id for g in group]
-        if not outbox.claim(engine, ids, now=now, lease=LEASE):
-            continue  # another daemon's sender has it
-        done = set().union(*(g.done_targets for g in group))
-        subject = redact(subject_of(group), settings.secrets)
-        body = redact(body_of(group, settings.accounts), settings.secrets)
-        kind = _apprise_kind(group)
-        results = targets.send(notify, subject=subject, body=body, kind=kind, skip=done, secrets=settings.secrets)
-        done |= {r.target_id for r in results if r.ok}
-        failures = [r for r in results if not r.ok]
-        where = {"post": first.post_id} if first.kind == DELIVERY else {"notice": first.kind}
-        accounts = ",".join(g.account or "" for g in group) or None
-        for r in failures:
-            log(log_line("warning", settings.secrets, event="notice", **where, target=r.shown, reason=r.reason))
-        if not failures:
-            outbox.settle(engine, ids, state=NOTICE_SENT, now=now, done_targets=done)
-            log(log_line("info", settings.secrets, event="notice", **where, accounts=accounts, targets=len(done)))
-            sent += 1
+        if not (final or _ready(store, group, now)):
             continue
-        tries = max(g.tries for g in group) + 1
-        reason = "; ".join(f"{r.shown}: {r.reason}" for r in failures)
-        if tries >= MAX_TRIES:
-            outbox.settle(
-                engine, ids, state=GAVE_UP, now=now, error=f"gave up after {tries} tries: {reason}", done_targets=done
-            )
-            log(log_line("error", settings.secrets, event="notice", **where, outcome="gave_up", reason=reason))
-        else:
-            again = now + backoff(tries)
-            outbox.settle(engine, ids, state=QUEUED, now=now, error=reason, done_targets=done, next_try_at=again)
+        if not outbox.claim(engine, [g.id for g in group], now=now, lease=LEASE):
+            continue  # another daemon's sender has it
+        sent += _send_group(store, settings, group, now, log)
     return sent
+
+
+def _ready(store: SqlStore, group: list[Notice], now: datetime) -> bool:
+    """A post's group waits while another of its accounts may still fail, up to :data:`GROUP_WINDOW`."""
+    first = group[0]
+    if first.kind != DELIVERY or first.post_id is None or now - first.created_at >= GROUP_WINDOW:
+        return True
+    return not outbox.still_waiting(store.engine, first.post_id)
+
+
+def _send_group(store: SqlStore, settings: Settings, group: list[Notice], now: datetime, log: LogFn) -> bool:
+    """Send one claimed group to the targets that lack it, and record the outcome; True if all have it now."""
+    engine, secrets, first = store.engine, settings.secrets, group[0]
+    ids = [g.id for g in group]
+    done = set().union(*(g.done_targets for g in group))
+    subject = redact(subject_of(group), secrets)
+    body = redact(body_of(group, settings.accounts), secrets)
+    results = targets.send(
+        settings.notify, subject=subject, body=body, kind=_apprise_kind(group), skip=done, secrets=secrets
+    )
+    done |= {r.target_id for r in results if r.ok}
+    failures = [r for r in results if not r.ok]
+    where = {"post": first.post_id} if first.kind == DELIVERY else {"notice": first.kind}
+    for r in failures:
+        log(log_line("warning", secrets, event="notice", **where, target=r.shown, reason=r.reason))
+    if not failures:
+        outbox.settle(engine, ids, state=NOTICE_SENT, now=now, done_targets=done)
+        accounts = ",".join(g.account or "" for g in group) or None
+        log(log_line("info", secrets, event="notice", **where, accounts=accounts, targets=len(done)))
+        return True
+    tries = max(g.tries for g in group) + 1
+    reason = "; ".join(f"{r.shown}: {r.reason}" for r in failures)
+    if tries >= MAX_TRIES:
+        error = f"gave up after {tries} tries: {reason}"
+        outbox.settle(engine, ids, state=GAVE_UP, now=now, error=error, done_targets=done)
+        log(log_line("error", secrets, event="notice", **where, outcome="gave_up", reason=reason))
+    else:
+        again = now + backoff(tries)
+        outbox.settle(engine, ids, state=QUEUED, now=now, error=reason, done_targets=done, next_try_at=again)
+    return False
 
 
 def _apprise_kind(group: list[Notice]) -> str:
