@@ -511,8 +511,8 @@ def _verify(app: App, name: str) -> tuple[str, bool, str]:
 @pass_app
 def notify(app: App, test: bool) -> None:
     """List the [notify] targets (never their secrets) and the events they hear about."""
+    from crosspost.notify.probe import send_test
     from crosspost.notify.targets import shown
-    from crosspost.notify.test import send_test
 
     settings = app.settings
     notify = settings.notify

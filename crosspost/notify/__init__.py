@@ -4,7 +4,9 @@
   delivery's status change, so a notice is never lost nor written twice;
 - :mod:`.compose` the words of a notice: subject and body, with the command that deals with it;
 - :mod:`.targets` sending one notice to the ``[notify]`` targets through Apprise;
-- :mod:`.sender` the daemon's background sender: groups a post's notices, retries with backoff.
+- :mod:`.sender` the daemon's background sender: groups a post's notices, retries with backoff;
+- :mod:`.downtime` the daemon's one call (:func:`~.downtime.start_notices`) and its "was down" notice;
+- :mod:`.digest` the daily digest; :mod:`.probe` ``crosspost notify --test``.
 
 Nothing here ever holds a delivery back: the daemon's workers only write outbox rows.
 """
