@@ -641,6 +641,35 @@ def _verify(app: App, name: str) -> tuple[str, bool, str]:
         return name, False, f"unexpected {type(exc).__name__}: {exc}"
 
 
+@cli.command(short_help="List the [notify] targets; --test sends each one a test notice.")
+@click.option("--test", is_flag=True, help="Send one test notice to every [notify] target; exit 1 if any fails.")
+@pass_app
+def notify(app: App, test: bool) -> None:
+    """List the [notify] targets (never their secrets) and the events they hear about."""
+    from crosspost.notify.probe import send_test
+    from crosspost.notify.targets import shown
+
+    settings = app.settings
+    notify = settings.notify
+    if not notify.urls:
+        raise Failure(f'{settings.path}: no [notify] urls; add [notify] with urls = ["mailtos://..."]')
+    if not test:
+        for i in range(len(notify.urls)):
+            app.out(shown(notify, i))
+        app.out(f"on: {', '.join(sorted(notify.on))}")
+        return
+    results = send_test(settings, now=app.now)
+    for r in results:
+        if r.ok:
+            app.out(f"✓ {r.shown}: test notice sent")
+        else:
+            app.err(f"✗ {r.shown}: {r.reason}")
+    failed = [r for r in results if not r.ok]
+    if failed:
+        names = ", ".join(r.shown for r in failed)
+        raise Failure(f"{len(failed)} of {_count(len(results), 'notify target')} failed: {names}")
+
+
 @cli.command(short_help="Run local emulators of every platform's API.")
 @click.option(
     "--port",

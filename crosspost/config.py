@@ -8,11 +8,13 @@ message names the file, the key and the fix, on one line.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from datetime import timedelta
+from datetime import time, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -26,6 +28,10 @@ DEFAULT_GRAPH_VERSION = "v24.0"
 DEFAULT_API_VERSION = "5.199"
 
 _VAR = re.compile(r"\$\{([^}]*)\}")
+
+# [notify] (issue 13): what a notice may be about, and the default ("needs a person").
+NOTIFY_EVENTS = ("failed", "unknown", "missed", "sent", "daemon")
+NOTIFY_DEFAULT_ON = ("failed", "unknown", "missed")
 
 
 @dataclass(frozen=True)
@@ -65,6 +71,22 @@ class AccountConfig:
 
 
 @dataclass(frozen=True)
+class NotifyConfig:
+    """``[notify]``: Apprise URLs (``${VAR}`` resolved) and the events worth a notice.
+
+    ``ids`` names each target by a hash of the URL as written in the config (with its ``${VAR}``
+    references, not their values), so the outbox can remember which targets already have a notice
+    without storing anything derived from a secret. ``secrets`` are the resolved ``${VAR}`` values.
+    """
+
+    urls: tuple[str, ...] = field(default=(), repr=False)
+    ids: tuple[str, ...] = ()
+    on: frozenset[str] = frozenset(NOTIFY_DEFAULT_ON)
+    secrets: frozenset[str] = field(default=frozenset(), repr=False)
+    digest: time | None = None  # the daily digest's time of day, in the config timezone
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything the config file says, resolved: paths absolute, durations parsed."""
 
@@ -79,6 +101,7 @@ class Settings:
     accounts: Mapping[str, AccountConfig]
     # Things worth telling the user that do not stop a command (the CLI prints them).
     warnings: tuple[str, ...] = ()
+    notify: NotifyConfig = field(default_factory=NotifyConfig)
 
     @property
     def folder(self) -> Path:
@@ -96,7 +119,8 @@ class Settings:
     @property
     def secrets(self) -> frozenset[str]:
         """Every secret value, for scrubbing text before it is shown or stored."""
-        return frozenset(v for a in self.accounts.values() for v in a.credentials.values() if v)
+        accounts = frozenset(v for a in self.accounts.values() for v in a.credentials.values() if v)
+        return accounts | self.notify.secrets
 
 
 def find_config_path(option: str | None, environ: Mapping[str, str], cwd: Path) -> Path:
@@ -153,8 +177,10 @@ class _Reader:
 
     def settings(self, path: Path, data: dict[str, Any]) -> Settings:
         for key in data:
-            if key not in ("crosspost", "accounts"):
-                raise self.fail(key, "unknown table; the config file has only [crosspost] and [accounts.NAME] tables")
+            if key not in ("crosspost", "accounts", "notify"):
+                raise self.fail(
+                    key, "unknown table; the config file has only [crosspost], [accounts.NAME] and [notify] tables"
+                )
         main = data.get("crosspost", {})
         if not isinstance(main, dict):
             raise self.fail("crosspost", "must be a table; write [crosspost] followed by its keys")
@@ -202,7 +228,46 @@ class _Reader:
             retry_delay=retry_delay,
             request_timeout=timeout.total_seconds(),
             accounts=accounts,
+            notify=self.notify(data.get("notify", {})),
         )
+
+    def notify(self, table: Any) -> NotifyConfig:
+        """``[notify]``: ``urls`` (Apprise URLs; checked by Apprise itself when sending, which would cost
+        a quarter second here) and ``on``."""
+        if not isinstance(table, dict):
+            raise self.fail("notify", "must be a table; write [notify] followed by urls = [...]")
+        for key in table:
+            if key not in ("urls", "on", "digest"):
+                raise self.fail(f"notify.{key}", "unknown key; remove it (known keys: digest, on, urls)")
+        raw = table.get("urls", [])
+        if not isinstance(raw, list) or not all(isinstance(u, str) for u in raw):
+            raise self.fail("notify.urls", 'must be a list of Apprise URLs; write urls = ["mailtos://..."]')
+        urls: list[str] = []
+        secrets: set[str] = set()
+        for i, url in enumerate(raw):
+            key = f"notify.urls[{i}]"
+            expanded = self.expand(key, url).strip()
+            if not re.fullmatch(r"[A-Za-z][A-Za-z0-9+.-]*://\S+", expanded):
+                raise self.fail(
+                    key, 'is not an Apprise URL; write scheme://..., such as "mailtos://user:${SMTP_PASSWORD}@host"'
+                )
+            urls.append(expanded)
+            secrets.update(self.environ[var] for var in _VAR.findall(url) if self.environ[var])
+        on = table.get("on", list(NOTIFY_DEFAULT_ON))
+        if not isinstance(on, list) or not all(isinstance(e, str) for e in on):
+            raise self.fail("notify.on", f"must be a list of events; write on = {json.dumps(list(NOTIFY_DEFAULT_ON))}")
+        for event in on:
+            if event not in NOTIFY_EVENTS:
+                raise self.fail("notify.on", f"unknown event {event!r}; use any of: {', '.join(NOTIFY_EVENTS)}")
+        digest = None
+        if "digest" in table:
+            value = table["digest"]
+            match = re.fullmatch(r"([01]\d|2[0-3]):([0-5]\d)", value) if isinstance(value, str) else None
+            if match is None:
+                raise self.fail("notify.digest", 'must be a time of day as "HH:MM"; write digest = "08:00"')
+            digest = time(int(match.group(1)), int(match.group(2)))
+        ids = tuple(hashlib.sha256(url.encode()).hexdigest()[:12] for url in raw)
+        return NotifyConfig(urls=tuple(urls), ids=ids, on=frozenset(on), secrets=frozenset(secrets), digest=digest)
 
     def text(self, table: dict[str, Any], key: str, default: str) -> str:
         value = table.get(key.rsplit(".", 1)[-1], default)

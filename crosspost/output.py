@@ -62,10 +62,29 @@ def delivery_json(d: DeliveryRecord, zone: tzinfo, *, history: bool = False) -> 
         "due_at": iso(d.due_at, zone),
         "sent_at": iso(d.sent_at, zone),
         "next_try_at": iso(d.next_try_at, zone),
+        "notice": notice_json(d.notice),
     }
     if history:
         data["history"] = [attempt_json(a, zone) for a in d.history]
     return data
+
+
+def notice_json(notice: str | None) -> dict[str, Any] | None:
+    """What became of the delivery's notice: ``{"state": "sent"|"queued"|"failed"|"skipped", "error": ...}``."""
+    if notice is None:
+        return None
+    state, _, why = notice.partition(":")
+    return {"state": state, "error": why or None}
+
+
+def notice_mark(notice: str | None) -> str | None:
+    """``show``'s short line: ``notice sent``, ``notice not sent: sent is not in [notify] on``."""
+    data = notice_json(notice)
+    if data is None:
+        return None
+    words = {"sent": "notice sent", "queued": "notice queued", "failed": "notice not sent", "skipped": "no notice"}
+    mark = words.get(data["state"], f"notice {data['state']}")
+    return f"{mark}: {data['error']}" if data["error"] else mark
 
 
 def attempt_json(a: Attempt, zone: tzinfo) -> dict[str, Any]:
@@ -279,6 +298,8 @@ def show_lines(p: PostRecord, zone: tzinfo) -> list[str]:
             lines.append(f"  url: {d.url}" + (f" (id {d.remote_id})" if d.remote_id else ""))
         if d.error:
             lines.append(f"  error: {d.error}")
+        if d.notice:
+            lines.append(f"  {notice_mark(d.notice)}")
         draft = drafts.get(d.account)
         if draft is not None:
             n = len(draft.parts)

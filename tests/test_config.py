@@ -32,7 +32,7 @@ BROKEN: dict[str, tuple[str | bytes, str]] = {
     "not_utf8": (b'[crosspost]\ntimezone = "\xe9"\n', ": not UTF-8 text; save the config file as UTF-8"),
     "unknown_table": (
         "[crosspost]\n[other]\n",
-        ": other: unknown table; the config file has only [crosspost] and [accounts.NAME] tables",
+        ": other: unknown table; the config file has only [crosspost], [accounts.NAME] and [notify] tables",
     ),
     "crosspost_key": (
         '[crosspost]\ntimezon = "UTC"\n',

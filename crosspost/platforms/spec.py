@@ -96,6 +96,10 @@ class PlatformSpec:
         """Where the account posts, for ``accounts`` (a page id, a community, a channel)."""
         return "—"
 
+    def profile_url(self, account: AccountConfig) -> str:
+        """Where a person looks to see whether a post went out (a notice about an ``unknown`` names it)."""
+        return f"the {self.display} account {account.name}"
+
     def render_parts(self, account: AccountConfig, content: Content) -> list[str]:
         """The text parts ``account`` receives (several only for a thread)."""
         from crosspost.render import render_text

@@ -56,6 +56,9 @@ class FacebookSpec(PlatformSpec):
     def target(self, account: AccountConfig) -> str:
         return account.page_id or "—"
 
+    def profile_url(self, account: AccountConfig) -> str:
+        return f"https://www.facebook.com/{account.page_id}" if account.page_id else super().profile_url(account)
+
     def render_parts(self, account: AccountConfig, content: Content) -> list[str]:
         """The link goes in Graph's ``link`` field, which shows it as a preview card, so the text does not
         repeat it; but a post with photos gets no card, so then the text shows it."""

@@ -79,6 +79,10 @@ class TelegramSpec(PlatformSpec):
     def target(self, account: AccountConfig) -> str:
         return str(account.chat_id)
 
+    def profile_url(self, account: AccountConfig) -> str:
+        chat = str(account.chat_id)
+        return f"https://t.me/{chat[1:]}" if chat.startswith("@") else super().profile_url(account)
+
     def secret_patterns(self) -> tuple[str, ...]:
         # A bot token (``123456:AA...``) travels in every Bot API URL path: /bot<token>/sendMessage.
         return (r"(?<![0-9])\d{5,}:[A-Za-z0-9_-]{20,}",)

@@ -48,6 +48,9 @@ class TwitterSpec(PlatformSpec):
 
         return TWITTER_MAX_WEIGHT
 
+    def profile_url(self, account: AccountConfig) -> str:
+        return "https://x.com (the account's own timeline)"  # the config has no handle to name
+
     def limit(self, account: AccountConfig) -> int:
         return self.default_limit  # weighted, per part; no max_length key (yet)
 

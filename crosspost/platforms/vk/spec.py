@@ -57,5 +57,8 @@ class VkSpec(PlatformSpec):
     def target(self, account: AccountConfig) -> str:
         return str(account.group_id) if account.group_id else "—"
 
+    def profile_url(self, account: AccountConfig) -> str:
+        return f"https://vk.com/club{account.group_id}" if account.group_id else super().profile_url(account)
+
 
 SPEC = VkSpec()
