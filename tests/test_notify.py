@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 from notify_receivers import SMTP_PASSWORD, Hook, hook_url, mail_url, smtp_server, webhook
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from benchmarks.reliability.common import CREDENTIALS, ENV, config_text, needles_for, search
 from crosspost.cli import cli
@@ -27,7 +27,7 @@ from crosspost.errors import ConfigError
 from crosspost.notify.sender import BACKOFF, GROUP_WINDOW, send_due
 from crosspost.sandbox import Fault, Sandbox, build_sandbox
 from crosspost.store.sql import SqlStore
-from crosspost.store.tables import notices
+from crosspost.store.tables import deliveries, notices
 
 # The reliability harness's distinctive credentials, given through ${VAR}: a leak would be unmistakable.
 VARS = {**ENV, "SMTP_PASSWORD": SMTP_PASSWORD}
@@ -244,7 +244,10 @@ def test_a_missed_delivery_and_vk_profile_in_the_words(
     tmp_path: Path, sandbox: tuple[Sandbox, str], hook: Hook
 ) -> None:
     world = make_world(tmp_path, sandbox, [hook_url(hook)])
-    post = world.queue("vk", at=(datetime.now(UTC) - timedelta(hours=2)).isoformat())
+    post = world.queue("vk", at="now")
+    # queue refuses a past time, so the delivery is made overdue as a stopped daemon would find it.
+    with world.store.engine.begin() as conn:
+        conn.execute(update(deliveries).values(due_at=datetime.now(UTC) - timedelta(hours=2)))
     assert world.run_once() == 1
     [body] = hook.bodies
     assert body["title"] == f'crosspost: MISSED vk · post {post} "The Ambassador\'s statement"'

@@ -13,8 +13,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from notify_receivers import SMTP_PASSWORD, Hook, hook_url, mail_url, smtp_server, webhook
+from sqlalchemy import update
 
 from benchmarks.reliability.common import Output, World, needles_for, search
+from crosspost.store.tables import deliveries
 
 
 @pytest.fixture
@@ -67,21 +69,13 @@ def test_a_daemon_back_after_hours_says_how_long_and_what_it_found_overdue(hook:
     with World(name="notify-down", main={"late_limit": "1h"}) as world:
         with_notify(world, [hook_url(hook)], on=["daemon", "missed"])
         now = datetime.now(UTC)
-        late = world.queue_cli(
-            world.write_post("Late.", title="Late but in time"),
-            "--at",
-            (now - timedelta(minutes=30)).isoformat(),
-            "--to",
-            "vk",
-        )
-        stale = world.queue_cli(
-            world.write_post("Stale.", title="Yesterday's news"),
-            "--at",
-            (now - timedelta(hours=2)).isoformat(),
-            "--to",
-            "vk",
-        )
+        late = world.queue_cli(world.write_post("Late.", title="Late but in time"), "--at", "now", "--to", "vk")
+        stale = world.queue_cli(world.write_post("Stale.", title="Yesterday's news"), "--at", "now", "--to", "vk")
         with world.store() as store:  # a daemon that last beat three hours ago, then was gone
+            # queue refuses past times: the two are made overdue as the stopped daemon left them.
+            with store.engine.begin() as conn:
+                for post_id, ago in ((late, timedelta(minutes=30)), (stale, timedelta(hours=2))):
+                    conn.execute(update(deliveries).where(deliveries.c.post_id == post_id).values(due_at=now - ago))
             assert store.acquire_daemon(owner="pid 1 on host gone", now=now - timedelta(hours=3), stale_after=0)
             store.release_daemon(owner="pid 1 on host gone")
         done = world.cli("daemon", "--once")
