@@ -592,12 +592,12 @@ def daemon(app: App, once: bool) -> None:
 def accounts(app: App, check: bool) -> None:
     """List the accounts in the config (never their credentials)."""
     from crosspost import output
+    from crosspost.platforms import spec_for
 
     settings = app.settings
     if not check:
         rows = [
-            [a.name, a.platform, a.page_id or (str(a.group_id) if a.group_id else "—"), a.api_base or ""]
-            for a in settings.accounts.values()
+            [a.name, a.platform, spec_for(a.platform).target(a), a.api_base or ""] for a in settings.accounts.values()
         ]
         app.out(output.table(["NAME", "PLATFORM", "TARGET", "API BASE"], rows))
         _daemon_footer(app)
@@ -643,7 +643,36 @@ def _verify(app: App, name: str) -> tuple[str, bool, str]:
         return name, False, f"unexpected {type(exc).__name__}: {exc}"
 
 
-@cli.command(short_help="Run local emulators of the three platforms' APIs.")
+@cli.command(short_help="List the [notify] targets; --test sends each one a test notice.")
+@click.option("--test", is_flag=True, help="Send one test notice to every [notify] target; exit 1 if any fails.")
+@pass_app
+def notify(app: App, test: bool) -> None:
+    """List the [notify] targets (never their secrets) and the events they hear about."""
+    from crosspost.notify.probe import send_test
+    from crosspost.notify.targets import shown
+
+    settings = app.settings
+    notify = settings.notify
+    if not notify.urls:
+        raise Failure(f'{settings.path}: no [notify] urls; add [notify] with urls = ["mailtos://..."]')
+    if not test:
+        for i in range(len(notify.urls)):
+            app.out(shown(notify, i))
+        app.out(f"on: {', '.join(sorted(notify.on))}")
+        return
+    results = send_test(settings, now=app.now)
+    for r in results:
+        if r.ok:
+            app.out(f"✓ {r.shown}: test notice sent")
+        else:
+            app.err(f"✗ {r.shown}: {r.reason}")
+    failed = [r for r in results if not r.ok]
+    if failed:
+        names = ", ".join(r.shown for r in failed)
+        raise Failure(f"{len(failed)} of {_count(len(results), 'notify target')} failed: {names}")
+
+
+@cli.command(short_help="Run local emulators of every platform's API.")
 @click.option(
     "--port",
     type=click.IntRange(0, 65535),
@@ -652,7 +681,7 @@ def _verify(app: App, name: str) -> tuple[str, bool, str]:
     help="The port on 127.0.0.1 (0: any free port).",
 )
 def sandbox(port: int) -> None:
-    """Run local emulators of the X, Facebook Graph and VK APIs on 127.0.0.1 until interrupted.
+    """Run local emulators of every registered platform's API on 127.0.0.1 until interrupted.
 
     Point an account's api_base at the printed URL; the emulators accept the
     credentials in crosspost.sandbox.CREDENTIALS.
@@ -660,14 +689,16 @@ def sandbox(port: int) -> None:
     import signal
     import threading
 
+    from crosspost.platforms import display_name
     from crosspost.sandbox import build_sandbox
 
     box = build_sandbox()
+    served = ", ".join(display_name(e.name) for e in box.emulators)
     try:
         url = box.start(port)
     except OSError as exc:
         raise Failure(f"cannot listen on 127.0.0.1:{port} ({exc.strerror}); pass --port N with a free port") from None
-    click.echo(f"sandbox: serving the X, Graph and VK emulators on {url} (its page shows every wall); Ctrl-C stops it")
+    click.echo(f"sandbox: serving the {served} emulators on {url} (its page shows every wall); Ctrl-C stops it")
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:

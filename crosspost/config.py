@@ -7,11 +7,14 @@ message names the file, the key and the fix, on one line.
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
 import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from datetime import timedelta
+from datetime import time, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -19,41 +22,16 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from crosspost.errors import ConfigError, TimeFormatError
 from crosspost.timeutil import parse_duration
 
-PLATFORMS = ("twitter", "facebook", "vk")
-
-# Per platform: required credential keys (all secret), required plain keys, optional keys.
-_CREDENTIALS: dict[str, tuple[str, ...]] = {
-    "twitter": ("consumer_key", "consumer_secret", "access_token", "access_token_secret"),
-    "facebook": ("page_access_token",),
-    "vk": ("access_token",),
-}
-_REQUIRED_PLAIN: dict[str, tuple[str, ...]] = {
-    "twitter": (),
-    "facebook": ("page_id",),
-    "vk": ("group_id",),
-}
-_OPTIONAL: dict[str, tuple[str, ...]] = {
-    "twitter": ("api_base",),
-    "facebook": ("api_base", "graph_version", "max_length"),
-    "vk": ("api_base", "api_version", "max_length"),
-}
-_HINTS = {
-    "consumer_key": 'consumer_key = "${TWITTER_CONSUMER_KEY}"',
-    "consumer_secret": 'consumer_secret = "${TWITTER_CONSUMER_SECRET}"',
-    "access_token": 'access_token = "${TOKEN_VARIABLE}"',
-    "access_token_secret": 'access_token_secret = "${TWITTER_ACCESS_TOKEN_SECRET}"',
-    "page_access_token": 'page_access_token = "${FACEBOOK_PAGE_TOKEN}"',
-    "page_id": 'page_id = "1234567890" (the Page\'s numeric id)',
-    "group_id": "group_id = 123456 (the community's numeric id, without the minus)",
-}
-
+# Every platform's own keys, limits and checks live in its spec (crosspost/platforms/<name>/spec.py);
+# config.py asks the registry. ``PLATFORMS`` (the registered names) is read lazily: see __getattr__ below.
 DEFAULT_GRAPH_VERSION = "v24.0"
-DEFAULT_VK_API_VERSION = "5.199"
-FACEBOOK_MAX_LENGTH = 63206
-VK_DEFAULT_MAX_LENGTH = 16384
-TWITTER_MAX_WEIGHT = 280
+DEFAULT_API_VERSION = "5.199"
 
 _VAR = re.compile(r"\$\{([^}]*)\}")
+
+# [notify] (issue 13): what a notice may be about, and the default ("needs a person").
+NOTIFY_EVENTS = ("failed", "unknown", "missed", "sent", "daemon")
+NOTIFY_DEFAULT_ON = ("failed", "unknown", "missed")
 
 
 @dataclass(frozen=True)
@@ -69,18 +47,43 @@ class AccountConfig:
     page_id: str | None = None
     group_id: int | None = None
     graph_version: str = DEFAULT_GRAPH_VERSION
-    api_version: str = DEFAULT_VK_API_VERSION
+    api_version: str = DEFAULT_API_VERSION
     max_length: int | None = None
     api_base: str | None = None
+    # A platform's own plain keys that are not fields above (a plugin's; a channel's chat_id), as its spec
+    # checked them; they read back as attributes: ``account.chat_id``.
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__") or name == "options":
+            raise AttributeError(name)
+        try:
+            return self.options[name]
+        except KeyError:
+            raise AttributeError(f"{self.platform} account {self.name!r} has no {name!r}") from None
 
     @property
     def limit(self) -> int:
-        """The text limit checked at validate time (Twitter's is weighted, per part)."""
-        if self.platform == "twitter":
-            return TWITTER_MAX_WEIGHT
-        if self.max_length is not None:
-            return self.max_length
-        return FACEBOOK_MAX_LENGTH if self.platform == "facebook" else VK_DEFAULT_MAX_LENGTH
+        """The text limit checked at validate time (as the platform counts it, per part)."""
+        from crosspost.platforms import spec_for
+
+        return spec_for(self.platform).limit(self)
+
+
+@dataclass(frozen=True)
+class NotifyConfig:
+    """``[notify]``: Apprise URLs (``${VAR}`` resolved) and the events worth a notice.
+
+    ``ids`` names each target by a hash of the URL as written in the config (with its ``${VAR}``
+    references, not their values), so the outbox can remember which targets already have a notice
+    without storing anything derived from a secret. ``secrets`` are the resolved ``${VAR}`` values.
+    """
+
+    urls: tuple[str, ...] = field(default=(), repr=False)
+    ids: tuple[str, ...] = ()
+    on: frozenset[str] = frozenset(NOTIFY_DEFAULT_ON)
+    secrets: frozenset[str] = field(default=frozenset(), repr=False)
+    digest: time | None = None  # the daily digest's time of day, in the config timezone
 
 
 @dataclass(frozen=True)
@@ -98,6 +101,7 @@ class Settings:
     accounts: Mapping[str, AccountConfig]
     # Things worth telling the user that do not stop a command (the CLI prints them).
     warnings: tuple[str, ...] = ()
+    notify: NotifyConfig = field(default_factory=NotifyConfig)
 
     @property
     def folder(self) -> Path:
@@ -115,7 +119,8 @@ class Settings:
     @property
     def secrets(self) -> frozenset[str]:
         """Every secret value, for scrubbing text before it is shown or stored."""
-        return frozenset(v for a in self.accounts.values() for v in a.credentials.values() if v)
+        accounts = frozenset(v for a in self.accounts.values() for v in a.credentials.values() if v)
+        return accounts | self.notify.secrets
 
 
 def find_config_path(option: str | None, environ: Mapping[str, str], cwd: Path) -> Path:
@@ -172,8 +177,10 @@ class _Reader:
 
     def settings(self, path: Path, data: dict[str, Any]) -> Settings:
         for key in data:
-            if key not in ("crosspost", "accounts"):
-                raise self.fail(key, "unknown table; the config file has only [crosspost] and [accounts.NAME] tables")
+            if key not in ("crosspost", "accounts", "notify"):
+                raise self.fail(
+                    key, "unknown table; the config file has only [crosspost], [accounts.NAME] and [notify] tables"
+                )
         main = data.get("crosspost", {})
         if not isinstance(main, dict):
             raise self.fail("crosspost", "must be a table; write [crosspost] followed by its keys")
@@ -221,7 +228,46 @@ class _Reader:
             retry_delay=retry_delay,
             request_timeout=timeout.total_seconds(),
             accounts=accounts,
+            notify=self.notify(data.get("notify", {})),
         )
+
+    def notify(self, table: Any) -> NotifyConfig:
+        """``[notify]``: ``urls`` (Apprise URLs; checked by Apprise itself when sending, which would cost
+        a quarter second here) and ``on``."""
+        if not isinstance(table, dict):
+            raise self.fail("notify", "must be a table; write [notify] followed by urls = [...]")
+        for key in table:
+            if key not in ("urls", "on", "digest"):
+                raise self.fail(f"notify.{key}", "unknown key; remove it (known keys: digest, on, urls)")
+        raw = table.get("urls", [])
+        if not isinstance(raw, list) or not all(isinstance(u, str) for u in raw):
+            raise self.fail("notify.urls", 'must be a list of Apprise URLs; write urls = ["mailtos://..."]')
+        urls: list[str] = []
+        secrets: set[str] = set()
+        for i, url in enumerate(raw):
+            key = f"notify.urls[{i}]"
+            expanded = self.expand(key, url).strip()
+            if not re.fullmatch(r"[A-Za-z][A-Za-z0-9+.-]*://\S+", expanded):
+                raise self.fail(
+                    key, 'is not an Apprise URL; write scheme://..., such as "mailtos://user:${SMTP_PASSWORD}@host"'
+                )
+            urls.append(expanded)
+            secrets.update(self.environ[var] for var in _VAR.findall(url) if self.environ[var])
+        on = table.get("on", list(NOTIFY_DEFAULT_ON))
+        if not isinstance(on, list) or not all(isinstance(e, str) for e in on):
+            raise self.fail("notify.on", f"must be a list of events; write on = {json.dumps(list(NOTIFY_DEFAULT_ON))}")
+        for event in on:
+            if event not in NOTIFY_EVENTS:
+                raise self.fail("notify.on", f"unknown event {event!r}; use any of: {', '.join(NOTIFY_EVENTS)}")
+        digest = None
+        if "digest" in table:
+            value = table["digest"]
+            match = re.fullmatch(r"([01]\d|2[0-3]):([0-5]\d)", value) if isinstance(value, str) else None
+            if match is None:
+                raise self.fail("notify.digest", 'must be a time of day as "HH:MM"; write digest = "08:00"')
+            digest = time(int(match.group(1)), int(match.group(2)))
+        ids = tuple(hashlib.sha256(url.encode()).hexdigest()[:12] for url in raw)
+        return NotifyConfig(urls=tuple(urls), ids=ids, on=frozenset(on), secrets=frozenset(secrets), digest=digest)
 
     def text(self, table: dict[str, Any], key: str, default: str) -> str:
         value = table.get(key.rsplit(".", 1)[-1], default)
@@ -258,26 +304,35 @@ class _Reader:
         if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
             raise self.fail(prefix, "account names may use letters, digits, '-', '_' and '.'; rename the table")
         platform = table.get("platform")
+        from crosspost.platforms import specs
+
+        known = specs()
+        quoted = [f'"{p}"' for p in known]
+        choices = " or ".join([", ".join(quoted[:-1]), quoted[-1]] if len(quoted) > 1 else quoted) or (
+            "one that is registered (none is: reinstall crosspost with pip install -e .)"
+        )
         if platform is None:
-            raise self.fail(f"{prefix}.platform", 'missing; add platform = "twitter", "facebook" or "vk"')
-        if platform not in PLATFORMS:
-            raise self.fail(f"{prefix}.platform", f'unknown platform {platform!r}; use "twitter", "facebook" or "vk"')
-        allowed = {"platform", *_CREDENTIALS[platform], *_REQUIRED_PLAIN[platform], *_OPTIONAL[platform]}
+            raise self.fail(f"{prefix}.platform", f"missing; add platform = {choices}")
+        if not isinstance(platform, str) or platform not in known:
+            raise self.fail(f"{prefix}.platform", f"unknown platform {platform!r}; use {choices}")
+        spec = known[platform]
+        optional = ("max_length",) if spec.max_length_ceiling is not None else ()
+        allowed = {"platform", "api_base", *spec.credentials, *spec.required, *spec.optional, *optional}
         for key in table:
             if key not in allowed:
                 raise self.fail(
                     f"{prefix}.{key}",
                     f"unknown key for a {platform} account; remove it (allowed: {', '.join(sorted(allowed))})",
                 )
-        for key in (*_CREDENTIALS[platform], *_REQUIRED_PLAIN[platform]):
+        for key in (*spec.credentials, *spec.required):
             if key not in table:
-                raise self.fail(f"{prefix}.{key}", f"missing; add {_HINTS[key]}")
+                raise self.fail(f"{prefix}.{key}", f"missing; add {spec.hints.get(key, f'{key} = ...')}")
 
         credentials: dict[str, str] = {}
-        for key in _CREDENTIALS[platform]:
+        for key in spec.credentials:
             value = table[key]
             if not isinstance(value, str):
-                raise self.fail(f"{prefix}.{key}", f"must be a string; write {_HINTS[key]}")
+                raise self.fail(f"{prefix}.{key}", f"must be a string; write {spec.hints.get(key, f'{key} = ...')}")
             expanded = self.expand(f"{prefix}.{key}", value).strip()
             if not expanded:
                 raise self.fail(
@@ -286,39 +341,15 @@ class _Reader:
             credentials[key] = expanded
 
         fields: dict[str, Any] = {}
-        if platform == "facebook":
-            page_id = table["page_id"]
-            if isinstance(page_id, int) and not isinstance(page_id, bool):
-                page_id = str(page_id)
-            if not isinstance(page_id, str) or not page_id.strip().isdigit():
-                raise self.fail(f"{prefix}.page_id", f"must be the Page's numeric id; write {_HINTS['page_id']}")
-            fields["page_id"] = page_id.strip()
-            version = self.expand(
-                f"{prefix}.graph_version", self.text(table, f"{prefix}.graph_version", DEFAULT_GRAPH_VERSION)
-            )
-            if not re.fullmatch(r"v\d+\.\d+", version):
-                raise self.fail(
-                    f"{prefix}.graph_version",
-                    f'{version!r} is not a Graph API version; write graph_version = "{DEFAULT_GRAPH_VERSION}"',
-                )
-            fields["graph_version"] = version
-        if platform == "vk":
-            group_id = table["group_id"]
-            if isinstance(group_id, str) and group_id.strip().lstrip("-").isdigit():
-                group_id = int(group_id)
-            if not isinstance(group_id, int) or isinstance(group_id, bool) or group_id == 0:
-                raise self.fail(f"{prefix}.group_id", f"must be the community's numeric id; write {_HINTS['group_id']}")
-            fields["group_id"] = abs(group_id)
-            version = self.text(table, f"{prefix}.api_version", DEFAULT_VK_API_VERSION)
-            if not re.fullmatch(r"5\.\d+", version):
-                raise self.fail(
-                    f"{prefix}.api_version",
-                    f'{version!r} is not a VK API version; write api_version = "{DEFAULT_VK_API_VERSION}"',
-                )
-            fields["api_version"] = version
+        options = spec.read_options(table, prefix, lambda key, message: ConfigError(f"{self.shown}: {key}: {message}"))
+        own = {f.name for f in dataclasses.fields(AccountConfig)}
+        fields.update({k: v for k, v in options.items() if k in own})
+        extra = {k: v for k, v in options.items() if k not in own}
+        if extra:
+            fields["options"] = extra
         if "max_length" in table:
             limit = table["max_length"]
-            ceiling = FACEBOOK_MAX_LENGTH if platform == "facebook" else VK_DEFAULT_MAX_LENGTH
+            ceiling = spec.max_length_ceiling or 0
             if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= ceiling:
                 raise self.fail(f"{prefix}.max_length", f"must be a whole number from 1 to {ceiling}")
             fields["max_length"] = limit
@@ -349,7 +380,9 @@ def loose_permissions_warning(path: Path, raw_toml_data: Mapping[str, Any]) -> s
     accounts = raw_toml_data.get("accounts")
     if not isinstance(accounts, Mapping):
         return None
-    secret_keys = {key for keys in _CREDENTIALS.values() for key in keys}
+    from crosspost.platforms import specs
+
+    secret_keys = {key for spec in specs().values() for key in spec.credentials}
     literal = [
         f"accounts.{name}.{key}"
         for name, table in accounts.items()
@@ -364,3 +397,12 @@ def loose_permissions_warning(path: Path, raw_toml_data: Mapping[str, Any]) -> s
         f"{path}: warning: readable by {who} and holds literal secrets ({', '.join(literal)}); "
         f'run chmod 600 {path}, or take them from the environment with "${{VAR}}"'
     )
+
+
+def __getattr__(name: str) -> Any:
+    # ``PLATFORMS``: the registered platform names, read from the registry when first asked for.
+    if name == "PLATFORMS":
+        from crosspost.platforms import names
+
+        return names()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

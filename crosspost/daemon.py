@@ -34,6 +34,7 @@ from crosspost.adapters.base import Adapter
 from crosspost.config import AccountConfig, Settings
 from crosspost.delivery import LogFn, Policy, deliver, log_line
 from crosspost.errors import DaemonRunning
+from crosspost.notify.downtime import start_notices
 from crosspost.redact import redact
 from crosspost.store.records import SENDING, SENT, Claim
 from crosspost.store.sql import SqlStore
@@ -130,6 +131,7 @@ class Daemon:
             finally:
                 beat_stop.set()
                 self.drain()
+                self.notices.round(final=True)  # notify hook: --once sends the notices it caused
         failed = [i for i, status in self.outcomes.items() if status != SENT]
         return 1 if failed else 0
 
@@ -163,13 +165,16 @@ class Daemon:
     # ------------------------------------------------------------ the daemon slot
     @contextmanager
     def presence(self) -> Iterator[None]:
+        last_seen = self.store.daemon_last_seen()  # notify hook: read before acquire() overwrites it
         self.acquire()
+        self.notices = start_notices(self.store, self.settings, self.log, self.stopping, last_seen, self.clock)
         self.log(
             log_line("info", self.secrets, event="start", owner=self.owner, accounts=",".join(self.settings.accounts))
         )
         try:
             yield
         finally:
+            self.notices.close()  # notify hook
             self.store.release_daemon(owner=self.owner)
             self.log(log_line("info", self.secrets, event="stop", owner=self.owner))
 

@@ -39,15 +39,14 @@ def examples_dir() -> Path:
 def demo_config(
     api_base: str, *, credentials: dict[str, dict[str, str]] | None = None, **settings: str | int
 ) -> str:
-    """A config whose three accounts talk to the sandbox at ``api_base``.
+    """A config with one account per sandboxed platform (named for it), talking to the sandbox at ``api_base``.
 
-    ``credentials`` (default: the sandbox's own, which are not secrets) are written as given, so
+    ``credentials`` (by platform; default: the sandbox's own, which are not secrets) are written as given, so
     ``"${VAR}"`` values stay references; ``settings`` add to or replace ``[crosspost]`` keys.
     """
     from crosspost.sandbox import CREDENTIALS
 
-    creds = credentials or CREDENTIALS
-    tw, fb, vk = creds["twitter"], creds["facebook"], creds["vk"]
+    creds = {**CREDENTIALS, **(credentials or {})}
     main: dict[str, str | int] = {
         "timezone": "UTC",
         "database": "crosspost.db",
@@ -57,31 +56,17 @@ def demo_config(
         **settings,
     }
     head = "\n".join(f"{key} = {json.dumps(value)}" for key, value in main.items())
+    accounts = "".join(
+        f"\n[accounts.{platform}]\nplatform = {json.dumps(platform)}\n"
+        + "".join(f"{key} = {json.dumps(value)}\n" for key, value in keys.items())
+        + f"api_base = {json.dumps(api_base)}\n"
+        for platform, keys in creds.items()
+    )
     return f"""\
 # Written by `crosspost demo`: every account talks to the local sandbox.
 [crosspost]
 {head}
-
-[accounts.twitter]
-platform = "twitter"
-consumer_key = "{tw["consumer_key"]}"
-consumer_secret = "{tw["consumer_secret"]}"
-access_token = "{tw["access_token"]}"
-access_token_secret = "{tw["access_token_secret"]}"
-api_base = "{api_base}"
-
-[accounts.facebook]
-platform = "facebook"
-page_id = "{fb["page_id"]}"
-page_access_token = "{fb["page_access_token"]}"
-api_base = "{api_base}"
-
-[accounts.vk]
-platform = "vk"
-group_id = {vk["group_id"]}
-access_token = "{vk["access_token"]}"
-api_base = "{api_base}"
-"""
+{accounts}"""
 
 
 def run_demo(echo: Echo, *, keep: bool = False) -> int:

@@ -62,10 +62,29 @@ def delivery_json(d: DeliveryRecord, zone: tzinfo, *, history: bool = False) -> 
         "due_at": iso(d.due_at, zone),
         "sent_at": iso(d.sent_at, zone),
         "next_try_at": iso(d.next_try_at, zone),
+        "notice": notice_json(d.notice),
     }
     if history:
         data["history"] = [attempt_json(a, zone) for a in d.history]
     return data
+
+
+def notice_json(notice: str | None) -> dict[str, Any] | None:
+    """What became of the delivery's notice: ``{"state": "sent"|"queued"|"failed"|"skipped", "error": ...}``."""
+    if notice is None:
+        return None
+    state, _, why = notice.partition(":")
+    return {"state": state, "error": why or None}
+
+
+def notice_mark(notice: str | None) -> str | None:
+    """``show``'s short line: ``notice sent``, ``notice not sent: sent is not in [notify] on``."""
+    data = notice_json(notice)
+    if data is None:
+        return None
+    words = {"sent": "notice sent", "queued": "notice queued", "failed": "notice not sent", "skipped": "no notice"}
+    mark = words.get(data["state"], f"notice {data['state']}")
+    return f"{mark}: {data['error']}" if data["error"] else mark
 
 
 def attempt_json(a: Attempt, zone: tzinfo) -> dict[str, Any]:
@@ -188,9 +207,12 @@ def preview_lines(
 
     With ``width``, a text line longer than that is wrapped between words (never inside one: a URL
     stays whole), its continuations indented two more spaces than the line."""
+    from crosspost.platforms import spec_for
+
+    spec = spec_for(account.platform)
     n = len(draft.parts)
-    unit = "characters as X counts them" if account.platform == "twitter" else "characters"
-    shape = f"thread of {n} parts" if n > 1 else "one post"
+    unit = spec.length_unit
+    shape = spec.shape(draft)
     lines = [f"{account.name} ({account.platform}), {shape}"]
     for i, (part, (length, limit)) in enumerate(zip(draft.parts, measures, strict=True), 1):
         over = "  OVER THE LIMIT" if length > limit else ""
@@ -199,12 +221,12 @@ def preview_lines(
         for line in part.split("\n"):
             lines.extend(_wrapped(line, width))
         lines.append("")
-    if draft.platform == "facebook" and draft.link:
+    if spec.link_field and draft.link:
         lines.append(f"link: {draft.link}")
     for i, image in enumerate(draft.images, 1):
         alt = image.alt or "(no alt text)"
-        if draft.platform == "vk" and image.alt:
-            alt += " (VK shows no alt text)"
+        if not spec.shows_alt_text and image.alt:
+            alt += f" ({spec.display} shows no alt text)"
         lines.append(f"image {i}: {shown_path(image.path, base)} · alt: {alt}")
         lines.extend(_prepared_words(image, draft.platform))
     if lines[-1] != "":
@@ -298,6 +320,8 @@ def show_lines(p: PostRecord, zone: tzinfo) -> list[str]:
             lines.append(f"  url: {d.url}" + (f" (id {d.remote_id})" if d.remote_id else ""))
         if d.error:
             lines.append(f"  error: {d.error}")
+        if d.notice:
+            lines.append(f"  {notice_mark(d.notice)}")
         draft = drafts.get(d.account)
         if draft is not None:
             n = len(draft.parts)

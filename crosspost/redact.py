@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from functools import lru_cache
 
 MASK = "***"
 # Credential-looking parameters in URLs, bodies and headers, whatever their value.
@@ -30,4 +31,14 @@ def redact(text: str, secrets: Iterable[str] = ()) -> str:
     """``text`` with every known secret value and every credential parameter masked."""
     text = mask_secrets(text, secrets)
     text = _PARAMS.sub(lambda m: f"{m.group(1)}{m.group(2)}{MASK}", text)
+    for pattern in _platform_patterns():
+        text = pattern.sub(MASK, text)
     return _BEARER.sub(lambda m: f"{m.group(1)} {MASK}", text)
+
+
+@lru_cache(maxsize=1)
+def _platform_patterns() -> tuple[re.Pattern[str], ...]:
+    """Credential shapes the registered platforms put in URLs (a Bot API token in the path, say)."""
+    from crosspost.platforms import specs
+
+    return tuple(re.compile(p) for spec in specs().values() for p in spec.secret_patterns())

@@ -21,14 +21,13 @@ from functools import lru_cache
 from typing import Any, NamedTuple
 from urllib.parse import unquote, urlsplit
 
-from crosspost.config import TWITTER_MAX_WEIGHT, AccountConfig
+from crosspost.config import AccountConfig
 from crosspost.hashtags import extract_hashtags
 from crosspost.markdown_text import linkify, markdown_to_text, parser
 from crosspost.model import Content, Draft
+from crosspost.platforms import spec_for
 
-TWITTER_MAX_IMAGES = 4
-VK_MAX_IMAGES = 10
-TWITTER_MAX_ALT = 1000
+TWITTER_MAX_WEIGHT = 280  # X's weighted limit per tweet; the thread splitter below counts in X's weights
 
 # ---------------------------------------------------------------- Markdown to plain text
 
@@ -103,7 +102,7 @@ def twitter_weight(text: str) -> int:
 def _twitter_text() -> Any:
     # Imported on first use: twitter_text compiles large regexes at import (about 0.3 s),
     # which commands that never count a tweet should not pay.
-    from crosspost.twitter_text_loader import twitter_text
+    from crosspost.platforms.twitter.text_loader import twitter_text
 
     return twitter_text()
 
@@ -300,47 +299,19 @@ def strip_numbering(part: str) -> str:
 
 
 def render_draft(account: AccountConfig, content: Content) -> Draft:
-    """What ``account`` receives for ``content``: the text (thread parts on Twitter) and images.
-
-    Twitter: the whole text if it fits in one tweet; else a thread whose first
-    part carries the link and the hashtags. Facebook: the link goes in Graph's
-    ``link`` field, which shows it as a preview card, so the text does not
-    repeat it; but a post with photos gets no card, so then the text shows it.
-    VK: one text with the link and hashtags at the end.
-    """
-    platform = account.platform
-    if platform == "twitter":
-        parts = _twitter_parts(content)
-    elif platform == "facebook":
-        link = content.link if content.images else None
-        parts = [render_text(content.body, link, content.tags)]
-    else:
-        parts = [render_text(content.body, content.link, content.tags)]
+    """What ``account`` receives for ``content``: the text parts its platform's spec renders, and images."""
     return Draft(
         account=account.name,
-        platform=platform,
-        parts=tuple(parts),
+        platform=account.platform,
+        parts=tuple(spec_for(account.platform).render_parts(account, content)),
         images=content.images,
         link=content.link,
     )
 
 
-def _twitter_parts(content: Content) -> list[str]:
-    whole = render_text(content.body, content.link, content.tags)
-    if twitter_weight(whole) <= TWITTER_MAX_WEIGHT:
-        return [whole]
-    body = markdown_to_text(content.body)
-    tail = [content.link] if content.link and not shows_url(body, content.link) else []
-    tail += [h for h in _hashtags(body, content.tags).split(" ") if h]
-    extra = "\n\n" + " ".join(tail) if tail else ""
-    return _split(body, TWITTER_MAX_WEIGHT, extra)
-
-
 def measure(account: AccountConfig, draft: Draft) -> list[tuple[int, int]]:
     """Each part's length as the platform counts it, with the limit it must keep to."""
-    if account.platform == "twitter":
-        return [(twitter_weight(part), TWITTER_MAX_WEIGHT) for part in draft.parts]
-    return [(len(part), account.limit) for part in draft.parts]
+    return spec_for(account.platform).measure(account, draft)
 
 
 class Finding(NamedTuple):
@@ -362,58 +333,19 @@ def draft_findings(account: AccountConfig, draft: Draft) -> list[Finding]:
                 f"write a body (or a [variants.{name}] body) or add images",
             )
         )
+    spec = spec_for(account.platform)
     for n, (length, limit) in enumerate(measure(account, draft), 1):
-        if length <= limit:
-            continue
-        if account.platform != "twitter":
-            found.append(
-                Finding(
-                    "body",
-                    f'the text for account "{name}" is {length} characters, over its limit of '
-                    f"{limit}; shorten the body or give it a [variants.{name}] body",
-                )
-            )
-        elif n == 1 and len(draft.parts) > 1:
-            found.append(
-                Finding(
-                    "tail",
-                    f'the link and hashtags leave no room in the first tweet for "{name}" '
-                    f"({length} of {limit}); use fewer tags or a shorter link",
-                )
-            )
-        else:
-            found.append(
-                Finding(
-                    "body",
-                    f'tweet {n} for "{name}" is {length} characters as X counts them, over {limit}; shorten the body',
-                )
-            )
-    if account.platform == "twitter":
-        if len(draft.images) > TWITTER_MAX_IMAGES:
-            found.append(
-                Finding(
-                    "images",
-                    f'{len(draft.images)} images for account "{name}"; a tweet takes at most '
-                    f"{TWITTER_MAX_IMAGES}: remove some or give it [variants.{name}] images",
-                )
-            )
-        for n, image in enumerate(draft.images, 1):
-            if len(image.alt) > TWITTER_MAX_ALT:
-                found.append(
-                    Finding(
-                        "images",
-                        f"the alt text of image {n} is {len(image.alt)} characters; X takes at "
-                        f"most {TWITTER_MAX_ALT}: shorten it",
-                    )
-                )
-    if account.platform == "vk" and len(draft.images) > VK_MAX_IMAGES:
+        if length > limit:
+            found.append(spec.over_limit(account, draft, n, length, limit))
+    if spec.max_images is not None and len(draft.images) > spec.max_images:
         found.append(
             Finding(
                 "images",
-                f'{len(draft.images)} images for account "{name}"; a VK post takes at most '
-                f"{VK_MAX_IMAGES}: remove some or give it [variants.{name}] images",
+                f'{len(draft.images)} images for account "{name}"; {spec.post_noun} takes at most '
+                f"{spec.max_images}: remove some or give it [variants.{name}] images",
             )
         )
+    found.extend(spec.findings(account, draft))
     return found
 
 

@@ -149,6 +149,7 @@ def test_help_lists_every_command() -> None:
             "log",
             "daemon",
             "accounts",
+            "notify",
             "sandbox",
             "demo",
         ]
@@ -510,6 +511,7 @@ def test_log_json_fields_and_order(run: Invoke) -> None:
         "due_at": "2030-01-03T10:00:00+09:00",
         "sent_at": None,
         "next_try_at": None,
+        "notice": None,
     }
 
 

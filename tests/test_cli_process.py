@@ -124,7 +124,8 @@ def test_sandbox_serves_until_sigterm() -> None:
     try:
         assert proc.stdout is not None
         line = proc.stdout.readline()
-        assert line.startswith("sandbox: serving the X, Graph and VK emulators on http://127.0.0.1:")
+        assert line.startswith("sandbox: serving the ") and "Telegram" in line
+        assert " emulators on http://127.0.0.1:" in line
         url = line.split(" on ")[1].split(" ")[0]
         with urllib.request.urlopen(url + "/_sandbox/state", timeout=10) as response:
             assert response.status == 200

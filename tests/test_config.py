@@ -32,7 +32,7 @@ BROKEN: dict[str, tuple[str | bytes, str]] = {
     "not_utf8": (b'[crosspost]\ntimezone = "\xe9"\n', ": not UTF-8 text; save the config file as UTF-8"),
     "unknown_table": (
         "[crosspost]\n[other]\n",
-        ": other: unknown table; the config file has only [crosspost] and [accounts.NAME] tables",
+        ": other: unknown table; the config file has only [crosspost], [accounts.NAME] and [notify] tables",
     ),
     "crosspost_key": (
         '[crosspost]\ntimezon = "UTC"\n',
@@ -46,11 +46,11 @@ BROKEN: dict[str, tuple[str | bytes, str]] = {
     ),
     "no_platform": (
         '[accounts.x]\naccess_token = "a"\n',
-        ': accounts.x.platform: missing; add platform = "twitter", "facebook" or "vk"',
+        ': accounts.x.platform: missing; add platform = "facebook", "telegram", "twitter" or "vk"',
     ),
     "bad_platform": (
         '[accounts.x]\nplatform = "mastodon"\n',
-        ': accounts.x.platform: unknown platform \'mastodon\'; use "twitter", "facebook" or "vk"',
+        ': accounts.x.platform: unknown platform \'mastodon\'; use "facebook", "telegram", "twitter" or "vk"',
     ),
     "missing_credential": (
         '[accounts.fb]\nplatform = "facebook"\npage_id = "1"\n',
@@ -206,11 +206,12 @@ def test_example_config_documents_every_key() -> None:
         "TWITTER_ACCESS_TOKEN_SECRET": "ts",
         "FACEBOOK_PAGE_TOKEN": "f",
         "VK_TOKEN": "v",
+        "TELEGRAM_BOT_TOKEN": "123456:tg",
     }
     example = REPO / "config.example.toml"
     settings = load_config(example, env)
-    assert list(settings.accounts) == ["twitter", "facebook", "vk"]
-    assert [a.platform for a in settings.accounts.values()] == ["twitter", "facebook", "vk"]
+    assert list(settings.accounts) == ["twitter", "facebook", "vk", "telegram"]
+    assert [a.platform for a in settings.accounts.values()] == ["twitter", "facebook", "vk", "telegram"]
     text = example.read_text()
     for key in (
         "timezone",
@@ -224,6 +225,8 @@ def test_example_config_documents_every_key() -> None:
         "api_version",
         "max_length",
         "api_base",
+        "bot_token",
+        "chat_id",
     ):
         assert f"{key} =" in text, key
     with pytest.raises(ConfigError, match="environment variable TWITTER_CONSUMER_KEY is not set"):

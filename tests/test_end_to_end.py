@@ -59,7 +59,7 @@ def test_a_post_with_text_link_tags_and_two_images_reaches_every_wall(tmp_path: 
     assert ran.returncode == 0, ran.stderr
 
     records = json.loads(crosspost(tmp_path, "log", "--post", str(post_id), "--json").stdout)
-    assert sorted(r["account"] for r in records) == ["facebook", "twitter", "vk"]
+    assert sorted(r["account"] for r in records) == ["facebook", "telegram", "twitter", "vk"]
     state = json.loads(fetch(sandbox_url + "/_sandbox/state"))
     for record in records:
         assert record["status"] == "sent" and record["attempts"] == 1
@@ -72,7 +72,7 @@ def test_a_post_with_text_link_tags_and_two_images_reaches_every_wall(tmp_path: 
     assert alts[0].startswith("The Embassy hall prepared for the exhibition opening")
 
     page = fetch(sandbox_url + "/")
-    assert page.count("data:image/") >= 6  # two images on each of the three walls
+    assert page.count("data:image/") >= 8  # two images on each of the four walls
     for record in records:
         assert record["url"] in page
     assert "The archive exhibition is open at the Embassy" in page

@@ -23,13 +23,13 @@ from crosspost.adapters.base import (
     Rejected,
     Transient,
 )
-from crosspost.adapters.facebook import FacebookAdapter
 from crosspost.adapters.transport import new_session
 from crosspost.config import AccountConfig
 from crosspost.model import Draft, Image, Progress
+from crosspost.platforms.facebook.adapter import FacebookAdapter
+from crosspost.platforms.facebook.emulator import FacebookEmulator
 from crosspost.sandbox import CREDENTIALS
 from crosspost.sandbox.core import Fault, Sandbox
-from crosspost.sandbox.facebook import FacebookEmulator
 
 PAGE_ID = CREDENTIALS["facebook"]["page_id"]
 TOKEN = "EAAtestDistinctivePageTokenZq81"

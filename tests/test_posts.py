@@ -152,7 +152,7 @@ EXPECTED: dict[str, list[str]] = {
     "to_twice.md": ['to_twice.md:2: account "vk" is named twice in to; remove one'],
     "to_type.md": ['to_type.md:2: to must be a list of account names, such as to = ["twitter", "vk"]'],
     "to_unknown.md": [
-        'to_unknown.md:4: unknown account "telegram" in to; accounts in the config: twitter, facebook, vk'
+        'to_unknown.md:4: unknown account "mastodon" in to; accounts in the config: twitter, facebook, vk'
     ],
     "toml_duplicate.md": ['toml_duplicate.md:4: "title" is set twice; keep one'],
     "toml_syntax.md": [
@@ -193,7 +193,8 @@ EXPECTED: dict[str, list[str]] = {
         'variant_not_table.md:2: variants.vk must be a table; write [variants.vk] followed by body = "..."'
     ],
     "variant_unknown.md": [
-        'variant_unknown.md:4: unknown variant "telegram"; name an account or a platform: twitter, facebook, vk'
+        'variant_unknown.md:4: unknown variant "mastodon"; name an account or a platform: '
+        "twitter, facebook, vk, telegram"
     ],
     "variant_unknown_key.md": [
         'variant_unknown_key.md:6: unknown key "titel" in [variants.vk]; allowed keys: body, link, tags, images'
@@ -446,6 +447,7 @@ def test_example_posts_validate() -> None:
             "TWITTER_ACCESS_TOKEN_SECRET",
             "FACEBOOK_PAGE_TOKEN",
             "VK_TOKEN",
+            "TELEGRAM_BOT_TOKEN",
         )
     }
     settings = load_config(REPO / "config.example.toml", env)

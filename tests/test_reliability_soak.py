@@ -8,6 +8,7 @@ nothing is lost.
 from __future__ import annotations
 
 from benchmarks.reliability import soak  # noqa: E402
+from benchmarks.reliability.common import BLIND  # noqa: E402
 
 
 def test_mini_soak_no_duplicate_no_loss() -> None:
@@ -16,7 +17,8 @@ def test_mini_soak_no_duplicate_no_loss() -> None:
     assert result["lost"] == 0, result["lost_detail"]
     assert result["wrong_status"] == [], result["wrong_status"]
     assert set(result["statuses"]) <= {"sent", "unknown"}
-    # The sandbox always answers look-ups here, so nothing should stay unknown.
-    assert result["unknown"] == [], result["unknown"]
+    # The sandbox always answers look-ups here, so nothing should stay unknown, except where no look-up
+    # exists (Telegram): there an interrupted send is "unknown" for a person, never resent.
+    assert [u for u in result["unknown"] if u["account"] not in BLIND] == [], result["unknown"]
     assert result["clean_exit"] == 0 and result["tracebacks"] == 0
     assert result["leaks"] == []

@@ -33,11 +33,11 @@ from crosspost.adapters.base import (
     Rejected,
     Transient,
 )
-from crosspost.adapters.twitter import TwitterAdapter, normalize
 from crosspost.config import AccountConfig
 from crosspost.model import Draft, Image, Progress
+from crosspost.platforms.twitter.adapter import TwitterAdapter, normalize
+from crosspost.platforms.twitter.emulator import TwitterEmulator
 from crosspost.sandbox import CREDENTIALS, Fault, Sandbox
-from crosspost.sandbox.twitter import TwitterEmulator
 
 CREDS = CREDENTIALS["twitter"]
 SECRETS = tuple(CREDS.values())
@@ -444,8 +444,8 @@ def test_emulator_validates_tweet_bodies(sandbox: Sandbox) -> None:
 
 def test_oauth_signature_is_standard_hmac_sha1() -> None:
     """RFC 5849's own example, checked against our verifier's base-string code."""
+    from crosspost.platforms.twitter.emulator_oauth import OAuthVerifier
     from crosspost.sandbox.core import SandboxRequest
-    from crosspost.sandbox.twitter_oauth import OAuthVerifier
 
     verifier = OAuthVerifier("9djdj82h48djs9d2", "j49sk3j29djd", "kkk9d7dh3k39sjv7", "dh893hdasih9")
     request = SandboxRequest(

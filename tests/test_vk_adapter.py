@@ -29,12 +29,12 @@ from crosspost.adapters.base import (
     Rejected,
     Transient,
 )
-from crosspost.adapters.vk import VkAdapter
 from crosspost.config import AccountConfig
 from crosspost.model import Draft, Image, Progress
+from crosspost.platforms.vk.adapter import VkAdapter
+from crosspost.platforms.vk.emulator import VkEmulator
 from crosspost.sandbox import CREDENTIALS
 from crosspost.sandbox.core import Fault, Sandbox
-from crosspost.sandbox.vk import VkEmulator
 
 TOKEN = "vk1.a.Zq9-DISTINCT-vk-secret-7731"
 GROUP = int(CREDENTIALS["vk"]["group_id"])

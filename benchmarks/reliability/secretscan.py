@@ -16,14 +16,14 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from benchmarks.reliability.common import LOOKUP_PATH, PUBLISH_PATH, World
+from benchmarks.reliability.common import LOOKUP_PATH, PLATFORMS, PUBLISH_PATH, World
 
 
 def scenario(out: Callable[[str], None] = print) -> dict[str, Any]:
     with World("secrets", literal=True) as world:
         world.config.chmod(0o600)
         # 1. Publish with an ambiguous drop, then look-ups that break (the Graph GET carries the token in its URL).
-        for platform in ("twitter", "facebook", "vk"):
+        for platform in PLATFORMS:
             world.fault(path=PUBLISH_PATH[platform], method="POST", drop="after")
             world.fault(path=LOOKUP_PATH[platform], method="GET" if platform != "vk" else "", drop="before", times=0)
         post = world.write_post("Secrets scenario: a post whose look-up breaks.")
@@ -33,7 +33,7 @@ def scenario(out: Callable[[str], None] = print) -> dict[str, Any]:
         # 2. retry of the unknown ones (a look-up that works now), auth failures, a check of the accounts.
         world.cli("retry", str(post_id))
         world.settle(max_runs=3)
-        for platform in ("twitter", "facebook", "vk"):
+        for platform in PLATFORMS:
             world.fault(path=PUBLISH_PATH[platform], method="POST", error="auth")
         world.queue_cli(world.write_post("Secrets scenario: refused credentials."), "--at", "now")
         world.settle(max_runs=2)

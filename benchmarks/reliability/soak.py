@@ -29,6 +29,7 @@ UPLOAD_PATH = {
     "twitter": r"^/2/media/upload",
     "facebook": r"^/v[\d.]+/\d+/photos$",
     "vk": r"^/(method/photos\.|upload)",
+    "telegram": r"^/bot[^/]+/send(Photo|MediaGroup)$",
 }
 LONG = (
     "Statement {i}.{j} is longer, written so that X receives post {i} as a thread of several parts. "

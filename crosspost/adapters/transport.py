@@ -16,12 +16,6 @@ from urllib.parse import urlsplit, urlunsplit
 import requests
 from requests.adapters import HTTPAdapter
 
-PLATFORM_HOSTS: dict[str, tuple[str, ...]] = {
-    "twitter": ("api.twitter.com", "api.x.com", "upload.twitter.com", "upload.x.com"),
-    "facebook": ("graph.facebook.com",),
-    "vk": ("api.vk.ru", "api.vk.com"),
-}
-
 
 class RoutingAdapter(HTTPAdapter):
     """Sends requests for ``hosts`` to ``api_base`` (if set) and applies a default timeout."""
@@ -44,7 +38,9 @@ class RoutingAdapter(HTTPAdapter):
 
 def fit_session(session: requests.Session, platform: str, api_base: str | None, timeout: float) -> requests.Session:
     """Mount the routing adapter on ``session`` for both schemes; returns the session."""
-    adapter = RoutingAdapter(PLATFORM_HOSTS[platform], api_base, timeout)
+    from crosspost.platforms import spec_for
+
+    adapter = RoutingAdapter(spec_for(platform).hosts, api_base, timeout)  # the platform's own API hosts
     session.mount("https://", adapter)
     session.mount("http://", adapter)
     return session

@@ -36,13 +36,14 @@ from crosspost.store.records import FAILED, MISSED, SENDING, SENT, UNKNOWN, Clai
 from crosspost.store.sql import SqlStore
 
 RETRYING = "retrying"
-PLATFORM_NAMES = {"twitter": "X", "facebook": "Facebook", "vk": "VK"}
 # History outcomes that mean "an earlier request may have landed".
 MAYBE_LANDED = frozenset({"ambiguous", "interrupted"})
 
 
 def platform_name(platform: str) -> str:
-    return PLATFORM_NAMES.get(platform, platform)
+    from crosspost.platforms import display_name
+
+    return display_name(platform)
 
 
 def deliver(

@@ -128,7 +128,7 @@ class SandboxResponse:
 class Emulator(ABC):
     """One platform's API. Thread-safe: the server calls ``handle`` from many threads."""
 
-    name: str  # "twitter", "facebook", "vk"
+    name: str  # the platform's registered name (its spec's ``name``)
     title: str  # for the page
 
     def __init__(self) -> None:

@@ -44,9 +44,14 @@ Listed = TypeVar("Listed", PostRecord, PostSummary)
 CONTENT_KEY = "content_sha256"  # the snapshot's key for the hash of the post file and its images (queue --again)
 RETRYABLE = (FAILED, UNKNOWN, MISSED)
 
+# The delivery's latest notice (issue 13) as "state:why", e.g. "sent:" or "skipped:sent is not in [notify] on".
+_NOTICE = (
+    "(SELECT n.state || ':' || coalesce(n.error, '') FROM notices n WHERE n.delivery_id = d.id"
+    " ORDER BY n.id DESC LIMIT 1)"
+)
 _DELIVERY = (
     "SELECT d.id, d.post_id, p.title, d.account, d.platform, d.status, d.attempts, d.remote_id, d.url, d.error,"
-    " d.due_at, d.sent_at, d.next_try_at FROM deliveries d JOIN posts p ON p.id = d.post_id"
+    f" d.due_at, d.sent_at, d.next_try_at, {_NOTICE} FROM deliveries d JOIN posts p ON p.id = d.post_id"
 )
 _LOG_AT = "coalesce(d.sent_at, d.due_at)"
 
@@ -74,6 +79,7 @@ def delivery_from_row(row: Sequence[Any], history: tuple[Attempt, ...] = ()) -> 
         sent_at=from_db(row[11]),
         next_try_at=from_db(row[12]),
         history=history,
+        notice=row[13],
     )
 
 
@@ -167,7 +173,7 @@ class Reader:
         wanted = _check_list_status(status)
         rows = self._run(
             "SELECT p.id, p.title, p.source, p.created_at, d.id, d.post_id, p.title, d.account, d.platform, d.status,"
-            " d.attempts, d.remote_id, d.url, d.error, d.due_at, d.sent_at, d.next_try_at"
+            f" d.attempts, d.remote_id, d.url, d.error, d.due_at, d.sent_at, d.next_try_at, {_NOTICE}"
             " FROM posts p LEFT JOIN deliveries d ON d.post_id = p.id ORDER BY p.id, d.id",
             {},
         )

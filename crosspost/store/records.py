@@ -64,6 +64,7 @@ class DeliveryRecord(NamedTuple):
     sent_at: datetime | None
     next_try_at: datetime | None
     history: tuple[Attempt, ...] = ()  # filled by get_post only
+    notice: str | None = None  # its latest notice as "state:why" (issue 13); None if it has none
 
 
 class PostRecord(NamedTuple):

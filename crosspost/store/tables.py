@@ -112,3 +112,38 @@ daemon = Table(
     Column("heartbeat_at", UTCDateTime, nullable=True),
     CheckConstraint("id = 1", name="ck_daemon_single_row"),
 )
+
+# The outbox of notices (issue 13): a row is written in the same transaction as the status change it
+# tells of, so a crash can neither lose nor duplicate one; the daemon's sender sends and settles it.
+# ``state``: queued (to send; ``next_try_at`` is also the sender's claim), sent, failed (gave up),
+# skipped (not worth a notice under [notify]: ``error`` says why).
+notices = Table(
+    "notices",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(16), nullable=False),  # delivery | daemon
+    Column(
+        "delivery_id",
+        Integer,
+        ForeignKey("deliveries.id", ondelete="CASCADE", name="fk_notices_delivery_id"),
+        nullable=True,
+    ),
+    Column("post_id", Integer, nullable=True),
+    Column("status", String(16), nullable=True),  # the status the delivery reached
+    Column("reason", Text, nullable=True),  # the delivery's error at that moment
+    Column("outcome", String(32), nullable=True),  # its last attempt's outcome (auth, rejected, ...)
+    Column("code", String(64), nullable=True),
+    Column("subject", Text, nullable=True),  # daemon notices are composed when queued
+    Column("body", Text, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("tries", Integer, nullable=False, server_default="0"),
+    Column("next_try_at", UTCDateTime, nullable=True),
+    Column("settled_at", UTCDateTime, nullable=True),
+    Column("done_targets", Text, nullable=True),  # JSON list of the target ids that have it
+    Column("error", Text, nullable=True),
+    Column("day", String(10), nullable=True),  # a digest's local date: one digest a day, whatever the daemons
+    UniqueConstraint("kind", "day", name="uq_notices_kind_day"),
+)
+Index("ix_notices_state_next_try_at", notices.c.state, notices.c.next_try_at)
+Index("ix_notices_delivery_id", notices.c.delivery_id, notices.c.id)

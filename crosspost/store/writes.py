@@ -22,6 +22,7 @@ from sqlalchemy.engine import Connection
 
 from crosspost.errors import AlreadyQueued, CrosspostError, NotFound
 from crosspost.model import Draft, Progress
+from crosspost.notify.outbox import enqueue_notices
 from crosspost.store.engine import LOCK_MEDIA, serialize
 from crosspost.store.media import MediaCopier
 from crosspost.store.reads import CONTENT_KEY, RETRYABLE, sqlalchemy_reader
@@ -250,8 +251,11 @@ class Writer:
 
     def mark(self, delivery_id: int, from_statuses: Sequence[str], **values: Any) -> bool:
         """Move a delivery out of ``from_statuses`` (the guard), clearing its lease. False if the guard refused."""
+        values.setdefault("updated_at", datetime.now(UTC))
         with self.engine.begin() as conn:
             changed = _set_status(conn, delivery_id, from_statuses, lease_owner=None, lease_until=None, **values)
+            if changed:  # notify hook (issue 13): the notice commits with the status change, or neither does
+                enqueue_notices(conn, [delivery_id], status=values.get("status", ""), now=values["updated_at"])
         if not changed:
             # Not an error for the caller to handle: the row is already settled by someone else (a person's
             # cancel, a terminal status). Worth a trace, since the daemon believed it still owned it.

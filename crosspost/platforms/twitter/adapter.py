@@ -4,8 +4,8 @@ tweepy builds and signs every request; we give it the session fitted with
 ``api_base`` and timeouts, ask for raw ``requests.Response`` objects (so a
 garbled success body is ours to judge and response headers stay visible) and
 never let it wait on rate limits. Images go through the v2 media upload in
-:mod:`crosspost.adapters.twitter_media`; errors are classified in
-:mod:`crosspost.adapters.twitter_errors`.
+:mod:`crosspost.platforms.twitter.media`; errors are classified in
+:mod:`crosspost.platforms.twitter.errors`.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ import requests
 import tweepy
 from twitter_text.extract_urls import extract_urls, extract_urls_with_indices
 
-from crosspost.adapters import twitter_errors
 from crosspost.adapters.base import (
     Adapter,
     Ambiguous,
@@ -33,9 +32,10 @@ from crosspost.adapters.base import (
     Unsettled,
 )
 from crosspost.adapters.transport import network_error
-from crosspost.adapters.twitter_media import MediaUploader, media_expired
 from crosspost.config import AccountConfig
 from crosspost.model import Draft, Progress
+from crosspost.platforms.twitter import errors as twitter_errors
+from crosspost.platforms.twitter.media import MediaUploader, media_expired
 from crosspost.redact import redact
 
 PLATFORM = "twitter"

@@ -9,7 +9,7 @@ JSON on failure, ``x-rate-limit-*`` headers on every answer. Returned texts
 are as X gives them: URLs replaced by t.co links, ``& < >`` HTML-escaped.
 
 Endpoints: POST /2/tweets, GET /2/users/me, GET /2/users/:id/tweets, the v2
-media upload forms (see :mod:`crosspost.sandbox.twitter_media`) and
+media upload forms (see :mod:`crosspost.platforms.twitter.emulator_media`) and
 POST /2/media/metadata. The retired v1.1 API answers 403 code 453.
 
 Test knobs (attributes): ``access_level`` ("read-write" or "read"),
@@ -30,9 +30,9 @@ from typing import Any
 from twitter_text import parse_tweet
 from twitter_text.extract_urls import extract_urls_with_indices
 
-from crosspost.sandbox import twitter_media as tm
+from crosspost.platforms.twitter import emulator_media as tm
+from crosspost.platforms.twitter.emulator_oauth import OAuthVerifier
 from crosspost.sandbox.core import Emulator, SandboxRequest, SandboxResponse
-from crosspost.sandbox.twitter_oauth import OAuthVerifier
 
 PROBLEMS = "https://api.twitter.com/2/problems/"
 TWEPOCH_MS = 1288834974657

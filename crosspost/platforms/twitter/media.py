@@ -26,10 +26,10 @@ from typing import Any
 
 import requests
 
-from crosspost.adapters import twitter_errors
 from crosspost.adapters.base import Rejected, Transient
 from crosspost.adapters.transport import network_error, unclear
 from crosspost.model import Image, Progress
+from crosspost.platforms.twitter import errors as twitter_errors
 from crosspost.redact import redact
 
 # X documents api.x.com; api.twitter.com serves the same API and is the host tweepy signs every other

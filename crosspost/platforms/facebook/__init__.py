@@ -1,0 +1,1 @@
+"""Facebook Pages: the spec (``spec.py``), the adapter (facebook-sdk), the sandbox emulator."""

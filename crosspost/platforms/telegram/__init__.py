@@ -1,0 +1,1 @@
+"""Telegram channels: the spec (``spec.py``), the adapter (Bot API over ``requests``), the sandbox emulator."""

@@ -1,0 +1,1 @@
+"""X (Twitter): the spec (``spec.py``), the adapter (tweepy), the sandbox emulator."""

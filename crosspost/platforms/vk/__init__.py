@@ -1,0 +1,1 @@
+"""VK communities: the spec (``spec.py``), the adapter (vk_api), the sandbox emulator."""
