@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from crosspost.images.limits import MB, ImageLimits
 from crosspost.platforms.spec import PlatformSpec
 
 if TYPE_CHECKING:
@@ -41,6 +42,17 @@ class TwitterSpec(PlatformSpec):
     length_unit = "characters as X counts them"
     max_images = MAX_IMAGES
     post_noun = "a tweet"
+    # Images (X media best practices): JPG, PNG, GIF, WEBP; image <= 5 MB, animated GIF <= 15 MB and
+    # <= 1280x1080, alone in its post ("up to 4 photos, 1 animated GIF or 1 video in a Post"). 8192 px a side
+    # is the v1.1 upload's documented bound, which the v2 pages do not restate.
+    image_limits = ImageLimits(
+        frozenset({"JPEG", "PNG", "GIF", "WEBP"}),
+        5 * MB,
+        max_side=8192,
+        gif_max_bytes=15 * MB,
+        gif_box=(1280, 1080),
+        gif_alone=True,
+    )
 
     @property
     def default_limit(self) -> int:  # type: ignore[override]
