@@ -9,6 +9,10 @@ from pathlib import Path
 from typing import Any
 
 
+class LostClaim(Exception):
+    """This worker's claim was taken over (it was frozen or too slow): it must stop and write nothing."""
+
+
 @dataclass(frozen=True)
 class Image:
     """An image to attach. ``path`` is absolute: the post's file before queueing, the stored copy after."""
@@ -92,6 +96,14 @@ class Progress:
     parts: list[str] = field(default_factory=list)
     media: dict[str, str] = field(default_factory=dict)
     on_change: Any = field(default=None, repr=False, compare=False)
+    # Set by the delivery engine: raises crosspost.model.LostClaim when this worker no longer holds its claim.
+    guard: Any = field(default=None, repr=False, compare=False)
+
+    def checkpoint(self) -> None:
+        """Called by an adapter right before every request that could publish something (each upload,
+        alt text, the post, each thread part): a worker that lost its claim must not send it."""
+        if self.guard is not None:
+            self.guard()
 
     def add_part(self, remote_id: str) -> None:
         self.parts.append(remote_id)
