@@ -34,15 +34,15 @@ REPO = Path(__file__).resolve().parent.parent
 IMAGE = REPO / "crosspost" / "examples" / "media" / "agreement.png"
 
 
-def queue_file(world: World, body: str, *, image: bool = False) -> int:
-    world.count += 1
-    path = world.tmp / "posts" / f"f{world.count}.md"
+def queue_file(w: World, body: str, *, image: bool = False) -> int:
+    w.count += 1
+    path = w.tmp / "posts" / f"f{w.count}.md"
     images = ""
     if image:
-        shutil.copy(IMAGE, world.tmp / "posts" / "agreement.png")
+        shutil.copy(IMAGE, w.tmp / "posts" / "agreement.png")
         images = 'images = [{ path = "agreement.png", alt = "The signing" }]\n'
-    path.write_text(f'+++\ntitle = "frozen {world.count}"\n{images}+++\n{body}\n', encoding="utf-8")
-    done = world.cli("queue", str(path), "--at", datetime.now(UTC).isoformat(), "--to", "twitter")
+    path.write_text(f'+++\ntitle = "frozen {w.count}"\n{images}+++\n{body}\n', encoding="utf-8")
+    done = w.cli("queue", str(path), "--at", datetime.now(UTC).isoformat(), "--to", "twitter")
     assert done.returncode == 0, done.stderr
     return int(done.stdout.strip())
 
@@ -56,16 +56,16 @@ def wait_until(condition: object, timeout: float, what: str) -> None:
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def freeze_during(world: World, fault: Fault, requests: int) -> subprocess.Popen[str]:
+def freeze_during(w: World, fault: Fault, requests: int) -> subprocess.Popen[str]:
     """Start a daemon and SIGSTOP it while its ``requests``-th request matching ``fault`` is held."""
-    world.sandbox.add_faults([fault])
-    first = world.daemon()
+    w.sandbox.add_faults([fault])
+    first = w.daemon()
     wait_until(lambda: fault.used >= requests, 20, "the held request")
     first.send_signal(signal.SIGSTOP)
     # Its heartbeat thread may have been frozen inside a write transaction, holding SQLite's write lock
     # (a real hazard of one-file databases: nothing but the process can release it). Let it finish: the
     # held request is still in the sandbox for a while.
-    while _write_locked(world.tmp / "crosspost.db"):
+    while _write_locked(w.tmp / "crosspost.db"):
         first.send_signal(signal.SIGCONT)
         time.sleep(0.02)
         first.send_signal(signal.SIGSTOP)
@@ -84,9 +84,9 @@ def _write_locked(path: Path) -> bool:
         conn.close()
 
 
-def take_over(world: World) -> subprocess.Popen[str]:
+def take_over(w: World) -> subprocess.Popen[str]:
     """Wait until the frozen daemon's slot is stale, then start a second daemon (it takes the slot over)."""
-    store = SqlStore(f"sqlite:///{world.tmp / 'crosspost.db'}", world.tmp / "media")
+    store = SqlStore(f"sqlite:///{w.tmp / 'crosspost.db'}", w.tmp / "media")
     try:
         status = store.daemon_status()
         assert status is not None
@@ -94,10 +94,10 @@ def take_over(world: World) -> subprocess.Popen[str]:
     finally:
         store.close()
     wait_until(lambda: (datetime.now(UTC) - beat).total_seconds() > STALE_AFTER + 0.5, 30, "a stale slot")
-    return world.daemon()
+    return w.daemon()
 
 
-def resume_and_stop(world: World, first: subprocess.Popen[str]) -> str:
+def resume_and_stop(w: World, first: subprocess.Popen[str]) -> str:
     """SIGCONT the frozen daemon; it finds the slot and its claim gone and stops. Returns its stderr."""
     first.send_signal(signal.SIGCONT)
     try:
