@@ -145,6 +145,7 @@ def test_help_lists_every_command() -> None:
             "cancel",
             "reschedule",
             "retry",
+            "resolve",
             "log",
             "daemon",
             "accounts",

@@ -24,13 +24,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from test_daemon_e2e import World, world  # noqa: F401 - the shared daemon harness and its fixture
+import test_daemon_e2e
+from test_daemon_e2e import World
 
 from crosspost.daemon import STALE_AFTER
 from crosspost.sandbox import Fault
 from crosspost.store.sql import SqlStore
 
 REPO = Path(__file__).resolve().parent.parent
+world = test_daemon_e2e.world  # the fixture: a sandbox, a config on it, and real CLI and daemon processes
 IMAGE = REPO / "crosspost" / "examples" / "media" / "agreement.png"
 
 
@@ -116,7 +118,7 @@ def assert_fenced(err: str, post: int) -> None:
 
 @pytest.mark.parametrize("scenario", ["upload", "post", "thread part"])
 def test_a_daemon_frozen_mid_request_and_resumed_after_a_take_over_publishes_nothing_more(
-    world: World,  # noqa: F811
+    world: World,
     scenario: str,
 ) -> None:
     if scenario == "upload":
