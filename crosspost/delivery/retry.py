@@ -25,7 +25,7 @@ from crosspost.config import AccountConfig, Settings
 from crosspost.delivery import reconcile
 from crosspost.delivery.policy import LOOKUP_MARGIN
 from crosspost.delivery.reconcile import ABSENT, FOUND, LookUp
-from crosspost.delivery.run import platform_name, post_url, public_parts
+from crosspost.delivery.run import RESUMES, platform_name, post_url, public_parts
 from crosspost.errors import CrosspostError
 from crosspost.redact import redact
 from crosspost.statuses import (
@@ -185,11 +185,11 @@ def resolve_delivery(
             # A thread stopped half-way: the person named its last public part; retry resumes after it.
             kept = public_parts(draft, progress, record.platform)
             assert kept is not None
-            note = f"checked by {user}: {kept[2]}"
+            note = f"checked by {user}: {kept[2]}: {RESUMES}"
             values = {"error": note, "next_try_at": None, "progress": progress.to_json()}
             values.update(remote_id=kept[0], url=kept[1])
             _settle(store, record, FAILED, now, history, values)
-            return store.delivery(record.id), f"{kept[2]}"
+            return store.delivery(record.id), f"{kept[2]}, checked by {user}: {RESUMES}"
         remote_id = progress.parts[0]
         url = post_url(record.platform, remote_id) if url is None or not url.endswith(remote_id) else url
     values = {"remote_id": remote_id, "url": url, "sent_at": now, "error": None, "next_try_at": None}

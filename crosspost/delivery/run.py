@@ -68,6 +68,7 @@ POST_URLS = {
     "facebook": "https://www.facebook.com/{id}",
     "vk": "https://vk.com/wall{id}",
 }
+RESUMES = "`crosspost retry` resumes after them"
 LOST = "lost"  # deliver()'s result when this worker's claim was taken over: it wrote nothing
 
 __all__ = ["LOST", "MAYBE_LANDED", "PLATFORM_NAMES", "RETRYING", "deliver", "platform_name", "public_parts"]
@@ -90,10 +91,7 @@ def public_parts(draft: Draft, progress: Progress, platform: str) -> tuple[str, 
     first = progress.parts[0]
     shown = "part 1" if done == 1 else f"parts 1-{done}"
     verb = "is" if done == 1 else "are"
-    note = (
-        f"{shown} of {total} {verb} public on {platform_name(platform)} (first id {first}): "
-        "`crosspost retry` resumes after them"
-    )
+    note = f"{shown} of {total} {verb} public on {platform_name(platform)} (first id {first})"
     return first, post_url(platform, first), note
 
 
@@ -399,7 +397,7 @@ class _Delivery:
         if kept is None:
             return {"message": self.clean(message)}
         remote_id, url, note = kept
-        return {"message": self.clean(f"{message}; {note}"), "remote_id": remote_id, "url": url}
+        return {"message": self.clean(f"{message}; {note}: {RESUMES}"), "remote_id": remote_id, "url": url}
 
     def missed(self, now: datetime) -> str:
         late = now - self.claim.due_at
