@@ -32,7 +32,7 @@ from crosspost.statuses import (
     SENDING,
     allowed_from,
 )
-from crosspost.store.engine import LOCK_MEDIA, serialize
+from crosspost.store.engine import LOCK_MEDIA, READ_OPTION, serialize
 from crosspost.store.media import MediaCopier
 from crosspost.store.reads import sqlalchemy_reader
 from crosspost.store.records import DeliveryRecord, Fence
@@ -205,7 +205,8 @@ class Writer:
 
     def holds(self, fence: Fence, *, now: datetime) -> bool:
         """Whether ``fence`` still holds its claim and its lease runs past ``now``: one primary-key read."""
-        with self.engine.connect() as conn:
+        # A read transaction (a deferred BEGIN on SQLite): the check never waits for, nor blocks, a writer.
+        with self.engine.connect().execution_options(**{READ_OPTION: True}) as conn:
             row = conn.execute(select(d.lease_until).where(*_fenced(fence))).first()
             conn.rollback()
         return row is not None and row.lease_until is not None and to_utc(row.lease_until) > now
