@@ -195,6 +195,8 @@ def validate(app: App, files: tuple[Path, ...]) -> None:
             for problem in exc.problems:
                 app.err(str(problem))
             continue
+        for note in parsed.notes:  # warnings: the post is fine, but goes out without something
+            app.err(str(note))
         targets = ", ".join(d.account + (f" (thread of {len(d.parts)})" if len(d.parts) > 1 else "") for d in drafts)
         when = human(parsed.publish_at, app.settings.timezone) if parsed.publish_at else "not set (queue needs --at)"
         app.out(f"{path}: ok; to {targets}; publish_at {when}")
@@ -205,23 +207,45 @@ def validate(app: App, files: tuple[Path, ...]) -> None:
 @cli.command(short_help="Show each account's text exactly as it will be sent.")
 @click.argument("file", type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array, one object per target account.")
+@click.option(
+    "--account",
+    "accounts_shown",
+    metavar="NAME",
+    multiple=True,
+    help="Show only this account (repeat); any account of the config, as queue --to would send it.",
+)
 @pass_app
-def preview(app: App, file: Path, as_json: bool) -> None:
+def preview(app: App, file: Path, as_json: bool, accounts_shown: tuple[str, ...]) -> None:
     """Show, for each target account, the text or thread parts exactly as they will be sent,
-    each part's length as the platform counts it against its limit, and the images."""
+    each part's length as the platform counts it against its limit, and the images.
+
+    Text lines longer than the terminal are wrapped between words for reading (a wrapped
+    line goes on indented by two more spaces); --json gives the text exactly."""
+    import shutil
+
     from crosspost import output
     from crosspost.render import measure
 
-    _parsed, drafts = _load(app, file, doing="fix them, then preview again")
+    unknown = [name for name in accounts_shown if name not in app.settings.accounts]
+    if unknown:
+        raise Failure(
+            f"--account {unknown[0]}: no such account in {app.settings.path}; "
+            f"the accounts are: {', '.join(app.settings.accounts)}"
+        )
+    parsed, drafts = _load(app, file, accounts_shown or None, doing="fix them, then preview again")
+    for note in parsed.notes:
+        app.err(str(note))
     accounts = app.settings.accounts
     if as_json:
         items = [output.preview_json(accounts[d.account], d, measure(accounts[d.account], d)) for d in drafts]
         _print_json(app, items)
         return
+    # Wrapped only for a reader at a terminal (or one who sets COLUMNS): a pipe gets the lines as sent.
+    width = shutil.get_terminal_size().columns if sys.stdout.isatty() or "COLUMNS" in os.environ else None
     base = file.resolve().parent
     lines: list[str] = []
     for d in drafts:
-        lines += output.preview_lines(accounts[d.account], d, measure(accounts[d.account], d), base)
+        lines += output.preview_lines(accounts[d.account], d, measure(accounts[d.account], d), base, width=width)
     app.out("\n".join(lines).rstrip("\n"))
 
 

@@ -164,8 +164,13 @@ def shown_path(path: Path, base: Path) -> str:
         return str(path)
 
 
-def preview_lines(account: AccountConfig, draft: Draft, measures: Sequence[tuple[int, int]], base: Path) -> list[str]:
-    """One target of ``preview``: a heading, then each part with its length against the limit, then images."""
+def preview_lines(
+    account: AccountConfig, draft: Draft, measures: Sequence[tuple[int, int]], base: Path, width: int | None = None
+) -> list[str]:
+    """One target of ``preview``: a heading, then each part with its length against the limit, then images.
+
+    With ``width``, a text line longer than that is wrapped between words (never inside one: a URL
+    stays whole), its continuations indented two more spaces than the line."""
     n = len(draft.parts)
     unit = "characters as X counts them" if account.platform == "twitter" else "characters"
     shape = f"thread of {n} parts" if n > 1 else "one post"
@@ -174,7 +179,8 @@ def preview_lines(account: AccountConfig, draft: Draft, measures: Sequence[tuple
         over = "  OVER THE LIMIT" if length > limit else ""
         label = f"part {i}/{n} · " if n > 1 else ""
         lines.append(f"{label}{length}/{limit} {unit}{over}")
-        lines.extend(f"  {line}" if line else "" for line in part.split("\n"))
+        for line in part.split("\n"):
+            lines.extend(_wrapped(line, width))
         lines.append("")
     if draft.platform == "facebook" and draft.link:
         lines.append(f"link: {draft.link}")
@@ -186,6 +192,39 @@ def preview_lines(account: AccountConfig, draft: Draft, measures: Sequence[tuple
     if lines[-1] != "":
         lines.append("")
     return lines
+
+
+def _wrapped(line: str, width: int | None) -> list[str]:
+    """A text line of ``preview``, indented two spaces, wrapped at ``width`` terminal cells between words."""
+    if not line:
+        return [""]
+    if width is None or cell_width(line) + 2 <= width:
+        return [f"  {line}"]
+    indent = len(line) - len(line.lstrip(" "))
+    out: list[str] = []
+    current = "  " + line[:indent]
+    fresh = True  # nothing but indentation on the current screen line yet
+    for word in line[indent:].split(" "):
+        if not fresh and cell_width(current) + 1 + cell_width(word) > width:
+            out.append(current)
+            current, fresh = "  " + " " * (indent + 2), True
+        current += word if fresh else " " + word
+        fresh = False
+    out.append(current)
+    return out
+
+
+def cell_width(text: str) -> int:
+    """Terminal cells ``text`` takes: CJK and emoji two, joiners and combining marks none."""
+    import unicodedata
+
+    total = 0
+    for ch in text:
+        if unicodedata.combining(ch) or unicodedata.category(ch) in ("Mn", "Me", "Cf"):
+            continue
+        wide = unicodedata.east_asian_width(ch) in ("W", "F") or 0x1F000 <= ord(ch) <= 0x1FAFF
+        total += 2 if wide else 1
+    return total
 
 
 def preview_json(account: AccountConfig, draft: Draft, measures: Sequence[tuple[int, int]]) -> dict[str, Any]:

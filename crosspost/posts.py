@@ -27,6 +27,7 @@ from crosspost.config import PLATFORMS, Settings
 from crosspost.errors import PostError, PostProblem, TimeFormatError
 from crosspost.model import Content, Draft, Image
 from crosspost.render import draft_findings, render_draft
+from crosspost.text_checks import INVISIBLE, check_body
 from crosspost.timeutil import localize, parse_when
 
 FENCE = "+++"
@@ -58,6 +59,8 @@ class ParsedPost:
     # `--to` may name accounts the file's `to` left out, and problems must point at the right key.
     all_contents: Mapping[str, Content] = field(default_factory=dict, repr=False)
     origins: Mapping[str, Mapping[str, int]] = field(default_factory=dict, repr=False)
+    # Warnings: what the post goes out without (an HTML comment, say); shown by validate and preview.
+    notes: tuple[PostProblem, ...] = ()
 
     def line_of(self, account: str, key: str) -> int:
         """The line that gave ``account`` its ``key`` (body, link, tags or images)."""
@@ -130,6 +133,7 @@ class _Parser:
         self.first_line = 2  # file line of the front matter's first line
         self.folder = path.resolve().parent
         self.images_seen: dict[str, Image | None] = {}
+        self.notes: list[PostProblem] = []
 
     def problem(self, line: int, message: str) -> None:
         self.problems.append(PostProblem(self.shown, line, message))
@@ -286,6 +290,7 @@ class _Parser:
                 body=merged["body"], link=merged["link"], tags=merged["tags"], images=merged["images"]
             )
             origins[name] = where
+        self.check_bodies(body, body_line, variants)
         if self.problems:
             return None
         return ParsedPost(
@@ -298,7 +303,29 @@ class _Parser:
             body_line=body_line,
             all_contents=contents,
             origins=origins,
+            notes=tuple(sorted(self.notes, key=lambda p: p.line)),
         )
+
+    def check_bodies(self, body: str, body_line: int, variants: dict[str, dict[str, Any]]) -> None:
+        """What the body and each variant's body would not publish as written (see crosspost.text_checks)."""
+        bodies = [(body, body_line)]
+        for name, values in variants.items():
+            if "body" in values:
+                line = self.line(f"variants.{name}.body")
+                opening = self.block[line - self.first_line] if line >= self.first_line else ""
+                if re.search(r"=\s*(\"\"\"|''')\s*$", opening):
+                    # body = """ alone on its line: the text (stripped) starts at the next line that holds any.
+                    line += 1
+                    while line - self.first_line < len(self.block) and not self.block[line - self.first_line].strip():
+                        line += 1
+                bodies.append((values["body"], line))
+        for text, first in bodies:
+            for finding in check_body(text):
+                where = PostProblem(self.shown, first + finding.line, "warning: " + finding.message)
+                if finding.warning:
+                    self.notes.append(where)
+                else:
+                    self.problem(first + finding.line, finding.message)
 
     def title(self, data: dict[str, Any]) -> str:
         title = data.get("title", self.path.stem)
@@ -421,6 +448,13 @@ class _Parser:
             hostname = parts.hostname
         except ValueError:  # urlsplit refuses some malformed addresses outright ("https://[example.org")
             parts, hostname = urlsplit(""), None
+        if INVISIBLE.search(value):
+            self.problem(
+                self.line(key),
+                f"{_short(key)}{_where(key)} holds an invisible character (U+{ord(INVISIBLE.findall(value)[0]):04X}); "
+                "type the address again or delete the character",
+            )
+            return None
         if parts.scheme not in ("http", "https") or not hostname or re.search(r"\s", value.strip()):
             self.problem(
                 self.line(key),

@@ -1,9 +1,9 @@
 """Markdown to each platform's plain text; X's weighted length; thread splitting.
 
 No platform renders Markdown, so every target gets plain text (contract: "The
-post file"): links stay visible as ``text (url)``, emphasis becomes plain
-text, lists become ``• item`` / ``1. item`` lines, and paragraphs are separated
-by a blank line. The post's link and tags are appended at the end.
+post file"), made by :mod:`crosspost.markdown_text`. Here the post's link is
+appended unless the text already shows it, and the tags as hashtags unless
+the text already has them.
 
 This module imports no platform library (and nothing heavy) so that
 ``validate`` and ``preview`` start fast.
@@ -19,18 +19,16 @@ import re
 from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any, NamedTuple
-
-from markdown_it import MarkdownIt
-from markdown_it.tree import SyntaxTreeNode
+from urllib.parse import unquote, urlsplit
 
 from crosspost.config import TWITTER_MAX_WEIGHT, AccountConfig
+from crosspost.hashtags import extract_hashtags
+from crosspost.markdown_text import linkify, markdown_to_text, parser
 from crosspost.model import Content, Draft
 
 TWITTER_MAX_IMAGES = 4
 VK_MAX_IMAGES = 10
 TWITTER_MAX_ALT = 1000
-
-_MD = MarkdownIt("commonmark")
 
 # ---------------------------------------------------------------- Markdown to plain text
 
@@ -38,95 +36,59 @@ _MD = MarkdownIt("commonmark")
 def render_text(markdown: str, link: str | None, tags: Sequence[str]) -> str:
     """Plain text for ``markdown``, then ``link`` (unless the text shows it) and ``tags`` as hashtags.
 
-    The link goes in a paragraph of its own; the hashtags go on the last line,
-    skipping any the text already carries.
+    The link goes in a paragraph of its own; the hashtags (less any the text
+    already carries) go on the last line, or below a block of lines: see
+    :func:`with_hashtags`.
     """
     text = markdown_to_text(markdown)
-    if link and link not in text:
+    if link and not shows_url(text, link):
         text = f"{text}\n\n{link}" if text else link
-    hashtags = _hashtags(text, tags)
-    if hashtags:
-        text = f"{text} {hashtags}" if text else hashtags
-    return text
+    return with_hashtags(text, _hashtags(text, tags))
 
 
-def markdown_to_text(markdown: str) -> str:
-    """The Markdown body alone as plain text, blocks separated by one blank line."""
-    tree = SyntaxTreeNode(_MD.parse(markdown))
-    return "\n\n".join(_blocks(tree))
+def with_hashtags(text: str, hashtags: str) -> str:
+    """``hashtags`` after ``text``: on its last line, unless that line belongs to a block of lines
+    (a list, an event block, a signature), where a tag would read as part of its last line."""
+    if not hashtags:
+        return text
+    if not text:
+        return hashtags
+    return f"{text}\n\n{hashtags}" if "\n" in text.rpartition("\n\n")[2] else f"{text} {hashtags}"
+
+
+def shows_url(text: str, url: str) -> bool:
+    """Whether ``text`` shows ``url`` as one of its own URLs (compared as URLs: a longer URL that
+    starts with it does not count, ``HTTPS://Example.org`` is ``https://example.org/``)."""
+    wanted = _url_key(url)
+    for match in linkify(parser()).match(text) or ():
+        found = _url_key(match.url)
+        if found == wanted or (not match.schema and found[1:] == wanted[1:]):
+            return True
+    return False
+
+
+def _url_key(url: str) -> tuple[str, ...]:
+    """What two spellings of one address share: scheme and host in any case, the default port, an empty path."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+        host = (parts.hostname or "").encode("idna").decode("ascii")
+    except (ValueError, UnicodeError):
+        return (url,)
+    default = {"http": 80, "https": 443}.get(parts.scheme.lower())
+    netloc = host if port in (None, default) else f"{host}:{port}"
+    return (parts.scheme.lower(), netloc, unquote(parts.path) or "/", parts.query, parts.fragment)
 
 
 def _hashtags(text: str, tags: Sequence[str]) -> str:
-    present = {m.lower() for m in re.findall(r"#(\w+)", text)}
+    """The tags as hashtags, less those the text already has, as X's own extractor finds hashtags
+    (a URL's ``#fragment`` is no hashtag; a full-width ``＃tag`` is one)."""
+    if not tags:
+        return ""
+    present: set[str] = set()
+    if "#" in text or "＃" in text:  # skip loading twitter-text for text without any
+        present = {h.lower() for h in extract_hashtags(text, _twitter_text())}
     return " ".join(f"#{tag}" for tag in tags if tag.lower() not in present)
-
-
-def _blocks(node: SyntaxTreeNode) -> list[str]:
-    """The blocks (paragraph-like strings) of a container node, empty ones dropped."""
-    out: list[str] = []
-    for child in node.children:
-        out.extend(b for b in _block(child) if b.strip())
-    return out
-
-
-def _block(node: SyntaxTreeNode) -> list[str]:
-    kind = node.type
-    if kind in ("paragraph", "heading"):
-        return [_inline(node.children[0]).strip()] if node.children else []
-    if kind in ("bullet_list", "ordered_list"):
-        return [_list(node)]
-    if kind == "blockquote":
-        # Quote marks rather than "> ": readers of a plain-text post see a quotation, not markup.
-        inner = _blocks(node)
-        if not inner:
-            return []
-        inner[0] = "“" + inner[0]
-        inner[-1] = inner[-1] + "”"
-        return inner
-    if kind in ("fence", "code_block", "html_block"):
-        return [node.content.strip("\n")]
-    return []  # hr and anything unknown: the paragraph break is enough
-
-
-def _list(node: SyntaxTreeNode) -> str:
-    lines: list[str] = []
-    number = int(node.attrs.get("start", 1) or 1)
-    for item in node.children:
-        marker = f"{number}. " if node.type == "ordered_list" else "• "
-        number += 1
-        body = "\n".join(_blocks(item)).split("\n") or [""]
-        lines.append(marker + body[0])
-        # Continuation lines (nested lists, later paragraphs) line up under the item's text.
-        lines.extend((" " * len(marker) + line) if line else "" for line in body[1:])
-    return "\n".join(lines)
-
-
-def _inline(node: SyntaxTreeNode) -> str:
-    parts: list[str] = []
-    for child in node.children:
-        kind = child.type
-        if kind in ("text", "code_inline", "html_inline"):
-            parts.append(child.content)
-        elif kind == "softbreak":
-            parts.append(" ")  # Markdown semantics: a wrapped source line joins its paragraph
-        elif kind == "hardbreak":
-            parts.append("\n")
-        elif kind == "link":
-            parts.append(_link(child))
-        elif kind == "image":
-            parts.append(_inline(child) if child.children else child.content)
-        else:  # em, strong and the like: keep the words, drop the emphasis
-            parts.append(_inline(child))
-    return "".join(parts)
-
-
-def _link(node: SyntaxTreeNode) -> str:
-    label = _inline(node)
-    href = str(node.attrs.get("href", ""))
-    shown = _MD.normalizeLinkText(href)
-    if not href or label in (href, shown) or _MD.normalizeLink(label) == href or "mailto:" + label == href:
-        return label
-    return f"{label} ({shown})"
 
 
 # ---------------------------------------------------------------- X's weighted length
@@ -253,6 +215,11 @@ def _pack(atoms: list[_Atom], budget: int, first_extra: str) -> list[str]:
                 end -= 1  # the estimate was off (rare: text joined across a boundary); give up a token
             if not _fits(_join(atoms[i:end]), extra, budget):
                 end = i
+        if end == i and extra and twitter_weight(atoms[i].token) <= budget:
+            # The link and tags leave no room for this word, but a part of its own would hold it:
+            # tweet 1 carries just them, and the word is never cut (it starts tweet 2 whole).
+            chunks.append("")
+            continue
         if end == i:  # not even the first token fits: cut it
             head, rest = _hard_cut(atoms[i].token, extra, budget)
             if not head and not extra:
@@ -363,7 +330,7 @@ def _twitter_parts(content: Content) -> list[str]:
     if twitter_weight(whole) <= TWITTER_MAX_WEIGHT:
         return [whole]
     body = markdown_to_text(content.body)
-    tail = [content.link] if content.link and content.link not in body else []
+    tail = [content.link] if content.link and not shows_url(body, content.link) else []
     tail += [h for h in _hashtags(body, content.tags).split(" ") if h]
     extra = "\n\n" + " ".join(tail) if tail else ""
     return _split(body, TWITTER_MAX_WEIGHT, extra)

@@ -126,8 +126,8 @@ def test_images_with_alt_in_one_post(sandbox: Sandbox, adapter: FacebookAdapter,
 def test_retry_reuses_uploaded_photos(sandbox: Sandbox, adapter: FacebookAdapter, tmp_path: Path) -> None:
     a = image(tmp_path, "a.png", "green", "alt")
     progress = Progress()
-    sandbox.add_faults([Fault(path=r"/feed$", method="POST", error="server")])
-    with pytest.raises(Transient):
+    sandbox.add_faults([Fault(path=r"/feed$", method="POST", error="rate_limit")])
+    with pytest.raises(RateLimited):
         adapter.publish(draft(images=(a,)), progress)
     assert list(progress.media) == [a.sha256] and posts(sandbox) == []
     adapter.publish(draft(images=(a,)), progress)
@@ -148,14 +148,14 @@ def test_unicode_text(sandbox: Sandbox, adapter: FacebookAdapter, text: str) -> 
     assert posts(sandbox)[0]["text"] == text
 
 
-def test_photo_upload_with_unknown_outcome_is_safe_to_retry(
+def test_photo_upload_with_unknown_outcome_is_ambiguous(
     sandbox: Sandbox, adapter: FacebookAdapter, tmp_path: Path
 ) -> None:
     a = image(tmp_path, "a.png", "red")
     sandbox.add_faults([Fault(path=r"/photos$", drop="after")])
-    with pytest.raises(Transient) as caught:
+    with pytest.raises(Ambiguous):  # the post depends on the upload: look before resending
         adapter.publish(draft(images=(a,)), Progress())
-    assert not isinstance(caught.value, Ambiguous) and posts(sandbox) == []
+    assert posts(sandbox) == []
 
 
 def test_not_an_image_is_rejected(sandbox: Sandbox, adapter: FacebookAdapter, tmp_path: Path) -> None:
@@ -175,7 +175,7 @@ def test_not_an_image_is_rejected(sandbox: Sandbox, adapter: FacebookAdapter, tm
         ("auth", AuthError, "190"),
         ("permission", AuthError, "200"),
         ("duplicate", Rejected, "506"),
-        ("server", Transient, "2"),
+        ("server", Ambiguous, "2"),
         ("bad_request", Rejected, "100"),
     ],
 )
@@ -228,8 +228,8 @@ def test_temporary_block_waits_long(sandbox: Sandbox, adapter: FacebookAdapter) 
 @pytest.mark.parametrize(
     ("status", "body", "headers", "error_type"),
     [
-        (502, "<html><body>Bad Gateway</body></html>", {"Content-Type": "text/html"}, Transient),
-        (500, '{"oops": true}', {"Content-Type": "application/json"}, Transient),
+        (502, "<html><body>Bad Gateway</body></html>", {"Content-Type": "text/html"}, Ambiguous),
+        (500, '{"oops": true}', {"Content-Type": "application/json"}, Ambiguous),
         (403, "<html>Forbidden</html>", {"Content-Type": "text/html"}, AuthError),
         (200, "<html>a proxy page</html>", {"Content-Type": "text/html"}, Ambiguous),
         (200, '{"id": "1"}', {"X-No-Content-Type": "1"}, Ambiguous),

@@ -31,7 +31,8 @@ NUMBER = re.compile(r" (\d+)/(\d+)$")
 
 def test_paragraphs_and_emphasis() -> None:
     md = "First *para*\nwrapped **line**.\n\nSecond `code` para.  \nAfter a hard break."
-    assert render_text(md, None, ()) == "First para wrapped line.\n\nSecond code para.\nAfter a hard break."
+    # A line break in the body is a line break in the post (contract: "The post file").
+    assert render_text(md, None, ()) == "First para\nwrapped line.\n\nSecond code para.\nAfter a hard break."
 
 
 def test_links_stay_visible() -> None:
@@ -52,7 +53,7 @@ def test_lists_are_readable_lines() -> None:
 
 def test_headings_code_quotes_rules() -> None:
     md = "# Title *x*\n\nText.\n\n```\nkeep  this\n  as is\n```\n\n> Quoted\n> words.\n\n---\n\nEnd."
-    assert render_text(md, None, ()) == "Title x\n\nText.\n\nkeep  this\n  as is\n\n“Quoted words.”\n\nEnd."
+    assert render_text(md, None, ()) == "Title x\n\nText.\n\nkeep  this\n  as is\n\n“Quoted\nwords.”\n\nEnd."
 
 
 def test_link_and_tags_appended() -> None:

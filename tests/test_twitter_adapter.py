@@ -138,9 +138,9 @@ def test_failed_part_resumes_without_repeating(sandbox: Sandbox, emulator: Twitt
     progress = Progress()
     first = adapter(sandbox)
     first.publish(draft(parts[0]), progress)  # the first part alone succeeds...
-    sandbox.add_faults([Fault(path=TWEETS, error="server")])
-    with pytest.raises(Transient):
-        first.publish(draft(*parts), progress)  # ...the second fails (503) and is not recorded
+    sandbox.add_faults([Fault(path=TWEETS, error="rate_limit")])
+    with pytest.raises(RateLimited):
+        first.publish(draft(*parts), progress)  # ...the second is refused (429) and is not recorded
     assert len(progress.parts) == 1
     receipt = adapter(sandbox).publish(draft(*parts), progress)
     assert [p["text"] for p in posts(emulator)] == list(parts)
@@ -182,7 +182,7 @@ def test_uploaded_media_are_reused_and_alt_reapplied(
     image = picture(tmp_path, "again.png", alt="The residence")
     progress = Progress()
     sandbox.add_faults([Fault(path=r"^/2/media/metadata$", error="server")])
-    with pytest.raises(Transient):
+    with pytest.raises(Ambiguous):  # alt text is a publishing step: a 5xx there settles nothing
         adapter(sandbox).publish(draft("Photo.", images=(image,)), progress)
     assert image.sha256 in progress.media and posts(emulator) == []
     adapter(sandbox).publish(draft("Photo.", images=(image,)), progress)
@@ -231,7 +231,7 @@ def test_link_cyrillic_and_cjk_arrive_intact(sandbox: Sandbox, emulator: Twitter
         ("auth", AuthError),
         ("permission", AuthError),
         ("rate_limit", RateLimited),
-        ("server", Transient),
+        ("server", Ambiguous),
         ("bad_request", Rejected),
         ("duplicate", Rejected),
     ],
@@ -284,11 +284,11 @@ def test_wrong_secret_fails_the_signature(sandbox: Sandbox) -> None:
     assert "not-the-right-secret-7Hq2" not in str(clean(caught.value))
 
 
-def test_server_html_page_and_media_failure_are_transient(sandbox: Sandbox, tmp_path: Path) -> None:
+def test_server_html_page_on_media_upload_is_ambiguous(sandbox: Sandbox, tmp_path: Path) -> None:
     sandbox.add_faults([Fault(path=r"^/2/media/upload$", status=502, body="<html>Bad Gateway</html>")])
-    with pytest.raises(Transient) as caught:
+    with pytest.raises(Ambiguous) as caught:
         adapter(sandbox).publish(draft("Photo.", images=(picture(tmp_path, "x.png"),)), Progress())
-    assert not isinstance(clean(caught.value), RateLimited)
+    clean(caught.value)
 
 
 def test_not_an_image_is_rejected(sandbox: Sandbox, tmp_path: Path) -> None:
@@ -367,7 +367,15 @@ def test_find_ignores_posts_before_the_window(sandbox: Sandbox) -> None:
     assert adapter(sandbox).find(draft("Old news."), Progress(), later) is None
 
 
-@pytest.mark.parametrize("refusal", ["tier", "rate_limit", "permission"])
+def test_find_refused_for_rate_is_rate_limited(sandbox: Sandbox) -> None:
+    sandbox.add_faults([Fault(path=r"^/2/users/\d+/tweets$", error="rate_limit", reset_in=60)])
+    with pytest.raises(RateLimited) as caught:  # passing: the delivery asks again after the reset
+        adapter(sandbox).find(draft("Anything."), Progress(), since())
+    clean(caught.value)
+    assert caught.value.reset_at is not None
+
+
+@pytest.mark.parametrize("refusal", ["tier", "permission"])
 def test_find_refused_cannot_settle(sandbox: Sandbox, emulator: TwitterEmulator, refusal: str) -> None:
     if refusal == "tier":
         emulator.timeline_access = False  # X's Free tier has no user timelines

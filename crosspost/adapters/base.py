@@ -55,9 +55,14 @@ class PlatformError(CrosspostError):
 
 
 class Transient(PlatformError):
-    """Passing failure; the post was certainly not made (5xx with an error, refused connection).
+    """Passing failure that provably happened before the platform acted; safe to try again.
 
-    Safe to try again, after ``retry_after`` seconds if the platform said so.
+    Only these: nothing was sent (connection refused, DNS, connect timeout), a clear refusal
+    carrying the platform's error (a 4xx, a VK error in an HTTP 200 body such as 6 or 10), or a
+    read (look-up, verify) that failed in any way. Never a 5xx, a read timeout, a dropped
+    connection or a garbled body on a publishing request: those are :class:`Ambiguous` (the
+    one rule is :func:`crosspost.adapters.transport.unclear`). Try again after ``retry_after``
+    seconds if the platform said so.
     """
 
     kind = "transient"
@@ -78,10 +83,13 @@ class RateLimited(Transient):
 
 
 class Ambiguous(PlatformError):
-    """The request may have reached the platform and its outcome is unknown.
+    """A publishing request may have acted on the platform and its outcome is unknown.
 
-    A read timeout, a connection dropped after sending, a garbled success body.
-    Never resend without looking the post up first (:meth:`Adapter.find`).
+    Publishing requests are every request that may create something: the post, each thread
+    part, each media upload the post depends on, alt-text metadata. Any failure of one that is
+    not a clear refusal is Ambiguous: a 5xx of every kind (X 500-504, Graph 500-504, a VK
+    gateway 5xx), a read timeout, a connection dropped after sending, a garbled or incomplete
+    success body. Never resend without looking the post up first (:meth:`Adapter.find`).
     """
 
     kind = "ambiguous"
@@ -104,9 +112,23 @@ class Rejected(PlatformError):
 
 
 class LookupUnavailable(PlatformError):
-    """:meth:`Adapter.find` cannot settle the question (read access not in the tier, no permission)."""
+    """:meth:`Adapter.find` cannot settle the question, and waiting will not change that.
+
+    Read access not in the tier, no permission, more posts in the window than a look-up reads.
+    """
 
     kind = "lookup_unavailable"
+
+
+class Unsettled(LookupUnavailable):
+    """:meth:`Adapter.find` read the window but cannot tell this post from another.
+
+    Two candidates, or a candidate that matches on less than everything that identifies the
+    post (an image-only post whose media ids were never recorded). Settling it needs a person:
+    taking the candidate could report another post as ours, ignoring it could post twice.
+    """
+
+    kind = "unsettled"
 
 
 # ---------------------------------------------------------------- the interface
@@ -128,21 +150,36 @@ class Adapter(ABC):
         ``progress`` holds what earlier tries achieved: thread parts already
         published (resume after the last, replying to it) and media already
         uploaded (reuse the ids). Record each new id at once with
-        ``progress.add_part`` / ``progress.add_media``.
+        ``progress.add_part`` / ``progress.add_media``. Call
+        ``progress.checkpoint()`` right before every publishing request (each
+        upload step, alt text, the post, each thread part) and let its
+        ``LostClaim`` through: a worker that lost its claim sends nothing more.
 
-        Raises Transient, RateLimited, Ambiguous, AuthError or Rejected.
+        Raises Transient, RateLimited, Ambiguous, AuthError or Rejected (see
+        each type for which failure is which).
         """
 
     @abstractmethod
     def find(self, draft: Draft, progress: Progress, since: datetime) -> Receipt | None:
         """Look ``draft`` up on the platform among posts made since ``since`` (aware).
 
-        Called only after an ambiguous outcome. Returns the receipt if the post
-        (for a thread: its next unpublished part, given ``progress``) is there,
-        ``None`` if it is provably absent. Ask for the smallest window.
+        Called only after an ambiguous outcome. Found means an exact match on
+        everything that identifies the post: its whole text with its URLs (after
+        the platform's own normalisation), the media ids this delivery uploaded
+        (``progress.media``), the window. For a thread it looks for the next
+        unpublished part (the reply to the last recorded part, with that part's
+        exact text), then the one after, and so on.
 
-        Raises LookupUnavailable when the platform will not tell (tier,
-        permission), Transient/Ambiguous when the look-up itself failed.
+        Returns a receipt whose ``part_ids`` are ``progress.parts`` followed by
+        every part found (the caller records them); ``None`` only when the
+        whole window was read and nothing matches (provably absent). Ask for
+        the smallest window.
+
+        Raises Unsettled (a LookupUnavailable) when candidates cannot be told
+        apart or match on less than everything; LookupUnavailable when the
+        platform will not tell (tier, permission, too many posts); Transient or
+        RateLimited when the look-up failed for a passing reason (5xx, 429,
+        timeout, connection): worth asking again later. Never Ambiguous.
         """
 
     @abstractmethod

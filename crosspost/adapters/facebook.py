@@ -29,7 +29,6 @@ import requests
 
 from crosspost.adapters.base import (
     Adapter,
-    Ambiguous,
     AuthError,
     LookupUnavailable,
     PlatformError,
@@ -37,8 +36,9 @@ from crosspost.adapters.base import (
     Receipt,
     Rejected,
     Transient,
+    Unsettled,
 )
-from crosspost.adapters.transport import network_error
+from crosspost.adapters.transport import network_error, unclear
 from crosspost.config import AccountConfig
 from crosspost.model import Draft, Image, Progress
 from crosspost.redact import redact
@@ -109,11 +109,12 @@ class FacebookAdapter(Adapter):
                 args[f"attached_media[{i}]"] = json.dumps({"media_fbid": media_id})
         elif draft.link:
             args["link"] = draft.link
-        with self._errors("publishing the post", ambiguous=True):
+        progress.checkpoint()
+        with self._errors("publishing the post", publishing=True):
             result = self.graph.request(self._path(self.page_id, "feed"), post_args=args)
         post_id = _field(result, "id")
         if post_id is None:
-            raise Ambiguous("Facebook answered the post without its id; the post may have been made", platform=PLATFORM)
+            raise unclear("Facebook answered the post without its id", publishing=True, platform=PLATFORM)
         progress.add_part(post_id)
         return self._receipt(post_id)
 
@@ -129,14 +130,19 @@ class FacebookAdapter(Adapter):
         except OSError as exc:
             raise Rejected(f"cannot read image {image.path.name}: {exc.strerror}", platform=PLATFORM) from None
         mime = image.mime or "application/octet-stream"
-        # An unpublished photo is no post: if its upload's outcome is unknown, uploading again is safe.
-        with self._errors(f"uploading image {image.path.name}", ambiguous=False):
+        # The post depends on this upload: an unclear outcome is Ambiguous, as for the post itself.
+        progress.checkpoint()
+        with self._errors(f"uploading image {image.path.name}", publishing=True):
             result = self.graph.request(
                 self._path(self.page_id, "photos"), post_args=args, files={"source": (image.path.name, data, mime)}
             )
         photo_id = _field(result, "id")
         if photo_id is None:
-            raise Transient(f"Facebook answered the upload of {image.path.name} without a photo id", platform=PLATFORM)
+            raise unclear(
+                f"Facebook answered the upload of {image.path.name} without a photo id",
+                publishing=True,
+                platform=PLATFORM,
+            )
         if image.sha256:
             progress.add_media(image.sha256, photo_id)
         return photo_id
@@ -144,30 +150,60 @@ class FacebookAdapter(Adapter):
     # ------------------------------------------------------------ find
 
     def find(self, draft: Draft, progress: Progress, since: datetime) -> Receipt | None:
+        """The post among the Page feed's posts since ``since``, matched beyond doubt.
+
+        Ours only on an exact match: posted by the Page itself (the real feed holds visitors' posts
+        too), the same message, and the same attachments: the photo ids this delivery uploaded
+        (``progress.media``), or for a post without images the same link share.
+        """
         if progress.parts:
             return self._receipt(progress.parts[0])
+        posts = self._window(since)
+        recorded = tuple(progress.media.get(image.sha256) for image in draft.images)
         wanted = _normal(draft.text)
+        exact, doubtful = [], []
+        for post in posts:
+            if _normal(str(post.get("message", ""))) != wanted or _author(post) not in (self.page_id, None):
+                continue
+            photos, link = _attached(post)
+            if draft.images:
+                if None in recorded or _author(post) is None:
+                    if len(photos) == len(recorded):
+                        doubtful.append(post)
+                elif photos == set(recorded):
+                    exact.append(post)
+            elif not photos and link == (draft.link or None):
+                (exact if _author(post) is not None else doubtful).append(post)
+            elif not photos and link is None and draft.link and "attachments" not in post:
+                doubtful.append(post)  # Graph made no link preview (or did not say): the link cannot be compared
+        if len(exact) == 1 and not doubtful:
+            post_id = str(exact[0]["id"])
+            return Receipt(post_id, str(exact[0].get("permalink_url") or _post_url(post_id)), (post_id,))
+        if not exact and not doubtful:
+            return None
+        ids = ", ".join(str(p.get("id")) for p in exact + doubtful)
+        why = "several posts on the Page match it" if len(exact) > 1 else "a post matches it on less than all of it"
+        if draft.images and None in recorded:
+            why = "its photo ids were never recorded"
+        raise Unsettled(f"cannot tell whether the post is on the Page ({why}: {ids})", platform=PLATFORM)
+
+    def _window(self, since: datetime) -> list[dict[str, Any]]:
+        """Every feed post since ``since`` (less the skew): all pages, or LookupUnavailable."""
         args: dict[str, Any] = {
             "since": int((since - FIND_SKEW).timestamp()),
-            "fields": "id,message,created_time,permalink_url",
+            "fields": "id,message,created_time,permalink_url,from,attachments",
             "limit": FIND_PAGE_SIZE,
         }
+        posts: list[dict[str, Any]] = []
         for _ in range(FIND_MAX_PAGES):
             with self._errors("looking the post up on the Page", lookup=True):
                 result = self.graph.request(self._path(self.page_id, "feed"), args)
             if not isinstance(result, dict) or not isinstance(result.get("data"), list):
                 raise Transient("Facebook answered the feed look-up without a list of posts", platform=PLATFORM)
-            # The feed is newest first; the oldest match after ``since`` is the one our try made.
-            matches = [
-                p for p in result["data"] if isinstance(p, dict) and _normal(str(p.get("message", ""))) == wanted
-            ]
-            if matches:
-                post = matches[-1]
-                post_id = str(post["id"])
-                return Receipt(post_id, str(post.get("permalink_url") or _post_url(post_id)), (post_id,))
+            posts.extend(p for p in result["data"] if isinstance(p, dict))
             after = (result.get("paging") or {}).get("cursors", {}).get("after")
             if not after or not (result.get("paging") or {}).get("next"):
-                return None
+                return posts
             args["after"] = after
         raise LookupUnavailable(
             f"too many posts on the Page since {since:%Y-%m-%d %H:%M} UTC to look through; check the Page by hand",
@@ -218,10 +254,11 @@ class FacebookAdapter(Adapter):
         return Receipt(post_id, _post_url(post_id), (post_id,))
 
     @contextmanager
-    def _errors(self, doing: str, *, ambiguous: bool = False, lookup: bool = False) -> Iterator[None]:
+    def _errors(self, doing: str, *, publishing: bool = False, lookup: bool = False) -> Iterator[None]:
         """Turn whatever facebook-sdk or requests raise into crosspost's error types.
 
-        ``ambiguous``: the call may create a post, so an unreadable success is Ambiguous.
+        ``publishing``: the call may create something (the post, a photo it needs), so a 5xx or an
+        unreadable answer is Ambiguous (:func:`~crosspost.adapters.transport.unclear`).
         ``lookup``: a refusal for permission means the look-up cannot settle anything.
         """
         try:
@@ -229,45 +266,49 @@ class FacebookAdapter(Adapter):
         except PlatformError:
             raise
         except GraphHTTPError as exc:
-            self._raise_graph(doing, _error_body(exc.response), exc.response, lookup=lookup)
+            self._raise_graph(doing, _error_body(exc.response), exc.response, lookup=lookup, publishing=publishing)
         except facebook.GraphAPIError as exc:
             # A 200 whose JSON holds "error" (the hook let it through) or a reply facebook-sdk cannot read.
             if isinstance(exc.result, dict) and isinstance(exc.result.get("error"), dict):
-                self._raise_graph(doing, exc.result["error"], None, lookup=lookup)
-            self._garbled(doing, ambiguous, "not JSON")
+                self._raise_graph(doing, exc.result["error"], None, lookup=lookup, publishing=publishing)
+            self._garbled(doing, publishing, "not JSON")
         except requests.JSONDecodeError as exc:
-            self._garbled(doing, ambiguous, f"invalid JSON ({exc.msg})")
+            self._garbled(doing, publishing, f"invalid JSON ({exc.msg})")
         except requests.RequestException as exc:
-            error = network_error(exc, PLATFORM, self.secrets)
-            if not ambiguous and isinstance(error, Ambiguous):
-                # Reads and unpublished uploads make no post, so an unknown outcome is only a passing failure.
-                text = f"{doing}: no usable answer from facebook ({type(exc).__name__}); this call posts nothing"
-                raise Transient(self._clean(text), platform=PLATFORM) from None
+            error = network_error(exc, PLATFORM, self.secrets, publishing=publishing)
             error.message = self._clean(f"{doing}: {error.message}")
             error.args = (error.message,)
             raise error from None
         except (KeyError, ValueError, TypeError, AttributeError) as exc:
             # facebook-sdk trips over replies without a Content-Type or with an unexpected shape.
-            self._garbled(doing, ambiguous, f"{type(exc).__name__}: {exc}")
+            self._garbled(doing, publishing, f"{type(exc).__name__}: {exc}")
 
-    def _garbled(self, doing: str, ambiguous: bool, detail: str) -> NoReturn:
+    def _garbled(self, doing: str, publishing: bool, detail: str) -> NoReturn:
         message = self._clean(f"{doing}: Facebook's answer could not be read ({detail[:200]})")
-        if ambiguous:
-            raise Ambiguous(f"{message}; the post may have been made", platform=PLATFORM) from None
-        raise Transient(message, platform=PLATFORM) from None
+        raise unclear(message, publishing=publishing, platform=PLATFORM) from None
 
     def _clean(self, text: str) -> str:
         return redact(text, self.secrets)
 
     def _raise_graph(
-        self, doing: str, error: dict[str, Any] | None, response: requests.Response | None, *, lookup: bool
+        self,
+        doing: str,
+        error: dict[str, Any] | None,
+        response: requests.Response | None,
+        *,
+        lookup: bool,
+        publishing: bool = False,
     ) -> NoReturn:
-        """Raise the crosspost error for Graph's ``error`` object (or, without one, the HTTP status)."""
+        """Raise the crosspost error for Graph's ``error`` object (or, without one, the HTTP status).
+
+        A 5xx is a clear refusal only where Graph's error says so by its code (rate, token,
+        permission, duplicate, block); otherwise, on a publishing call, it is Ambiguous.
+        """
         status = response.status_code if response is not None else None
         if error is None:
             text = self._clean(f"{doing}: Facebook answered HTTP {status} without a Graph error")
             if status is not None and status >= 500:
-                raise Transient(text, code=status, platform=PLATFORM) from None
+                raise unclear(text, publishing=publishing, code=status, platform=PLATFORM) from None
             if status == 429:
                 raise RateLimited(text, code=status, platform=PLATFORM, reset_at=_reset_at(response)) from None
             if status in (401, 403):
@@ -308,7 +349,11 @@ class FacebookAdapter(Adapter):
                 platform=PLATFORM,
                 retry_after=TEMPORARY_BLOCK_WAIT,
             ) from None
-        if code in TRANSIENT_CODES or error.get("is_transient") is True or (status is not None and status >= 500):
+        if status is not None and status >= 500:
+            # Graph's codes 1 and 2 ("unexpected error", "temporarily unavailable") say nothing about
+            # whether the post was made before it failed.
+            raise unclear(text, publishing=publishing, code=shown, platform=PLATFORM) from None
+        if code in TRANSIENT_CODES or error.get("is_transient") is True:
             raise Transient(text, code=shown, platform=PLATFORM) from None
         if code == 2635 or code == 12:
             raise Rejected(
@@ -336,6 +381,30 @@ def _int(value: Any) -> int | None:
         return int(value)
     except (TypeError, ValueError):
         return None
+
+
+def _author(post: dict[str, Any]) -> str | None:
+    """Who posted it (a Page's feed holds visitors' posts too); None when Graph did not say."""
+    author = post.get("from")
+    return str(author["id"]) if isinstance(author, dict) and author.get("id") else None
+
+
+def _attached(post: dict[str, Any]) -> tuple[set[str], str | None]:
+    """The photo ids and the shared link of a post, from its ``attachments`` edge."""
+    photos: set[str] = set()
+    link: str | None = None
+    items = list(((post.get("attachments") or {}).get("data")) or [])
+    while items:
+        item = items.pop()
+        if not isinstance(item, dict):
+            continue
+        items.extend(((item.get("subattachments") or {}).get("data")) or [])
+        target: dict[str, Any] = item["target"] if isinstance(item.get("target"), dict) else {}
+        if item.get("type") == "photo" and target.get("id"):
+            photos.add(str(target["id"]))
+        elif item.get("type") == "share":
+            link = str(item.get("unshimmed_url") or item.get("url") or "") or None
+    return photos, link
 
 
 def _normal(text: str) -> str:

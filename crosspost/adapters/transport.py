@@ -68,27 +68,42 @@ def readable_body(text: str, limit: int = 160) -> str:
     return words if len(words) <= limit else words[: limit - 1] + "…"
 
 
-def network_error(exc: requests.RequestException, platform: str, secrets: Iterable[str]):  # type: ignore[no-untyped-def]
+def unclear(message: str, *, publishing: bool, platform: str, code: str | int | None = None):  # type: ignore[no-untyped-def]
+    """THE rule of ambiguity, for every adapter: a failure that does not prove the platform did nothing.
+
+    Ambiguity is a property of the request, not of the status code. A 5xx of any kind, a timeout or a
+    dropped connection after sending, a garbled or incomplete success body: none of them says whether
+    the platform acted. On a ``publishing`` request (one that may create something the post is or
+    depends on: the post, a thread part, a media upload, alt text) that is :class:`Ambiguous`, and the
+    delivery looks the post up before any resend. On a read (look-ups, verify) nothing can have been
+    made, so the same failure is only :class:`Transient`. None of X, Graph or VK documents a 5xx as
+    "not processed", so no 5xx on a publishing request is ever Transient.
+    """
+    from crosspost.adapters.base import Ambiguous, Transient
+
+    if publishing:
+        return Ambiguous(f"{message}; it may have gone through all the same", code=code, platform=platform)
+    return Transient(message, code=code, platform=platform)
+
+
+def network_error(exc: requests.RequestException, platform: str, secrets: Iterable[str], *, publishing: bool = True):  # type: ignore[no-untyped-def]
     """Classify a ``requests`` failure: did the request possibly reach the platform?
 
     Connection refused, DNS failure and connect timeouts happen before anything
     was sent: safe to retry (Transient). A read timeout or a connection dropped
-    once the request was sent may have posted: Ambiguous.
+    once the request was sent may have acted: :func:`unclear` decides by ``publishing``.
     """
-    from crosspost.adapters.base import Ambiguous, Transient
+    from crosspost.adapters.base import Transient
     from crosspost.redact import redact
 
     name = type(exc).__name__
     if isinstance(exc, requests.ConnectTimeout) or (isinstance(exc, requests.ConnectionError) and _before_send(exc)):
         return Transient(redact(f"cannot connect to {platform}: {name}", secrets), platform=platform)
     if isinstance(exc, requests.ReadTimeout):
-        return Ambiguous(
-            f"no answer from {platform} in time (read timeout); the post may have been made", platform=platform
-        )
-    return Ambiguous(
-        redact(
-            f"connection to {platform} broke after the request was sent ({name}); the post may have been made", secrets
-        ),
+        return unclear(f"no answer from {platform} in time (read timeout)", publishing=publishing, platform=platform)
+    return unclear(
+        redact(f"connection to {platform} broke after the request was sent ({name})", secrets),
+        publishing=publishing,
         platform=platform,
     )
 

@@ -19,10 +19,19 @@ from typing import Any
 
 import requests
 import tweepy
-from twitter_text.extract_urls import extract_urls
+from twitter_text.extract_urls import extract_urls, extract_urls_with_indices
 
 from crosspost.adapters import twitter_errors
-from crosspost.adapters.base import Adapter, Ambiguous, AuthError, LookupUnavailable, Receipt, Rejected, Transient
+from crosspost.adapters.base import (
+    Adapter,
+    Ambiguous,
+    AuthError,
+    LookupUnavailable,
+    Receipt,
+    Rejected,
+    Transient,
+    Unsettled,
+)
 from crosspost.adapters.transport import network_error
 from crosspost.adapters.twitter_media import MediaUploader, media_expired
 from crosspost.config import AccountConfig
@@ -38,7 +47,7 @@ _URL = re.compile(r"https?://\S+", re.IGNORECASE)
 
 
 def normalize(text: str) -> str:
-    """Text as comparable between what we sent and what X lists: X rewrites links through t.co and escapes HTML."""
+    """Text with every link taken out: only to spot look-alikes whose links X left unexplained."""
     text = unicodedata.normalize("NFC", html.unescape(text))
     for url in sorted(extract_urls(text), key=len, reverse=True):
         text = text.replace(url, " ")
@@ -83,6 +92,7 @@ class TwitterAdapter(Adapter):
             media_ids = self.media.media_ids(draft.images, progress) if not progress.parts and draft.images else []
             for index in range(len(progress.parts), len(parts)):
                 reply_to = progress.parts[-1] if progress.parts else None
+                progress.checkpoint()
                 try:
                     tweet_id = self._create(parts[index], media_ids if index == 0 else [], reply_to)
                 except Rejected as exc:
@@ -104,16 +114,7 @@ class TwitterAdapter(Adapter):
                 user_auth=True,
             )
         except tweepy.HTTPException as exc:
-            if exc.response.status_code == 504:
-                raise Ambiguous(
-                    redact(
-                        f"X answered {exc.response.status_code} (gateway timeout); the post may have been made",
-                        self.secrets,
-                    ),
-                    code=504,
-                    platform=PLATFORM,
-                ) from None
-            raise twitter_errors.classify(exc.response, self.secrets) from None
+            raise twitter_errors.classify(exc.response, self.secrets, publishing=True) from None
         except requests.JSONDecodeError:
             raise self._garbled() from None
         except requests.RequestException as exc:
@@ -148,46 +149,94 @@ class TwitterAdapter(Adapter):
     # ------------------------------------------------------------ find
 
     def find(self, draft: Draft, progress: Progress, since: datetime) -> Receipt | None:
+        """The next unpublished part(s) on the user's timeline since ``since``, matched beyond doubt.
+
+        A tweet is ours only on an exact match: the whole text with its links restored from
+        ``entities.urls`` (X shows t.co links), the media keys of the images this delivery
+        uploaded (``progress.media``) and, for a later part, the reply to the part before it.
+        """
         parts = draft.parts or ("",)
-        index = len(progress.parts)
-        if index >= len(parts):
+        if len(progress.parts) >= len(parts):
             return self._receipt(progress.parts)
-        wanted = normalize(parts[index])
-        reply_to = progress.parts[-1] if progress.parts else None
+        tweets = self._window(since)
+        found = list(progress.parts)
+        while len(found) < len(parts):
+            index = len(found)
+            media = self._recorded_media(draft, progress) if index == 0 else ()
+            tweet_id = self._pick(tweets, parts[index], media, found[-1] if found else None, index)
+            if tweet_id is None:
+                break
+            found.append(tweet_id)
+        if len(found) == len(progress.parts):
+            return None
+        if self._username is None:
+            self._learn_username()
+        return self._receipt(found)
+
+    def _window(self, since: datetime) -> list[dict[str, Any]]:
+        """Every tweet of the user since ``since`` (less the clock margin); all pages, or no answer."""
         user_id = self._user_id or self._me()[0]
         token: str | None = None
+        tweets: list[dict[str, Any]] = []
         for _ in range(LOOKUP_PAGES):
             listing = partial(
                 self.client.get_users_tweets,
                 user_id,
                 start_time=since - CLOCK_MARGIN,
                 max_results=LOOKUP_PAGE,
-                tweet_fields=["created_at", "referenced_tweets"],
+                tweet_fields=["created_at", "referenced_tweets", "entities", "attachments"],
+                expansions=["attachments.media_keys"],
                 pagination_token=token,
                 user_auth=True,
             )
             answer = self._read(listing, lookup=True)
-            for tweet in answer.get("data") or []:
-                if self._matches(tweet, wanted, reply_to):
-                    if self._username is None:
-                        self._learn_username()
-                    return self._receipt([*progress.parts, str(tweet["id"])])
+            if answer.get("errors") and not answer.get("data") and "result_count" not in (answer.get("meta") or {}):
+                # A 200 that carries only errors listed nothing: it proves nothing absent. Asked again later.
+                raise Transient(
+                    redact(f"X answered the timeline with errors only ({answer['errors']})", self.secrets)[:300],
+                    platform=PLATFORM,
+                )
+            tweets.extend(t for t in answer.get("data") or [] if isinstance(t, dict))
             token = (answer.get("meta") or {}).get("next_token")
             if not token:
-                return None
+                return tweets
         raise LookupUnavailable(
             f"more than {LOOKUP_PAGE * LOOKUP_PAGES} posts on X since the try; not reading further", platform=PLATFORM
         )
 
     @staticmethod
-    def _matches(tweet: dict[str, Any], wanted: str, reply_to: str | None) -> bool:
-        if normalize(str(tweet.get("text", ""))) != wanted:
-            return False
-        replied = [r.get("id") for r in tweet.get("referenced_tweets") or [] if r.get("type") == "replied_to"]
-        # A later thread part must answer the part before it; X lists that when asked (referenced_tweets).
-        if reply_to is None:
-            return not replied
-        return not replied or replied[0] == reply_to
+    def _recorded_media(draft: Draft, progress: Progress) -> tuple[str | None, ...]:
+        """The X media id this delivery recorded for each image (None where it never learnt it)."""
+        return tuple(progress.media.get(image.sha256) for image in draft.images)
+
+    def _pick(
+        self, tweets: list[dict[str, Any]], text: str, media: tuple[str | None, ...], reply_to: str | None, index: int
+    ) -> str | None:
+        """The one tweet that is this part; None if none is; Unsettled if it cannot be told."""
+        wanted = as_x_expands(text)
+        exact, doubtful = [], []
+        for tweet in tweets:
+            if _replied_to(tweet) != reply_to:
+                continue
+            restored = restore_text(tweet)
+            if restored is None:  # a link X did not explain: compare what is left, and doubt it
+                if normalize(str(tweet.get("text", ""))) == normalize(wanted) and _same_count(tweet, media):
+                    doubtful.append(tweet)
+                continue
+            if restored != wanted:
+                continue
+            if None in media:
+                if _same_count(tweet, media):
+                    doubtful.append(tweet)
+            elif _media_ids(tweet) == set(media):
+                exact.append(tweet)
+        if len(exact) == 1 and not doubtful:
+            return str(exact[0]["id"])
+        if not exact and not doubtful:
+            return None
+        ids = ", ".join(str(t.get("id")) for t in exact + doubtful)
+        why = "several posts on X match it" if len(exact) > 1 else _doubt(media)
+        raise Unsettled(f"cannot tell whether part {index + 1} is on X ({why}: {ids})", platform=PLATFORM)
 
     # ------------------------------------------------------------ verify
 
@@ -230,8 +279,7 @@ class TwitterAdapter(Adapter):
         except tweepy.HTTPException as exc:
             raise twitter_errors.classify(exc.response, self.secrets, lookup=lookup) from None
         except requests.RequestException as exc:
-            failure = network_error(exc, PLATFORM, self.secrets)
-            raise Transient(failure.message, platform=PLATFORM) from None
+            raise network_error(exc, PLATFORM, self.secrets, publishing=False) from None
         try:
             answer = response.json()
         except ValueError:
@@ -249,3 +297,59 @@ class TwitterAdapter(Adapter):
         if self._username:
             return f"https://x.com/{self._username}/status/{tweet_id}"
         return f"https://x.com/i/web/status/{tweet_id}"
+
+
+def restore_text(tweet: dict[str, Any]) -> str | None:
+    """The tweet's text as it was sent: t.co links back to their ``expanded_url``, HTML unescaped, NFC.
+
+    The trailing t.co link X adds for attached media (an entity with a ``media_key``) is dropped.
+    None when a t.co link in the text has no entity to restore it from.
+    """
+    text = str(tweet.get("text", ""))
+    urls = ((tweet.get("entities") or {}).get("urls")) or []
+    for entity in sorted((u for u in urls if isinstance(u, dict) and u.get("url")), key=lambda u: -len(u["url"])):
+        if entity.get("media_key"):
+            text = text.replace(" " + entity["url"], "").replace(entity["url"], "")
+        elif entity.get("expanded_url"):
+            text = text.replace(entity["url"], str(entity["expanded_url"]))
+    if _T_CO.search(text):
+        return None
+    return unicodedata.normalize("NFC", html.unescape(text)).strip()
+
+
+_T_CO = re.compile(r"https?://t\.co/\w+")
+
+
+def as_x_expands(text: str) -> str:
+    """Our text as :func:`restore_text` gives it back: NFC, and a link written without a scheme
+    (``example.org/news``) with the ``http://`` X's ``expanded_url`` puts before it."""
+    text = unicodedata.normalize("NFC", text).strip()
+    out, last = "", 0
+    for found in extract_urls_with_indices(text):
+        start, end = found["indices"]
+        out += text[last:start] + ("" if re.match(r"(?i)https?://", found["url"]) else "http://") + found["url"]
+        last = end
+    return out + text[last:]
+
+
+def _replied_to(tweet: dict[str, Any]) -> str | None:
+    for ref in tweet.get("referenced_tweets") or []:
+        if isinstance(ref, dict) and ref.get("type") == "replied_to":
+            return str(ref.get("id"))
+    return None
+
+
+def _media_ids(tweet: dict[str, Any]) -> set[str]:
+    """The media ids of a tweet, from its media keys (``3_<id>`` for a photo, ``16_<id>`` for a GIF)."""
+    keys = (tweet.get("attachments") or {}).get("media_keys") or []
+    return {str(k).split("_", 1)[-1] for k in keys}
+
+
+def _same_count(tweet: dict[str, Any], media: tuple[str | None, ...]) -> bool:
+    return len(_media_ids(tweet)) == len(media)
+
+
+def _doubt(media: tuple[str | None, ...]) -> str:
+    if None in media:
+        return "its media ids were never recorded, so its images cannot be compared"
+    return "X did not expand a link in it, so its text cannot be compared"

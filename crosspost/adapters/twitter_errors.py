@@ -14,8 +14,8 @@ from typing import Any
 
 import requests
 
-from crosspost.adapters.base import AuthError, LookupUnavailable, PlatformError, RateLimited, Rejected, Transient
-from crosspost.adapters.transport import readable_body
+from crosspost.adapters.base import AuthError, LookupUnavailable, PlatformError, RateLimited, Rejected
+from crosspost.adapters.transport import readable_body, unclear
 from crosspost.redact import redact
 
 PLATFORM = "twitter"
@@ -67,8 +67,14 @@ def describe(response: requests.Response) -> tuple[str, str | int]:
     return (f"{head}: {'; '.join(bits)}" if bits else head), code
 
 
-def classify(response: requests.Response, secrets: Iterable[str], *, lookup: bool = False) -> PlatformError:
-    """The error for an HTTP error answer from X. ``lookup``: the call was a read made to settle an outcome."""
+def classify(
+    response: requests.Response, secrets: Iterable[str], *, lookup: bool = False, publishing: bool = False
+) -> PlatformError:
+    """The error for an HTTP error answer from X.
+
+    ``lookup``: the call was a read made to settle an outcome. ``publishing``: the call may have
+    created something (a post, a thread part, an upload, alt text), so a 5xx is Ambiguous.
+    """
     secrets = tuple(secrets)
     text, code = describe(response)
     status = response.status_code
@@ -85,10 +91,7 @@ def classify(response: requests.Response, secrets: Iterable[str], *, lookup: boo
         )
     if status == 429:
         reset = reset_at(response)
-        if lookup:
-            return LookupUnavailable(
-                redact(f"X refused the look-up for rate ({text}); the outcome cannot be settled now", secrets), **kw
-            )
+        # A look-up refused for rate settles nothing yet: the delivery asks again after the reset.
         when = f"; allowed again at {reset.isoformat()}" if reset else ""
         return RateLimited(message + when, reset_at=reset, **kw)
     if status == 403:
@@ -114,7 +117,7 @@ def classify(response: requests.Response, secrets: Iterable[str], *, lookup: boo
             )
         return Rejected(message, **kw)
     if status >= 500:
-        return Transient(message, **kw)
+        return unclear(message, publishing=publishing, **kw)  # type: ignore[no-any-return]
     if lookup and status == 404:
         return LookupUnavailable(message, **kw)
     return Rejected(message, **kw)

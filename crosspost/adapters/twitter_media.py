@@ -11,8 +11,11 @@ attached (never waited for: a pending GIF is a Transient with X's
 ``check_after_secs``). Alt text: ``POST /2/media/metadata``.
 
 Requests go on the adapter's session (so ``api_base`` and the timeout apply),
-signed by tweepy's ``OAuth1UserHandler(...).apply_auth()``. No upload can make
-a post, so every failure here is Transient or lasting, never Ambiguous.
+signed by tweepy's ``OAuth1UserHandler(...).apply_auth()``. Every POST here
+makes something the post then depends on (an upload, its alt text): it is a
+publishing request, so a 5xx, a dropped connection or a garbled answer is
+Ambiguous (:func:`~crosspost.adapters.transport.unclear`), and
+``progress.checkpoint()`` runs right before it. The STATUS read is not.
 """
 
 from __future__ import annotations
@@ -24,8 +27,8 @@ from typing import Any
 import requests
 
 from crosspost.adapters import twitter_errors
-from crosspost.adapters.base import PlatformError, Rejected, Transient
-from crosspost.adapters.transport import network_error
+from crosspost.adapters.base import Rejected, Transient
+from crosspost.adapters.transport import network_error, unclear
 from crosspost.model import Image, Progress
 from crosspost.redact import redact
 
@@ -77,15 +80,18 @@ class MediaUploader:
             media_id = progress.media.get(sha)
             reused = media_id is not None
             if media_id is None:
-                media_id = self._upload(data, mime)
+                media_id = self._upload(data, mime, progress)
                 progress.add_media(sha, media_id)
             try:
                 if mime == "image/gif":
-                    self._check_processed(media_id)
+                    self._check_processed(media_id, progress)
                 if image.alt:
                     # Always (re)applied: an earlier try may have uploaded the image and failed before its alt.
                     self._call(
-                        "POST", f"{API}/metadata", json={"id": media_id, "metadata": {"alt_text": {"text": image.alt}}}
+                        "POST",
+                        f"{API}/metadata",
+                        progress,
+                        json={"id": media_id, "metadata": {"alt_text": {"text": image.alt}}},
                     )
             except Rejected:
                 if not reused:
@@ -97,11 +103,12 @@ class MediaUploader:
 
     # ------------------------------------------------------------ the forms
 
-    def _upload(self, data: bytes, mime: str) -> str:
+    def _upload(self, data: bytes, mime: str, progress: Progress) -> str:
         if mime in ONE_SHOT_TYPES:
             answer = self._call(
                 "POST",
                 f"{API}/upload",
+                progress,
                 files={"media": ("image", data, mime)},
                 data={"media_category": "tweet_image", "media_type": mime},
             )
@@ -109,18 +116,19 @@ class MediaUploader:
         if mime != "image/gif":
             raise Rejected(f"X does not take this image type ({mime or 'unknown'})", platform="twitter")
         init = {"media_type": mime, "total_bytes": len(data), "media_category": "tweet_gif"}
-        media_id = self._id(self._call("POST", f"{API}/upload/initialize", json=init))
+        media_id = self._id(self._call("POST", f"{API}/upload/initialize", progress, json=init))
         self._call(
             "POST",
             f"{API}/upload/{media_id}/append",
+            progress,
             files={"media": ("image", data, mime)},
             data={"segment_index": "0"},
         )
-        self._id(self._call("POST", f"{API}/upload/{media_id}/finalize"))
+        self._id(self._call("POST", f"{API}/upload/{media_id}/finalize", progress))
         return media_id
 
-    def _check_processed(self, media_id: str) -> None:
-        answer = self._call("GET", f"{API}/upload", params={"command": "STATUS", "media_id": media_id})
+    def _check_processed(self, media_id: str, progress: Progress) -> None:
+        answer = self._call("GET", f"{API}/upload", progress, params={"command": "STATUS", "media_id": media_id})
         info = (answer.get("data") or {}).get("processing_info") or {}
         state = info.get("state", "succeeded")
         if state == "failed":
@@ -149,27 +157,29 @@ class MediaUploader:
         data: dict[str, Any] = nested if isinstance(nested, dict) else answer
         value = data.get("id") or data.get("media_id_string") or data.get("media_id")
         if not value or not str(value).strip():
-            raise Transient(
-                "X answered the media upload without a media id; the upload will be repeated", platform="twitter"
-            )
+            raise unclear("X answered the media upload without a media id", publishing=True, platform="twitter")
         return str(value)
 
-    def _call(self, method: str, url: str, **kwargs: Any) -> dict[str, Any]:
+    def _call(self, method: str, url: str, progress: Progress, **kwargs: Any) -> dict[str, Any]:
+        publishing = method == "POST"  # every POST here makes an upload or sets its alt text
+        if publishing:
+            progress.checkpoint()
         try:
             response = self.session.request(method, url, auth=self.auth, **kwargs)
         except requests.RequestException as exc:
-            failure: PlatformError = network_error(exc, "twitter", self.secrets)
-            # An upload cannot make a post: whatever the network did, trying again is safe.
-            raise Transient(failure.message, platform="twitter") from None
+            raise network_error(exc, "twitter", self.secrets, publishing=publishing) from None
         if not response.ok:
-            raise twitter_errors.classify(response, self.secrets)
+            raise twitter_errors.classify(response, self.secrets, publishing=publishing)
         if not response.content:
             return {}
         try:
             answer = response.json()
         except ValueError:
-            raise Transient(
-                "X answered a media request with a garbled body", code=response.status_code, platform="twitter"
+            raise unclear(
+                "X answered a media request with a garbled body",
+                publishing=publishing,
+                code=response.status_code,
+                platform="twitter",
             ) from None
         return answer if isinstance(answer, dict) else {}
 

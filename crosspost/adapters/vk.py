@@ -9,10 +9,13 @@ takes one file in the documented ``photo`` field, so photos are uploaded one
 per request here.
 
 Idempotence: ``wall.post`` carries ``guid=draft.key``; VK answers a repeated
-guid on the same wall with the first post's id, so a resend cannot double
-post. That is why a gateway 5xx on ``wall.post`` is Transient. Timeouts, dropped
-connections and garbled answers are still reported as Ambiguous and settled by
-:meth:`VkAdapter.find` (a small ``wall.get``), as the delivery rules require.
+guid on the same wall with the first post's id. The guid is documented to
+protect for one hour only, so it is a second line of defence, not the rule: a
+gateway 5xx, a timeout, a dropped connection or a garbled answer on any
+publishing call (the photo upload, ``photos.saveWallPhoto``, ``wall.post``) is
+Ambiguous and settled by :meth:`VkAdapter.find` (a small ``wall.get``). An
+error VK puts in an HTTP 200 body (6, 10, ...) is VK's own clear answer.
+``photos.getWallUploadServer`` only hands out an address, so it is a read.
 """
 
 from __future__ import annotations
@@ -38,7 +41,6 @@ from vk_api.exceptions import (  # type: ignore[import-untyped]
 
 from crosspost.adapters.base import (
     Adapter,
-    Ambiguous,
     AuthError,
     LookupUnavailable,
     PlatformError,
@@ -46,8 +48,9 @@ from crosspost.adapters.base import (
     Receipt,
     Rejected,
     Transient,
+    Unsettled,
 )
-from crosspost.adapters.transport import RoutingAdapter, fit_session, network_error
+from crosspost.adapters.transport import RoutingAdapter, fit_session, network_error, unclear
 from crosspost.config import AccountConfig
 from crosspost.model import Draft, Image, Progress
 from crosspost.redact import redact
@@ -142,12 +145,11 @@ class VkAdapter(Adapter):
             params["attachments"] = ",".join(attachments)
         if draft.key:
             params["guid"] = draft.key
+        progress.checkpoint()
         result = self._call("wall.post", params, publishing=True)
         post_id = _number(result.get("post_id")) if isinstance(result, dict) else None
         if post_id is None:
-            raise Ambiguous(
-                f"VK answered wall.post without a post id ({_short(result)}); the post may exist", platform="vk"
-            )
+            raise unclear(f"VK answered wall.post without a post id ({_short(result)})", publishing=True, platform="vk")
         remote_id = f"-{self.group_id}_{post_id}"
         progress.add_part(remote_id)
         return self._receipt(remote_id)
@@ -165,7 +167,9 @@ class VkAdapter(Adapter):
         upload_url = server.get("upload_url") if isinstance(server, dict) else None
         if not isinstance(upload_url, str) or not upload_url:
             raise Transient(f"VK gave no photo upload address ({_short(server)})", platform="vk")
+        progress.checkpoint()
         uploaded = self._upload_file(upload_url, image, data)
+        progress.checkpoint()
         saved = self._call(
             "photos.saveWallPhoto",
             {
@@ -174,13 +178,14 @@ class VkAdapter(Adapter):
                 "server": uploaded["server"],
                 "hash": uploaded["hash"],
             },
+            publishing=True,
         )
         try:
             photo = saved[0]
             attachment = f"photo{int(photo['owner_id'])}_{int(photo['id'])}"
         except (LookupError, TypeError, ValueError):
-            raise Transient(
-                f"VK saved the photo but its answer is not understood ({_short(saved)})", platform="vk"
+            raise unclear(
+                f"VK saved the photo but its answer is not understood ({_short(saved)})", publishing=True, platform="vk"
             ) from None
         progress.add_media(sha, attachment)
         return attachment
@@ -191,22 +196,24 @@ class VkAdapter(Adapter):
         try:
             response = self.upload.http.post(url, files={"photo": (image.path.name, data, mime)})
         except requests.RequestException as exc:
-            raise _nothing_posted(network_error(exc, "vk", self.secrets), "uploading a photo") from None
+            raise network_error(exc, "vk", self.secrets, publishing=True) from None
+        said = f"VK's photo upload server answered HTTP {response.status_code}"
+        if response.status_code >= 500:
+            raise unclear(said, publishing=True, code=response.status_code, platform="vk")
+        if response.status_code == 429:
+            raise RateLimited(said, retry_after=1.0, code=429, platform="vk")
         if response.status_code >= 400:
-            kind = Transient if response.status_code >= 500 or response.status_code == 429 else Rejected
-            raise kind(
-                f"VK's photo upload server answered HTTP {response.status_code}",
-                code=response.status_code,
-                platform="vk",
-            )
+            raise Rejected(said, code=response.status_code, platform="vk")
         try:
             body = response.json()
         except ValueError:
-            raise Transient(
-                "VK's photo upload server answered with something that is not JSON", platform="vk"
+            raise unclear(
+                "VK's photo upload server answered with something that is not JSON", publishing=True, platform="vk"
             ) from None
         if not isinstance(body, dict):
-            raise Transient(f"VK's photo upload server answer is not understood ({_short(body)})", platform="vk")
+            raise unclear(
+                f"VK's photo upload server answer is not understood ({_short(body)})", publishing=True, platform="vk"
+            )
         if "error" in body:
             error = body["error"]
             if isinstance(error, dict) and "error_code" in error:
@@ -220,11 +227,36 @@ class VkAdapter(Adapter):
     # ------------------------------------------------------------ find
 
     def find(self, draft: Draft, progress: Progress, since: datetime) -> Receipt | None:
-        """Look for the post among the community's own recent wall posts (``wall.get``, filter owner)."""
+        """The post among the community's own wall posts since ``since`` (``wall.get``, filter owner).
+
+        Ours only on an exact match: the same text and the very photos this delivery saved
+        (``progress.media``: ``photo<owner>_<id>``); a post without images must carry no photo.
+        """
         if progress.parts:
             return self._receipt(progress.parts[0])
-        oldest = since.timestamp() - CLOCK_SLACK
+        recorded = tuple(progress.media.get(image.sha256) for image in draft.images)
         wanted = _normal(draft.text)
+        exact, doubtful = [], []
+        for item in self._window(since.timestamp() - CLOCK_SLACK):
+            if _normal(str(item.get("text", ""))) != wanted or item.get("from_id") != -self.group_id:
+                continue
+            photos = _photos(item)
+            if None in recorded:
+                if len(photos) == len(recorded):
+                    doubtful.append(item)
+            elif photos == set(recorded):
+                exact.append(item)
+        if len(exact) == 1 and not doubtful:
+            return self._receipt(f"-{self.group_id}_{_number(exact[0]['id'])}")
+        if not exact and not doubtful:
+            return None
+        ids = ", ".join(f"-{self.group_id}_{i.get('id')}" for i in exact + doubtful)
+        why = "several wall posts match it" if len(exact) > 1 else "its photo ids were never recorded"
+        raise Unsettled(f"cannot tell whether the post is on the VK wall ({why}: {ids})", platform="vk")
+
+    def _window(self, oldest: float) -> list[dict[str, Any]]:
+        """The community's own posts dated from ``oldest`` on: every page of them, or LookupUnavailable."""
+        posts: list[dict[str, Any]] = []
         for page in range(FIND_PAGES):
             params = {"owner_id": -self.group_id, "count": FIND_PAGE, "offset": page * FIND_PAGE, "filter": "owner"}
             try:
@@ -240,26 +272,20 @@ class VkAdapter(Adapter):
             items = result.get("items") if isinstance(result, dict) else None
             if not isinstance(items, list):
                 raise Transient(f"VK answered wall.get in a form not understood ({_short(result)})", platform="vk")
-            for item in items:
-                if isinstance(item, dict) and self._matches(item, wanted, len(draft.images), oldest):
-                    return self._receipt(f"-{self.group_id}_{_number(item['id'])}")
+            items = [i for i in items if isinstance(i, dict)]
+            posts.extend(
+                i
+                for i in items
+                if isinstance(i.get("date"), int | float) and i["date"] >= oldest and _number(i.get("id"))
+            )
             # Newest first: once a page reaches past the window (pinned posts aside), older pages cannot match.
-            dates = [i.get("date", 0) for i in items if isinstance(i, dict) and not i.get("is_pinned")]
+            dates = [i.get("date", 0) for i in items if not i.get("is_pinned")]
             if len(items) < FIND_PAGE or (dates and min(dates) < oldest):
-                return None
-        return None
-
-    def _matches(self, item: dict[str, Any], wanted: str, photos: int, oldest: float) -> bool:
-        date = item.get("date")
-        if not isinstance(date, (int, float)) or date < oldest or _number(item.get("id")) is None:
-            return False
-        if _normal(str(item.get("text", ""))) != wanted:
-            return False
-        if wanted:
-            return True
-        # A photo-only post: its photo count is all there is to compare.
-        attached = [a for a in item.get("attachments") or [] if isinstance(a, dict) and a.get("type") == "photo"]
-        return len(attached) == photos
+                return posts
+        raise LookupUnavailable(
+            f"more than {FIND_PAGE * FIND_PAGES} posts on the VK wall since the try; not reading further",
+            platform="vk",
+        )
 
     # ------------------------------------------------------------ verify
 
@@ -310,8 +336,9 @@ class VkAdapter(Adapter):
     def _call(self, method: str, params: dict[str, Any], *, publishing: bool = False) -> Any:
         """One API call; every failure becomes a crosspost error with secrets removed.
 
-        ``publishing``: the call may create the post, so an unknown outcome is Ambiguous;
-        for any other call nothing can have been posted, so it is Transient.
+        ``publishing``: the call may create the post or a photo it needs, so an unknown outcome is
+        Ambiguous; for any other call nothing can have been made, so it is Transient
+        (:func:`~crosspost.adapters.transport.unclear` decides both).
         """
         try:
             return self.vk.method(method, params)
@@ -322,21 +349,19 @@ class VkAdapter(Adapter):
             raise api_error(14, "Captcha needed", method, self.secrets) from None
         except ApiHttpError as exc:
             status = exc.response.status_code
-            raise http_error(status, _body_error(exc.response), method, self.secrets) from None
+            raise http_error(status, _body_error(exc.response), method, self.secrets, publishing=publishing) from None
         except requests.JSONDecodeError:
-            # A garbled 200: on wall.post the post may exist (checked before RequestException: it is one).
-            failure = Ambiguous(f"VK answered {method} with a garbled body; the post may have been made", platform="vk")
-            raise failure if publishing else _nothing_posted(failure, method) from None
+            # A garbled 200 (checked before RequestException: it is one).
+            raise unclear(f"VK answered {method} with a garbled body", publishing=publishing, platform="vk") from None
         except requests.RequestException as exc:
-            failure = network_error(exc, "vk", self.secrets)
-            raise failure if publishing else _nothing_posted(failure, method) from None
+            raise network_error(exc, "vk", self.secrets, publishing=publishing) from None
         except (KeyError, TypeError, ValueError) as exc:
             # JSON that is not a VK answer ({"response": ...} or {"error": ...}).
-            failure = Ambiguous(
-                f"VK answered {method} in a form not understood ({type(exc).__name__}); the post may have been made",
+            raise unclear(
+                f"VK answered {method} in a form not understood ({type(exc).__name__})",
+                publishing=publishing,
                 platform="vk",
-            )
-            raise failure if publishing else _nothing_posted(failure, method) from None
+            ) from None
         except VkApiError as exc:
             raise Rejected(redact(f"vk_api refused {method}: {exc}", self.secrets), platform="vk") from None
 
@@ -381,7 +406,9 @@ def api_error(code: Any, message: str, method: str, secrets: tuple[str, ...]) ->
     return Rejected(said, **kw)
 
 
-def http_error(status: int, error: dict[str, Any] | None, method: str, secrets: tuple[str, ...]) -> PlatformError:
+def http_error(
+    status: int, error: dict[str, Any] | None, method: str, secrets: tuple[str, ...], *, publishing: bool = False
+) -> PlatformError:
     """The crosspost error for an HTTP failure status (VK itself answers errors with 200)."""
     if error is not None:
         return api_error(error.get("error_code"), str(error.get("error_msg", "")), method, secrets)
@@ -389,20 +416,12 @@ def http_error(status: int, error: dict[str, Any] | None, method: str, secrets: 
     if status == 429:
         return RateLimited(said, retry_after=1.0, code=status, platform="vk")
     if status >= 500:
-        # VK's API answers its own errors with 200, so a 5xx comes from a gateway before it. Even if the
-        # post was made behind it, a resend carries the same guid and VK returns that post: safe to retry.
-        return Transient(said, code=status, platform="vk")
+        # VK's API answers its own errors with 200, so a 5xx comes from a gateway, which may have passed
+        # the call on before failing. The guid protects a resend for an hour only: look first.
+        return unclear(said, publishing=publishing, code=status, platform="vk")  # type: ignore[no-any-return]
     if status in (401, 403):
         return AuthError(f"{said}: access refused; check the token", code=status, platform="vk")
     return Rejected(said, code=status, platform="vk")
-
-
-def _nothing_posted(failure: PlatformError, doing: str) -> PlatformError:
-    """An unknown outcome of a call that cannot create the post: safe to retry (Transient)."""
-    if isinstance(failure, Ambiguous):
-        text = failure.message.replace("; the post may have been made", "").replace(", the post may have been made", "")
-        return Transient(f"{text} (while {doing}; nothing was posted)", code=failure.code, platform="vk")
-    return failure
 
 
 def _timeout_of(session: requests.Session) -> float:
@@ -418,6 +437,16 @@ def _body_error(response: requests.Response) -> dict[str, Any] | None:
         return None
     error = body.get("error") if isinstance(body, dict) else None
     return error if isinstance(error, dict) and "error_code" in error else None
+
+
+def _photos(item: dict[str, Any]) -> set[str]:
+    """A wall post's photos as ``photo<owner>_<id>``, the form ``progress.media`` keeps."""
+    out = set()
+    for attachment in item.get("attachments") or []:
+        photo = attachment.get("photo") if isinstance(attachment, dict) and attachment.get("type") == "photo" else None
+        if isinstance(photo, dict) and "owner_id" in photo and "id" in photo:
+            out.add(f"photo{photo['owner_id']}_{photo['id']}")
+    return out
 
 
 def _normal(text: str) -> str:

@@ -11,6 +11,8 @@ Control endpoints (JSON):
   GET  /_sandbox/requests       the request log (method, path, status, time)
   POST /_sandbox/faults         add faults: a list of Fault fields (see :class:`Fault`)
   DELETE /_sandbox/faults       remove every fault
+  POST /_sandbox/seed           put look-alike posts on a wall: {"platform": NAME, "posts": [SPEC, ...]}
+                                (see each emulator's ``seed``): as if posted by someone else or earlier
   POST /_sandbox/reset          forget posts, faults and the request log
 """
 
@@ -152,6 +154,14 @@ class Emulator(ABC):
     def reset(self) -> None:
         """Forget everything posted."""
 
+    def seed(self, spec: dict[str, Any]) -> dict[str, Any]:
+        """Put one post described by ``spec`` on the wall without any client call; returns its public form.
+
+        Keys every emulator reads: ``text`` (default empty), ``images`` (how many photos, default 0).
+        Platforms add their own (a visitor's post on a Page, a reply on X). Tests use it for look-alikes.
+        """
+        raise LookupError(f"the {self.name} emulator cannot seed posts")
+
     @abstractmethod
     def error(self, kind: str, request: SandboxRequest, reset_in: int) -> SandboxResponse:
         """This platform's own documented error answer for ``kind`` (a :class:`Fault` ``error``).
@@ -168,8 +178,12 @@ class Fault:
     """A fault injected on requests whose path matches ``path`` (a regex, searched).
 
     ``times``: how many matching requests it applies to (0 = every one).
+    ``skip``: let this many matching requests through untouched first (``skip=1`` faults only the
+    2nd match: a thread's second part, an album's second upload).
     ``drop``: "before" closes the connection without running the emulator;
     "after" runs it (the post is made) then closes without answering.
+    ``after``: with ``status`` or ``error``, run the emulator first (the post or upload is made),
+    then answer that status or error instead of its answer: the 5xx a gateway gives after the fact.
     ``delay``: seconds to wait before answering (beyond a client's timeout = read timeout).
     ``status``/``body``/``headers``: answer this instead of the emulator.
     ``garbage``: run the emulator, then answer its status with a garbled body.
@@ -189,7 +203,10 @@ class Fault:
     garbage: bool = False
     error: str = ""
     reset_in: int = 0
+    skip: int = 0
+    after: bool = False
     used: int = 0
+    seen: int = 0
 
     def matches(self, request: SandboxRequest) -> bool:
         if self.times and self.used >= self.times:
@@ -197,6 +214,11 @@ class Fault:
         if self.method and self.method.upper() != request.method:
             return False
         return re.search(self.path, request.path) is not None
+
+    def fires(self) -> bool:
+        """Count one matching request; True once the first ``skip`` of them went by."""
+        self.seen += 1
+        return self.seen > self.skip
 
 
 class Sandbox:
@@ -236,6 +258,11 @@ class Sandbox:
             self.server.server_close()
 
     # -- control
+    def seed(self, platform: str, *specs: dict[str, Any]) -> list[dict[str, Any]]:
+        """Put look-alike posts on ``platform``'s wall (in-process form of ``POST /_sandbox/seed``)."""
+        emulator = next(e for e in self.emulators if e.name == platform)
+        return [emulator.seed(spec) for spec in specs]
+
     def add_faults(self, faults: list[Fault]) -> None:
         with self.lock:
             self.faults.extend(faults)
@@ -257,7 +284,7 @@ class Sandbox:
     def take_fault(self, request: SandboxRequest) -> Fault | None:
         with self.lock:
             for fault in self.faults:
-                if fault.matches(request):
+                if fault.matches(request) and fault.fires():
                     fault.used += 1
                     return fault
         return None
@@ -294,6 +321,14 @@ class Sandbox:
         if path == "/_sandbox/faults" and request.method == "DELETE":
             self.clear_faults()
             return SandboxResponse.json({"ok": True})
+        if path == "/_sandbox/seed" and request.method == "POST":
+            body = request.json()
+            try:
+                emulator = next(e for e in self.emulators if e.name == body.get("platform"))
+                seeded = [emulator.seed(spec) for spec in body.get("posts") or []]
+            except (StopIteration, LookupError, TypeError, ValueError) as exc:
+                return SandboxResponse.json({"error": f"cannot seed: {exc!r}"}, 400)
+            return SandboxResponse.json({"posts": seeded})
         if path == "/_sandbox/reset" and request.method == "POST":
             self.reset()
             return SandboxResponse.json({"ok": True})
@@ -358,9 +393,14 @@ class _Handler(BaseHTTPRequestHandler):
         if fault is not None and fault.delay:
             time.sleep(fault.delay)
         if fault is not None and fault.drop == "before":
+            self._log(sandbox, request, "dropped-before", started)  # logged first: the client sees the drop
             self._drop()
-            self._log(sandbox, request, "dropped-before", started)
             return
+        if fault is not None and fault.after:
+            try:
+                sandbox.dispatch(request)  # the platform acts; the answer below is all the client sees
+            except Exception:  # noqa: BLE001 - the fault's answer goes out whatever the emulator did
+                pass
         if fault is not None and fault.error:
             response = sandbox.emulator_for(request).error(fault.error, request, fault.reset_in)
         elif fault is not None and fault.status:
@@ -373,8 +413,8 @@ class _Handler(BaseHTTPRequestHandler):
             except Exception as exc:  # an emulator bug must not hang the client
                 response = SandboxResponse.json({"error": f"sandbox emulator error: {exc!r}"}, 500)
         if fault is not None and fault.drop == "after":
-            self._drop()
             self._log(sandbox, request, "dropped-after", started)
+            self._drop()
             return
         if fault is not None and fault.garbage:
             response = SandboxResponse(

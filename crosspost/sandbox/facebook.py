@@ -64,6 +64,7 @@ class _Post:
     link: str | None
     photos: list[_Photo] = field(default_factory=list)
     created_at: float = field(default_factory=time.time)
+    author: tuple[str, str] | None = None  # (id, name) of a visitor; None: the Page itself
 
     def url(self) -> str:
         return f"https://www.facebook.com/{self.id}"
@@ -179,6 +180,27 @@ class FacebookEmulator(Emulator):
                 f"{html.escape(post.message)}{link}<div>{images}</div></div>"
             )
         return "\n".join(out)
+
+    def seed(self, spec: dict[str, Any]) -> dict[str, Any]:
+        """A post made outside crosspost: ``text``, ``images`` (a count), ``link``, ``visitor`` (a person's post)."""
+        with self.lock:
+            photos = []
+            for n in range(int(spec.get("images", 0))):
+                data = f"seeded photo {self.next_id} {n}".encode()
+                photo = _Photo(self._new_id(), hashlib.sha256(data).hexdigest(), data, "image/png", None, True)
+                self.photos[photo.id] = photo
+                photos.append(photo)
+            post = _Post(
+                id=f"{self.page_id}_{self._new_id()}",
+                message=str(spec.get("text", "")),
+                link=spec.get("link"),
+                photos=photos,
+                author=("100000777", "A Visitor") if spec.get("visitor") else None,
+            )
+            for photo in photos:
+                photo.used_by = post.id
+            self.posts.append(post)
+            return {"id": post.id, "text": post.message}
 
     def reset(self) -> None:
         with self.lock:
@@ -320,7 +342,7 @@ class FacebookEmulator(Emulator):
 
     @staticmethod
     def _pick(obj: dict[str, Any], fields: list[str]) -> dict[str, Any]:
-        unknown = [f for f in fields if f not in obj and f not in ("message", "link", "attachments")]
+        unknown = [f for f in fields if f not in obj and f not in ("message", "link", "attachments", "from")]
         if unknown:
             raise _GraphError(400, 100, f"(#100) Tried accessing nonexisting field ({unknown[0]})")
         picked = {f: obj[f] for f in fields if f in obj}
@@ -340,7 +362,29 @@ class FacebookEmulator(Emulator):
             data["message"] = post.message
         if post.link:
             data["link"] = post.link
+        author = post.author or (self.page_id, PAGE_NAME)
+        data["from"] = {"id": author[0], "name": author[1]}
+        attachments = self._attachments_of(post)
+        if attachments:  # Graph leaves the edge out of a post with nothing attached
+            data["attachments"] = {"data": attachments}
         return data
+
+    @staticmethod
+    def _attachments_of(post: _Post) -> list[dict[str, Any]]:
+        """The post's ``attachments`` edge as Graph shapes it: a photo, an album of photos, or a link share."""
+
+        def photo(ph: _Photo) -> dict[str, Any]:
+            url = f"https://www.facebook.com/photo.php?fbid={ph.id}"
+            return {"type": "photo", "target": {"id": ph.id, "url": url}, "url": url, "description": ph.alt or ""}
+
+        if len(post.photos) == 1:
+            return [photo(post.photos[0])]
+        if post.photos:
+            return [{"type": "album", "subattachments": {"data": [photo(ph) for ph in post.photos]}}]
+        if post.link:
+            shim = "https://l.facebook.com/l.php?" + urlencode({"u": post.link})
+            return [{"type": "share", "url": shim, "unshimmed_url": post.link, "target": {"url": shim}}]
+        return []
 
     def _read_feed(self, request: SandboxRequest, params: dict[str, str]) -> SandboxResponse:
         since = _timestamp(params.get("since"), "since")

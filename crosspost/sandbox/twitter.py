@@ -2,7 +2,7 @@
 
 It checks what X checks: OAuth 1.0a user-context signatures (401 otherwise),
 the app's access level, JSON bodies against the documented fields, the
-weighted length (twitter-text v3, 280), replies to existing posts, media
+weighted length (twitter-text v3, 280; text kept in NFC, as X does), replies to existing posts, media
 uploaded by this user (at most 4, not expired), duplicate text; and it answers
 with X's documented shapes: ``{"data": ...}`` on success, RFC 7807 problem
 JSON on failure, ``x-rate-limit-*`` headers on every answer. Returned texts
@@ -23,6 +23,7 @@ import html
 import itertools
 import re
 import time
+import unicodedata
 from datetime import UTC, datetime
 from typing import Any
 
@@ -47,6 +48,17 @@ TWEET_FIELDS = (
     "lang",
     "referenced_tweets",
     "text",
+)
+EXPANSIONS = (
+    "attachments.media_keys",
+    "attachments.poll_ids",
+    "author_id",
+    "entities.mentions.username",
+    "geo.place_id",
+    "in_reply_to_user_id",
+    "referenced_tweets.id",
+    "referenced_tweets.id.author_id",
+    "edit_history_tweet_ids",
 )
 USER_FIELDS = ("created_at", "description", "id", "name", "profile_image_url", "protected", "username", "verified")
 TIMELINE_PARAMS = (
@@ -196,6 +208,29 @@ class TwitterEmulator(Emulator):
         # "bad_request" (and anything X has no own answer for, such as VK's captcha)
         return invalid("The request is malformed.", "text")
 
+    def seed(self, spec: dict[str, Any]) -> dict[str, Any]:
+        """A post made outside crosspost: ``text``, ``images`` (a count), ``reply_to`` (a tweet id)."""
+        with self.lock:
+            tweet_id = self._next_id()
+            media_ids = []
+            for _ in range(int(spec.get("images", 0))):
+                item = tm.Media(id=self._next_id(), owner=self.user_id, category="tweet_image")
+                item.media_type, item.data, item.ready = "image/png", b"seeded " + item.id.encode(), True
+                self.media[item.id] = item
+                media_ids.append(item.id)
+            text = str(spec.get("text", ""))
+            post: dict[str, Any] = {
+                "id": tweet_id,
+                "text": text,
+                "media_ids": media_ids,
+                "reply_to": spec.get("reply_to"),
+                "created_at": time.time(),
+                "url": f"https://x.com/{self.username}/status/{tweet_id}",
+            }
+            post["shown"], post["urls"] = self._shown(text, media_ids, tweet_id)
+            self.posts.append(post)
+            return self._public(post)
+
     # ------------------------------------------------------------ dispatch
 
     def handle(self, request: SandboxRequest) -> SandboxResponse | None:
@@ -274,7 +309,7 @@ class TwitterEmulator(Emulator):
             return bad
         if not text and not media_ids:
             return invalid("Tweet text or media is required: provide $.text or $.media.media_ids", "text")
-        text = text or ""
+        text = unicodedata.normalize("NFC", text or "")  # X stores and counts text in NFC
         if text and not parse_tweet(text).valid:
             length = parse_tweet(text).weightedLength
             if length > 280:
@@ -290,7 +325,7 @@ class TwitterEmulator(Emulator):
         if text and any(p["text"] == text for p in self.posts):
             return problem(403, "Forbidden", "You are not allowed to create a Tweet with duplicate content.")
         tweet_id = self._next_id()
-        post = {
+        post: dict[str, Any] = {
             "id": tweet_id,
             "text": text,
             "media_ids": media_ids,
@@ -298,7 +333,7 @@ class TwitterEmulator(Emulator):
             "created_at": time.time(),
             "url": f"https://x.com/{self.username}/status/{tweet_id}",
         }
-        post["shown"] = self._shown(text, media_ids)
+        post["shown"], post["urls"] = self._shown(text, media_ids, tweet_id)
         self.posts.append(post)
         return SandboxResponse.json(
             {"data": {"id": tweet_id, "text": post["shown"], "edit_history_tweet_ids": [tweet_id]}}, 201
@@ -329,19 +364,44 @@ class TwitterEmulator(Emulator):
             )
         return target, None
 
-    def _shown(self, text: str, media_ids: list[str]) -> str:
-        """The text as X hands it back: links through t.co, HTML-escaped, media as a trailing t.co link."""
-        out, last = [], 0
+    def _shown(self, text: str, media_ids: list[str], tweet_id: str) -> tuple[str, list[dict[str, Any]]]:
+        """The text as X hands it back (links through t.co, HTML-escaped, media as a trailing t.co link),
+        and its ``entities.urls``: each t.co link with where it points, as X explains them."""
+        out, last, urls = "", 0, []
         for found in extract_urls_with_indices(text):
             start, end = found["indices"]
-            out.append(html.escape(text[last:start], quote=False))
-            out.append(f"https://t.co/{next(_T_CO):010d}")
+            out += html.escape(text[last:start], quote=False)
+            link = f"https://t.co/{next(_T_CO):010d}"
+            expanded = found["url"] if re.match(r"(?i)https?://", found["url"]) else "http://" + found["url"]
+            shown = re.sub(r"(?i)^https?://(www\.)?", "", found["url"])
+            urls.append(
+                {
+                    "start": len(out),
+                    "end": len(out) + len(link),
+                    "url": link,
+                    "expanded_url": expanded,
+                    "display_url": shown if len(shown) <= 26 else shown[:25] + "…",
+                }
+            )
+            out += link
             last = end
-        out.append(html.escape(text[last:], quote=False))
-        shown = "".join(out)
+        out += html.escape(text[last:], quote=False)
         if media_ids:
-            shown = f"{shown} https://t.co/{next(_T_CO):010d}".strip()
-        return shown
+            link = f"https://t.co/{next(_T_CO):010d}"
+            out = f"{out} " if out else out
+            key = self.media[media_ids[0]].key if media_ids[0] in self.media else f"3_{media_ids[0]}"
+            urls.append(
+                {
+                    "start": len(out),
+                    "end": len(out) + len(link),
+                    "url": link,
+                    "expanded_url": f"https://x.com/{self.username}/status/{tweet_id}/photo/1",
+                    "display_url": f"pic.x.com/{link[-10:]}",
+                    "media_key": key,
+                }
+            )
+            out += link
+        return out, urls
 
     def _tweet_object(self, post: dict[str, Any], fields: set[str]) -> dict[str, Any]:
         out: dict[str, Any] = {"id": post["id"], "text": post["shown"], "edit_history_tweet_ids": [post["id"]]}
@@ -356,6 +416,8 @@ class TwitterEmulator(Emulator):
             out["in_reply_to_user_id"] = self.user_id
         if "referenced_tweets" in fields and post["reply_to"]:
             out["referenced_tweets"] = [{"type": "replied_to", "id": post["reply_to"]}]
+        if "entities" in fields and post["urls"]:
+            out["entities"] = {"urls": [dict(u) for u in post["urls"]]}
         if "attachments" in fields and post["media_ids"]:
             out["attachments"] = {"media_keys": [self.media[i].key for i in post["media_ids"] if i in self.media]}
         return out
@@ -395,8 +457,12 @@ class TwitterEmulator(Emulator):
         if not _ID.match(user_id):
             return invalid(f"The `id` query parameter value [{user_id}] does not match ^[0-9]{{1,19}}$", "id", user_id)
         fields, bad = self._fields(request, "tweet.fields", TWEET_FIELDS)
+        if bad is None:
+            expansions, bad = self._fields(request, "expansions", EXPANSIONS)
         if bad is not None:
             return bad
+        if "attachments.media_keys" in expansions:
+            fields.add("attachments")  # the expansion brings the keys it expands
         params = {k: v[0] for k, v in request.query.items()}
         size = params.get("max_results", "10")
         if not size.isdigit() or not 5 <= int(size) <= 100:
@@ -447,7 +513,12 @@ class TwitterEmulator(Emulator):
         meta: dict[str, Any] = {"result_count": len(page), "newest_id": page[0]["id"], "oldest_id": page[-1]["id"]}
         if offset + int(size) < len(posts):
             meta["next_token"] = f"{offset + int(size):x}"
-        return SandboxResponse.json({"data": [self._tweet_object(p, fields) for p in page], "meta": meta})
+        body: dict[str, Any] = {"data": [self._tweet_object(p, fields) for p in page], "meta": meta}
+        media = [self.media[i] for p in page for i in p["media_ids"] if i in self.media]
+        if "attachments.media_keys" in expansions and media:
+            kinds = {"3": "photo", "16": "animated_gif"}
+            body["includes"] = {"media": [{"media_key": m.key, "type": kinds[m.key.split("_")[0]]} for m in media]}
+        return SandboxResponse.json(body)
 
     def _fields(
         self, request: SandboxRequest, name: str, allowed: tuple[str, ...]

@@ -200,6 +200,34 @@ class VkEmulator(Emulator):
             )
         return "\n".join(out)
 
+    def seed(self, spec: dict[str, Any]) -> dict[str, Any]:
+        """A post made outside crosspost: ``text``, ``images`` (a count), ``visitor`` (by a user, not the community)."""
+        with self.lock:
+            photos = []
+            for n in range(int(spec.get("images", 0))):
+                data = f"seeded photo {self.next_photo} {n}".encode()
+                photo = _Photo(
+                    self.next_photo, -self.group_id, hashlib.sha256(data).hexdigest(), data, "image/png", 1, 1, 0
+                )
+                photo.date = int(time.time())
+                self.photos[photo.id] = photo
+                self.next_photo += 1
+                photos.append(photo)
+            owner = -self.group_id
+            post = _Post(
+                id=self.next_post,
+                owner_id=owner,
+                from_id=USER_ID + 1 if spec.get("visitor") else owner,
+                date=time.time(),
+                text=str(spec.get("text", "")),
+                photos=photos,
+                link=None,
+                guid=None,
+            )
+            self.next_post += 1
+            self.posts.append(post)
+            return {"id": f"{owner}_{post.id}", "text": post.text}
+
     # ------------------------------------------------------------ plumbing
 
     def _check_version(self, params: dict[str, str]) -> None:
