@@ -380,6 +380,7 @@ def retry(app: App, post_id: int, account: str | None) -> None:
     """Put the post's failed, unknown or missed deliveries back in the queue, due now, with a fresh
     budget of tries. An unknown one is looked up on the platform first and becomes sent if found."""
     from crosspost.delivery import retry_post
+    from crosspost.delivery.retry import UNSETTLED
 
     store = app.store
     post = store.get_post(post_id)
@@ -392,16 +393,18 @@ def retry(app: App, post_id: int, account: str | None) -> None:
         raise Failure(f"post {post_id}: nothing to retry (only failed, unknown or missed deliveries are): {states}")
     for record, what in results:
         app.out(f"post {post_id} {record.account}: {_retried(record, what)}")
-    if any(what == "unsettled" for _, what in results):
+    if any(what == UNSETTLED for _, what in results):
         raise Failure(f"post {post_id}: a look-up could not settle every delivery; see above for `crosspost resolve`")
 
 
 def _retried(record: DeliveryRecord, what: str) -> str:
-    if what == "sent":
+    from crosspost.delivery.retry import FOUND_SENT, REQUEUED, UNSETTLED
+
+    if what == FOUND_SENT:
         return f"found on the platform, now sent: {record.url}"
-    if what == "requeued":
+    if what == REQUEUED:
         return "back in the queue, due now"
-    if what == "unsettled":
+    if what == UNSETTLED:
         return record.error or "left as it is"
     return what
 

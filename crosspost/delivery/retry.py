@@ -30,6 +30,7 @@ from crosspost.errors import CrosspostError
 from crosspost.redact import redact
 from crosspost.statuses import (
     FAILED,
+    OUT_LOOKUP_UNAVAILABLE,
     OUT_RESOLVED_NOT_SENT,
     OUT_RESOLVED_SENT,
     PERSON,
@@ -101,7 +102,7 @@ def _look_up(
     try:
         adapter = adapter_factory(account, settings.request_timeout)
     except Exception as exc:  # noqa: BLE001 - an account that cannot be built settles nothing
-        found = LookUp(reconcile.UNSETTLED, None, "lookup_unavailable", None, clean(str(exc)), now, 0.0)
+        found = LookUp(reconcile.UNSETTLED, None, OUT_LOOKUP_UNAVAILABLE, None, clean(str(exc)), now, 0.0)
     else:
         found = reconcile.look_up(adapter, draft, progress, since, now=now, clean=clean)
     name = platform_name(record.platform)
