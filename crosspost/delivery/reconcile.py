@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from crosspost.adapters.base import Adapter, LookupUnavailable, PlatformError, Receipt, Transient
 from crosspost.model import Draft, LostClaim, Progress
@@ -49,7 +50,7 @@ class LookUp:
     started: datetime
     seconds: float
 
-    def history(self) -> dict[str, object]:
+    def history(self) -> dict[str, Any]:
         """The history row (record_attempt's keywords): a look-up is never a publishing try."""
         return {
             "at": self.started,

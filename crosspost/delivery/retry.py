@@ -127,11 +127,11 @@ def _look_up(
             if found.verdict == FOUND
             else f"not found on {name}; requeued"
         )
-        store.record_attempt(record.id, **{**found.history(), "error": note})  # type: ignore[arg-type]
+        store.record_attempt(record.id, **{**found.history(), "error": note})
         return None
     # Cannot settle, or the look-up failed: resending could publish twice. A person checks.
     why = found.reason
-    store.record_attempt(record.id, **found.history())  # type: ignore[arg-type]
+    store.record_attempt(record.id, **found.history())
     message = (
         f"still {record.status}: the look-up on {name} could not settle it ({why}); check on {name}, then "
         f"`crosspost resolve {record.post_id} --account {record.account} --sent URL` or `--not-sent`"

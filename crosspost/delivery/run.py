@@ -57,7 +57,7 @@ from crosspost.statuses import (
     SENT,
     UNKNOWN,
 )
-from crosspost.store.records import Claim
+from crosspost.store.records import Attempt, Claim
 from crosspost.store.sql import SqlStore
 
 PLATFORM_NAMES = {"twitter": "X", "facebook": "Facebook", "vk": "VK"}
@@ -336,7 +336,7 @@ class _Delivery:
             return True
         return False
 
-    def history(self) -> tuple:  # type: ignore[type-arg]
+    def history(self) -> tuple[Attempt, ...]:
         post = self.store.get_post(self.claim.post_id)
         return next((d.history for d in post.deliveries if d.id == self.claim.delivery_id), ())
 
@@ -344,7 +344,7 @@ class _Delivery:
         found = reconcile.look_up(
             self.adapter, self.claim.draft, self.claim.progress, since, now=self.now_fn(), clean=self.clean
         )
-        if not self.store.record_attempt(self.claim.delivery_id, **found.history(), fence=self.fence):  # type: ignore[arg-type]
+        if not self.store.record_attempt(self.claim.delivery_id, **found.history(), fence=self.fence):
             raise LostClaim(f"delivery {self.claim.delivery_id}: the claim was taken over")
         return found
 
