@@ -36,7 +36,9 @@ def examples_dir() -> Path:
     raise FileNotFoundError("the example posts are missing: reinstall crosspost")
 
 
-def demo_config(api_base: str, *, credentials: dict[str, dict[str, str]] | None = None, **settings: str | int) -> str:
+def demo_config(
+    api_base: str, *, credentials: dict[str, dict[str, str]] | None = None, **settings: str | int
+) -> str:
     """A config whose three accounts talk to the sandbox at ``api_base``.
 
     ``credentials`` (default: the sandbox's own, which are not secrets) are written as given, so
