@@ -294,15 +294,15 @@ def test_retryable_and_requeue(store: SqlStore) -> None:
         store.requeue(999, now=later, note="")
 
 
-def test_settle_sent_only_from_unknown(store: SqlStore) -> None:
+def test_a_persons_settle_sent_lands_on_unknown_but_never_on_a_claimed_delivery(store: SqlStore) -> None:
     queue(store, "a", "b")
     claimed = claim_all(store)
     store.mark_unknown(claimed["a"], error="timeout", now=T0)
-    store.mark_failed(claimed["b"], error="auth", now=T0)
-    store.settle_sent(claimed["a"], remote_id="7", url="u7", now=T0)
-    store.settle_sent(claimed["b"], remote_id="8", url="u8", now=T0)
+    assert store.settle(claimed["a"], "sent", by="person", now=T0, remote_id="7", url="u7", sent_at=T0)
+    # "b" is still sending: a daemon holds it, and only that daemon may settle it.
+    assert not store.settle(claimed["b"], "sent", by="person", now=T0, remote_id="8", url="u8", sent_at=T0)
     assert (store.delivery(claimed["a"]).status, store.delivery(claimed["a"]).remote_id) == ("sent", "7")
-    assert store.delivery(claimed["b"]).status == "failed"
+    assert store.delivery(claimed["b"]).status == "sending"
 
 
 # ---------------------------------------------------------------- the daemon's marks
