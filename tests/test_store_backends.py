@@ -8,6 +8,7 @@ from __future__ import annotations
 import multiprocessing
 import traceback
 import warnings
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from alembic.autogenerate import compare_metadata
@@ -43,6 +44,15 @@ def test_upgrade_again_changes_nothing_and_keeps_data(database_url: str, tmp_pat
         assert conn.execute(text("SELECT count(*) FROM posts")).scalar() == 1
         assert conn.execute(text("SELECT count(*) FROM daemon")).scalar() == 1
     engine.dispose()
+
+
+def test_a_released_daemon_slot_remembers_when_its_daemon_was_last_seen(store: SqlStore) -> None:
+    t0 = datetime(2027, 3, 17, 1, 0, tzinfo=UTC)
+    assert store.daemon_last_seen() is None
+    assert store.acquire_daemon(owner="a", now=t0, stale_after=15)
+    assert store.acquire_daemon(owner="b", now=t0 + timedelta(seconds=60), stale_after=15)  # a went stale
+    store.release_daemon(owner="b")
+    assert store.daemon_status() is None and store.daemon_last_seen() == t0 + timedelta(seconds=60)
 
 
 def _open(url: str, media: str, go: multiprocessing.synchronize.Event, out: multiprocessing.Queue) -> None:
