@@ -55,9 +55,12 @@ def test_a_released_daemon_slot_remembers_when_its_daemon_was_last_seen(store: S
     assert store.daemon_status() is None and store.daemon_last_seen() == t0 + timedelta(seconds=60)
 
 
-def _open(url: str, media: str, go: multiprocessing.synchronize.Event, out: multiprocessing.Queue) -> None:
+def _open(url: str, media: str, together: multiprocessing.synchronize.Barrier, out: multiprocessing.Queue) -> None:
     try:
-        go.wait(60)
+        import alembic.command  # noqa: F401  (imported before the barrier: the race is in the database)
+        import sqlalchemy  # noqa: F401
+
+        together.wait(60)
         SqlStore(url, Path(media)).close()
         out.put(None)
     except Exception:  # reported to the test, which fails with the traceback
@@ -67,11 +70,10 @@ def _open(url: str, media: str, go: multiprocessing.synchronize.Event, out: mult
 def test_several_processes_opening_a_new_database_at_once_all_succeed(database_url: str, tmp_path: Path) -> None:
     # Several daemons started together on an empty database: one creates the schema, the others wait and find it.
     ctx = multiprocessing.get_context("spawn")
-    go, out = ctx.Event(), ctx.Queue()
-    procs = [ctx.Process(target=_open, args=(database_url, str(tmp_path / "media"), go, out)) for _ in range(4)]
+    together, out = ctx.Barrier(4), ctx.Queue()
+    procs = [ctx.Process(target=_open, args=(database_url, str(tmp_path / "media"), together, out)) for _ in range(4)]
     for p in procs:
         p.start()
-    go.set()
     errors = [out.get(timeout=90) for _ in procs]
     for p in procs:
         p.join(timeout=30)
