@@ -398,12 +398,17 @@ def show(app: App, post_id: int, as_json: bool) -> None:
 @pass_app
 def cancel(app: App, post_id: int) -> None:
     """Cancel the post's deliveries not yet sent (pending or retrying)."""
+    from crosspost.delivery import public_parts
+
     store = app.store
     before = store.get_post(post_id)
-    changed = {d.id for d in store.cancel(post_id, now=app.now)}
+    changed = {d.id: d for d in store.cancel(post_id, now=app.now, public=public_parts)}
     for d in before.deliveries:
         if d.id in changed:
-            app.out(f"post {post_id} {d.account}: {d.status} -> cancelled")
+            # A thread cancelled half-way: its public parts stay on the row, and the person is told.
+            public = changed[d.id].error or ""
+            note = f" ({public.removeprefix('cancelled; ')})" if public.startswith("cancelled; ") else ""
+            app.out(f"post {post_id} {d.account}: {d.status} -> cancelled{note}")
         else:
             app.out(f"post {post_id} {d.account}: {d.status}, left as it is")
 
@@ -465,6 +470,7 @@ def retry(app: App, post_id: int, account: str | None) -> None:
     """Put the post's failed, unknown or missed deliveries back in the queue, due now, with a fresh
     budget of tries. An unknown one is looked up on the platform first and becomes sent if found."""
     from crosspost.delivery import retry_post
+    from crosspost.delivery.retry import UNSETTLED
 
     store = app.store
     post = store.get_post(post_id)
@@ -477,14 +483,41 @@ def retry(app: App, post_id: int, account: str | None) -> None:
         raise Failure(f"post {post_id}: nothing to retry (only failed, unknown or missed deliveries are): {states}")
     for record, what in results:
         app.out(f"post {post_id} {record.account}: {_retried(record, what)}")
+    if any(what == UNSETTLED for _, what in results):
+        raise Failure(f"post {post_id}: a look-up could not settle every delivery; see above for `crosspost resolve`")
 
 
 def _retried(record: DeliveryRecord, what: str) -> str:
-    if what == "sent":
+    from crosspost.delivery.retry import FOUND_SENT, REQUEUED, UNSETTLED
+
+    if what == FOUND_SENT:
         return f"found on the platform, now sent: {record.url}"
-    if what == "requeued":
+    if what == REQUEUED:
         return "back in the queue, due now"
+    if what == UNSETTLED:
+        return record.error or "left as it is"
     return what
+
+
+@cli.command(short_help="Settle a delivery crosspost cannot: say whether it is public.")
+@click.argument("post_id", metavar="ID", type=int)
+@click.option("--account", metavar="NAME", required=True, help="The delivery's account.")
+@click.option("--sent", "sent", metavar="URL_OR_ID", help="It is public: this post (a thread: its last public part).")
+@click.option("--not-sent", "not_sent", is_flag=True, help="It is not public: `crosspost retry` resends it.")
+@pass_app
+def resolve(app: App, post_id: int, account: str, sent: str | None, not_sent: bool) -> None:
+    """A person settles a delivery that crosspost cannot (unknown, failed, missed): --sent URL_OR_ID marks
+    it sent with that post (for a thread stopped half-way, name the last public part: the next retry
+    resumes after it); --not-sent marks it failed as checked by a person, so that retry resends it
+    without a look-up. Recorded in the history with who and when."""
+    import getpass
+
+    from crosspost.delivery import resolve_delivery
+
+    if (sent is None) == (not not_sent):
+        raise Failure("resolve needs exactly one of --sent URL_OR_ID or --not-sent")
+    record, what = resolve_delivery(app.store, post_id, account, sent=sent, user=getpass.getuser(), now=app.now)
+    app.out(f"post {post_id} {record.account}: {what}")
 
 
 @cli.command(short_help="The delivery log, newest first.")
@@ -711,9 +744,7 @@ def sandbox(port: int) -> None:
 
 
 @cli.command(short_help="Run end to end on the sandbox; no credentials needed.")
-@click.option(
-    "--keep", is_flag=True, help="Keep serving the sandbox page until Ctrl-C, and keep the demo's folder."
-)
+@click.option("--keep", is_flag=True, help="Keep serving the sandbox page until Ctrl-C, and keep the demo's folder.")
 def demo(keep: bool) -> None:
     """Run crosspost end to end on the sandbox with the example posts; no credentials needed."""
     from crosspost.demo import run_demo

@@ -146,6 +146,7 @@ def test_help_lists_every_command() -> None:
             "cancel",
             "reschedule",
             "retry",
+            "resolve",
             "log",
             "daemon",
             "accounts",

@@ -231,3 +231,43 @@ def test_posts_queued_while_running_go_out_on_time_and_a_second_daemon_refuses(w
     assert all(0 <= lag < 1.0 for lag in lags), lags
     assert world.stop(proc)[0] == 0
     assert os.path.exists(world.config)
+
+
+def test_a_look_up_refused_by_a_503_is_reconciled_later_and_the_post_stays_single(world: World) -> None:
+    # The post is made and the answer lost; the first look-up meets a 503: nothing settled, so the
+    # delivery waits, "reconciling", and its next claim looks up again (and finds it) before any resend.
+    world.sandbox.add_faults(
+        [
+            Fault(path=TWEETS.path, method="POST", drop="after", times=1),
+            Fault(path=r"^/2/users/[^/]+/tweets$", method="GET", status=503, body="busy", times=1),
+        ]
+    )
+    post = world.queue("twitter")
+    proc = world.daemon()
+    tw = world.wait(post, all_final, timeout=30)["twitter"]
+    assert world.stop(proc)[0] == 0
+    assert (tw.status, tw.attempts) == ("sent", 1)
+    assert len(world.posts("twitter")) == 1 and tw.remote_id == world.posts("twitter")[0]["id"]
+    history = [(a.outcome, a.error) for a in world.post_history(post)]
+    assert [outcome for outcome, _ in history] == ["ambiguous", "lookup_failed", "found"]
+    assert len(world.requests("/2/tweets")) == 1
+
+
+def test_a_take_over_waits_until_the_dead_daemons_request_can_no_longer_land(world: World) -> None:
+    # The platform holds the request 8 s (a slow proxy): longer than the lease, so a take-over at the
+    # moment the lease lapses would look, find nothing, and publish a second copy when the first lands.
+    world.sandbox.add_faults([Fault(path=TWEETS.path, method="POST", delay=8.0, times=1)])
+    post = world.queue("twitter")
+    first = world.daemon()
+    world.wait(post, lambda d: d["twitter"].status == "sending")
+    deadline = time.monotonic() + 10
+    while not world.sandbox.faults[0].used and time.monotonic() < deadline:
+        time.sleep(0.05)
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    second = world.daemon()  # takes the slot at once (the pid is gone), the delivery only later
+    tw = world.wait(post, all_final, timeout=40)["twitter"]
+    assert world.stop(second)[0] == 0
+    assert tw.status == "sent"
+    assert len(world.posts("twitter")) == 1 and tw.remote_id == world.posts("twitter")[0]["id"]
+    assert [a.outcome for a in world.post_history(post)] == ["interrupted", "found"]

@@ -240,7 +240,8 @@ def test_ambiguous_with_lookup_unavailable_is_unknown_and_never_resent(store: Sq
     assert run(store, clock, {"tw": tw}) == {"tw": "unknown"}
     rec = record(store, post)
     assert rec.error == (
-        "the request may have reached X and the look-up could not settle it: reads need the Basic tier"
+        "the request may have reached X and the look-up could not settle it: reads need the Basic tier; "
+        "check, then use `crosspost resolve`"
     )
     clock.advance(3600)
     assert claim(store, clock) == []
@@ -308,10 +309,13 @@ def test_a_thread_refused_half_way_says_which_parts_are_public(store: SqlStore, 
     post = queue(store, "tw", parts=3)
     tw = ScriptedAdapter("tw", [one_part_then(Rejected("X refused part 2"))])
     assert run(store, clock, {"tw": tw}) == {"tw": "failed"}
-    assert record(store, post).error == (
-        "X refused the post: X refused part 2; part 1 of 3 already on X (first id tw-1): "
+    rec = record(store, post)
+    assert rec.error == (
+        "X refused the post: X refused part 2; part 1 of 3 is public on X (first id tw-1): "
         "`crosspost retry` resumes after them"
     )
+    # Public parts are never hidden: part 1's id and url stay on the failed row.
+    assert (rec.remote_id, rec.url) == ("tw-1", "https://x.com/i/web/status/tw-1")
 
 
 def test_a_thread_part_found_after_ambiguity_goes_on_in_the_same_claim(store: SqlStore, clock: Clock) -> None:

@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import multiprocessing
 import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-
-import pytest
 
 from crosspost.model import Draft
 from crosspost.store.sql import SqlStore
@@ -20,13 +17,6 @@ US = timedelta(microseconds=1)
 def queue(store: SqlStore, *accounts: str, due: datetime = T0) -> int:
     drafts = [Draft(account=a, platform="vk", parts=("text",)) for a in accounts]
     return store.queue_post(title="T", source="p.md", drafts=drafts, due_at=due, now=T0)
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[SqlStore]:
-    s = SqlStore(f"sqlite:///{tmp_path / 'db.sqlite'}", tmp_path / "media")
-    yield s
-    s.close()
 
 
 def claim(store: SqlStore, now: datetime, **kw: object) -> list[tuple[int, str, str]]:
@@ -96,7 +86,7 @@ def test_expired_lease_is_reclaimed_for_reconciliation(store: SqlStore) -> None:
     assert claim(store, T0 + timedelta(seconds=59), owner="new") == []  # lease still live: not touched
     (c,) = store.claim_due(now=T0 + timedelta(seconds=60), owner="new", lease_seconds=60)
     assert (c.post_id, c.status_before, c.last_try_at) == (pid, "sending", T0)
-    assert c.extra == {"claimed_at": T0, "lease_owner": "dead"}
+    assert c.extra == {"claimed_at": T0, "lease_owner": "dead", "lease_until": T0 + timedelta(seconds=60)}
     # The new lease is live again: nobody else gets it.
     assert claim(store, T0 + timedelta(seconds=61), owner="third") == []
 
@@ -122,8 +112,8 @@ def _drain(store: SqlStore, owner: str, got: list[int]) -> None:
             store.mark_sent(c.delivery_id, remote_id=str(c.delivery_id), url="u", now=T0)
 
 
-def test_two_threads_never_claim_the_same_delivery(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+def test_two_threads_never_claim_the_same_delivery(database_url: str, tmp_path: Path) -> None:
+    url = database_url
     setup = SqlStore(url, tmp_path / "media")
     for i in range(40):
         queue(setup, f"acct{i % 5}", f"other{i % 3}")
@@ -145,8 +135,8 @@ def _drain_process(url: str, media: str, owner: str, queue_out: multiprocessing.
     queue_out.put(got)
 
 
-def test_processes_never_claim_the_same_delivery(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+def test_processes_never_claim_the_same_delivery(database_url: str, tmp_path: Path) -> None:
+    url = database_url
     setup = SqlStore(url, tmp_path / "media")
     for i in range(30):
         queue(setup, f"acct{i % 4}", f"other{i % 3}")

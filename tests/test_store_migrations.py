@@ -112,3 +112,45 @@ def test_new_database_in_a_new_folder(tmp_path: Path) -> None:
     with SqlStore(f"sqlite:///{path}", tmp_path / "media") as store:
         assert store.list_posts() == []
     assert migrations.is_current_sqlite(path)
+
+
+def test_0002_adds_the_lease_token_to_a_database_made_by_0001_keeping_its_deliveries(tmp_path: Path) -> None:
+    from alembic import command
+    from sqlalchemy import text
+
+    path = tmp_path / "old.sqlite"
+    engine = make_engine(f"sqlite:///{path}")
+    config = Config()
+    config.set_main_option("script_location", str(migrations.SCRIPT_LOCATION))
+    with engine.begin() as sa_conn:
+        config.attributes["connection"] = sa_conn
+        command.upgrade(config, "0001")
+        sa_conn.execute(
+            text("INSERT INTO posts (title, source, created_at, snapshot) VALUES ('t', 's', '2027-01-01', '{}')")
+        )
+        sa_conn.execute(
+            text(
+                "INSERT INTO deliveries (post_id, account, platform, status, due_at, attempts, draft, updated_at)"
+                " VALUES (1, 'vk', 'vk', 'sending', '2027-01-01', 0, '{}', '2027-01-01')"
+            )
+        )
+    engine.dispose()
+    assert not migrations.is_current_sqlite(path)
+    SqlStore(f"sqlite:///{path}", tmp_path / "media").close()  # upgrades on open
+    conn = sqlite3.connect(path)
+    try:
+        assert conn.execute("SELECT version_num FROM alembic_version").fetchone() == (migrations.HEAD,)
+        assert conn.execute("SELECT status, lease_token FROM deliveries").fetchall() == [("sending", 0)]
+    finally:
+        conn.close()
+    engine = make_engine(f"sqlite:///{path}")
+    with engine.begin() as sa_conn:  # and back down, for a rollback of the release
+        config.attributes["connection"] = sa_conn
+        command.downgrade(config, "0001")
+    engine.dispose()
+    conn = sqlite3.connect(path)
+    try:
+        assert "lease_token" not in [r[1] for r in conn.execute("PRAGMA table_info(deliveries)")]
+        assert conn.execute("SELECT count(*) FROM deliveries").fetchone() == (1,)
+    finally:
+        conn.close()

@@ -12,6 +12,12 @@ from crosspost.config import Settings
 BACKOFF_CAP = timedelta(hours=1)
 # A look-up asks for posts made since the try started minus this much: platform clocks drift.
 LOOKUP_MARGIN = timedelta(minutes=2)
+# Look-ups that fail for a passing reason (a 503, a rate refusal) are tried this many times, with the
+# tries' backoff, before the delivery is concluded `unknown`. Counted apart from the publishing tries.
+MAX_LOOKUPS = 5
+# A stale claim is taken over only this long after its lease lapsed, beyond request_timeout: the old
+# owner's last request, started before the lapse, can no longer land (slow networks, clock drift).
+TAKEOVER_MARGIN = timedelta(seconds=2)
 
 
 @dataclass(frozen=True)
@@ -23,6 +29,7 @@ class Policy:
     late_limit: timedelta
     backoff_cap: timedelta = BACKOFF_CAP
     lookup_margin: timedelta = LOOKUP_MARGIN
+    max_lookups: int = MAX_LOOKUPS
     jitter: float = 0.2
     # Returns a number in [-1, 1]; injectable so tests can make backoff exact.
     spread: Callable[[], float] = field(default=lambda: random.uniform(-1.0, 1.0), compare=False, repr=False)

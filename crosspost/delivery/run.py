@@ -6,44 +6,90 @@ row and the delivery leaves ``sending`` for exactly one status.
 
 Why the care with ambiguity: a timeout or a dropped connection may hide a post
 that was made. Resending then would publish twice, the worst outcome there is.
-So an ambiguous try is always looked up (:meth:`Adapter.find`) first, and when
-the platform cannot settle it, the delivery becomes ``unknown`` and waits for a
-person (``crosspost retry``), never for a blind resend.
+So an ambiguous try is always looked up (:mod:`crosspost.delivery.reconcile`)
+first; a look-up that fails for a passing reason is tried again later (the
+delivery stays ``retrying``, "reconciling"); when the platform cannot settle it,
+the delivery becomes ``unknown`` and waits for a person, never for a blind resend.
+
+Why the fence: a daemon frozen (SIGSTOP, a suspended VM) may wake after another
+took its claim over. Every write here carries the claim's fence and is refused
+after a take-over, and :meth:`_Delivery.checkpoint` runs before every request
+that could publish (``Progress.checkpoint``, called by the adapters, and after
+each id saved): the old worker stops (:class:`~crosspost.model.LostClaim`) and
+writes nothing.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any
 
 from crosspost.adapters.base import (
     Adapter,
     Ambiguous,
     AuthError,
-    LookupUnavailable,
     PlatformError,
     RateLimited,
-    Receipt,
     Rejected,
     Transient,
 )
+from crosspost.delivery import reconcile
 from crosspost.delivery.events import LogFn, log_line
 from crosspost.delivery.policy import Policy
-from crosspost.model import Draft, Progress
+from crosspost.delivery.reconcile import ABSENT, FOUND, UNSETTLED, LookUp
+from crosspost.model import Draft, LostClaim, Progress
 from crosspost.redact import redact
-from crosspost.store.records import FAILED, MISSED, SENDING, SENT, UNKNOWN, Claim
+from crosspost.statuses import (
+    DAEMON,
+    FAILED,
+    MAYBE_LANDED,
+    MISSED,
+    OUT_INTERRUPTED,
+    OUT_LOOKUP_FAILED,
+    OUT_LOST_CLAIM,
+    OUT_MISSED,
+    OUT_REJECTED,
+    OUT_SENT,
+    RETRYING,
+    SENDING,
+    SENT,
+    UNKNOWN,
+)
+from crosspost.store.records import Attempt, Claim
 from crosspost.store.sql import SqlStore
 
-RETRYING = "retrying"
-# History outcomes that mean "an earlier request may have landed".
-MAYBE_LANDED = frozenset({"ambiguous", "interrupted"})
+RESUMES = "`crosspost retry` resumes after them"
+LOST = "lost"  # deliver()'s result when this worker's claim was taken over: it wrote nothing
+
+__all__ = ["LOST", "MAYBE_LANDED", "RETRYING", "deliver", "platform_name", "public_parts"]
 
 
 def platform_name(platform: str) -> str:
     from crosspost.platforms import display_name
 
     return display_name(platform)
+
+
+def post_url(platform: str, remote_id: str) -> str | None:
+    """The public URL of a post (a thread's part) from its id alone, where the platform has a form for it:
+    a cancelled or failed thread keeps part 1's url, and `crosspost resolve --sent ID` needs one."""
+    from crosspost.platforms import spec_for
+
+    return spec_for(platform).post_url(remote_id)
+
+
+def public_parts(draft: Draft, progress: Progress, platform: str) -> tuple[str, str | None, str] | None:
+    """For a thread stopped half-way: part 1's id and url, and a note saying how many parts are public."""
+    done, total = len(progress.parts), len(draft.parts)
+    if not 0 < done < total:
+        return None
+    first = progress.parts[0]
+    shown = "part 1" if done == 1 else f"parts 1-{done}"
+    verb = "is" if done == 1 else "are"
+    note = f"{shown} of {total} {verb} public on {platform_name(platform)} (first id {first})"
+    return first, post_url(platform, first), note
 
 
 def deliver(
@@ -56,7 +102,8 @@ def deliver(
     secrets: Iterable[str] = (),
     log: LogFn | None = None,
 ) -> str:
-    """Publish ``claim`` through ``adapter`` and record the outcome; returns the final status or ``"retrying"``.
+    """Publish ``claim`` through ``adapter`` and record the outcome; returns the final status,
+    ``"retrying"``, or :data:`LOST` when another daemon took the claim over (nothing was written).
 
     Never raises for a platform's or an adapter's failure (those become
     statuses); a store failure propagates, leaving the delivery ``sending``
@@ -81,6 +128,7 @@ class _Delivery:
         log: LogFn | None,
     ) -> None:
         self.claim = claim
+        self.fence = claim.fence
         self.adapter = adapter
         self.store = store
         self.policy = policy
@@ -91,12 +139,47 @@ class _Delivery:
         self.first_doubt: datetime | None = None  # start of the first try in this run that may have landed
         self.name = platform_name(claim.platform)
 
+    # ------------------------------------------------------------ the fence
+    def checkpoint(self) -> None:
+        """Before every request that could publish: stop if this worker no longer holds its claim, or its
+        lease ran out (a take-over may be under way: the new owner trusts that nothing starts after it)."""
+        if not self.store.holds(self.fence, now=self.now_fn()):
+            raise LostClaim(f"delivery {self.claim.delivery_id}: the claim was taken over")
+
+    def save_progress(self, progress: Progress) -> None:
+        if not self.store.save_progress(self.claim.delivery_id, progress, fence=self.fence):
+            raise LostClaim(f"delivery {self.claim.delivery_id}: the claim was taken over")
+        # The adapter's next request follows at once: check the lease too, for adapters that do not
+        # call progress.checkpoint() themselves.
+        self.checkpoint()
+
     # ------------------------------------------------------------ the flow
     def run(self) -> str:
         claim = self.claim
-        claim.progress.on_change = lambda p: self.store.save_progress(claim.delivery_id, p)
+        claim.progress.on_change = self.save_progress
+        claim.progress.guard = self.checkpoint
+        try:
+            return self.flow()
+        except LostClaim:
+            self.report(
+                "warning",
+                OUT_LOST_CLAIM,
+                SENDING,
+                reason="another daemon took this delivery over while this one was stopped or slow; "
+                "this worker stopped and wrote nothing",
+            )
+            return LOST
+        finally:
+            claim.progress.on_change = claim.progress.guard = None
+
+    def flow(self) -> str:
+        claim = self.claim
         if claim.status_before == SENDING:
             status = self.reconcile_interrupted()
+            if status is not None:
+                return status
+        elif claim.last_outcome == OUT_LOOKUP_FAILED:
+            status = self.reconcile_again()
             if status is not None:
                 return status
         now = self.now_fn()
@@ -113,18 +196,21 @@ class _Delivery:
                 continue
 
     def publish_once(self) -> str:
+        self.checkpoint()
         started = self.now_fn()
         clock = time.monotonic()
         try:
             receipt = self.adapter.publish(self.claim.draft, self.claim.progress)
+        except LostClaim:
+            raise
         except PlatformError as exc:
             error: PlatformError = exc
         except Exception as exc:  # noqa: BLE001 - an adapter bug must not crash the daemon nor cause a blind resend
             error = Ambiguous(self.clean(f"unexpected {type(exc).__name__} in the {self.name} adapter: {exc}"))
         else:
             self.attempts += 1
-            self.record(started, clock, "sent", None, None, is_try=True)
-            return self.sent(receipt.remote_id, receipt.url, "sent")
+            self.record(started, clock, OUT_SENT, None, None, is_try=True)
+            return self.sent(receipt.remote_id, receipt.url, OUT_SENT)
         self.attempts += 1
         message = self.clean(error.message)
         self.record(started, clock, error.kind, error.code, message, is_try=True)
@@ -149,136 +235,166 @@ class _Delivery:
 
     # ------------------------------------------------------------ reconciliation
     def reconcile_interrupted(self) -> str | None:
-        """A dead daemon left this ``sending``: its request may have landed. Look before any resend."""
+        """A dead or frozen daemon left this ``sending``: its request may have landed. Look before any resend.
+
+        The claim was taken over only once that request could no longer land (see store.claims)."""
         claim = self.claim
         began = max(claim.due_at, claim.last_try_at or claim.due_at)
         # The lost try counts: its request probably went out, and a crash loop must still run out of tries.
         self.attempts += 1
-        self.store.record_attempt(
-            claim.delivery_id,
-            at=began,
-            seconds=0.0,
-            outcome="interrupted",
-            code=None,
-            error="the daemon stopped during a try; looking the post up before any resend",
+        self.record_row(
+            began,
+            0.0,
+            OUT_INTERRUPTED,
+            None,
+            "the daemon stopped during a try; looking the post up before any resend",
             is_try=True,
         )
         self.first_doubt = began
-        found, receipt, why = self.look_up(began - self.policy.lookup_margin)
-        if found and receipt is not None:
-            try:
-                return self.apply_found(receipt, "interrupted")
-            except _Continue:
-                return self.publish_until_settled()
-        if found is None:
-            return self.unknown(
-                "interrupted",
-                f"the daemon stopped during a request to {self.name} and the look-up could not settle it: {why}",
-            )
-        return None  # absent: safe to publish as usual
+        return self.settle_doubt(OUT_INTERRUPTED, reconcile.window_start(began, self.policy.lookup_margin), None)
+
+    def reconcile_again(self) -> str | None:
+        """The last look-up failed for a passing reason: look again before anything is published."""
+        history = self.history()
+        doubts = reconcile.open_doubts(history)
+        began = doubts[0].at if doubts else (self.claim.last_try_at or self.claim.due_at)
+        self.first_doubt = began
+        last_try = next((a for a in reversed(history) if a.is_try), None)
+        duplicate = last_try is not None and last_try.outcome == OUT_REJECTED
+        since = reconcile.window_start(min(began, self.claim.due_at) if duplicate else began, self.policy.lookup_margin)
+        return self.settle_doubt(OUT_REJECTED if duplicate else OUT_LOOKUP_FAILED, since, None)
 
     def settle_ambiguous(self, outcome: str, message: str, started: datetime) -> str:
-        found, receipt, why = self.look_up(started - self.policy.lookup_margin)
-        if found and receipt is not None:
-            return self.apply_found(receipt, outcome)
-        if found is None:
-            return self.unknown(
-                outcome, f"the request may have reached {self.name} and the look-up could not settle it: {why}"
-            )
-        return self.retry_later(outcome, f"{message} (look-up: not there)")
+        status = self.settle_doubt(outcome, reconcile.window_start(started, self.policy.lookup_margin), message)
+        assert status is not None  # an ambiguous try's absent verdict is a retry later, never None
+        return status
 
     def settle_duplicate(self, message: str) -> str:
         since = (self.first_doubt or self.claim.last_try_at or self.claim.due_at) - self.policy.lookup_margin
         since = min(since, self.claim.due_at - self.policy.lookup_margin)
-        found, receipt, why = self.look_up(since)
-        if found and receipt is not None:
-            return self.apply_found(receipt, "rejected")
-        detail = "" if found is False else f" (look-up: {why})"
-        return self.unknown(
-            "rejected",
-            f"{self.name} says duplicate: an earlier try probably landed; check and use `crosspost retry` if not"
-            f"{detail}",
-        )
+        status = self.settle_doubt(OUT_REJECTED, since, message)
+        assert status is not None
+        return status
+
+    def settle_doubt(self, outcome: str, since: datetime, message: str | None) -> str | None:
+        """Look the post up and act on the verdict. None: provably absent, publish now (the caller goes on).
+
+        ``outcome`` says what raised the doubt: an ambiguous try (``message`` its error; absent means
+        retry later, as any passing failure), a lost one (absent means publish now), or the platform's
+        duplicate refusal (``rejected``: absent is no proof, the refusal is evidence it landed)."""
+        found = self.look_up(since)
+        if found.verdict == FOUND:
+            try:
+                return self.apply_found(found, outcome)
+            except _Continue:
+                return self.publish_until_settled()
+        if found.verdict == ABSENT:
+            if outcome == OUT_REJECTED:
+                return self.unknown(
+                    outcome,
+                    f"{self.name} says duplicate: an earlier try probably landed; check, then use "
+                    "`crosspost resolve` (or `crosspost retry` if it is not there)",
+                )
+            if message is not None:
+                return self.retry_later(outcome, f"{message} (look-up: not there)")
+            return None
+        if found.verdict == UNSETTLED:
+            return self.unknown(
+                outcome,
+                f"the request may have reached {self.name} and the look-up could not settle it: {found.reason}; "
+                "check, then use `crosspost resolve`",
+            )
+        return self.look_up_later(outcome, found)
+
+    def look_up_later(self, outcome: str, found: LookUp) -> str:
+        """A look-up failed for a passing reason: retrying, "reconciling"; the next claim looks up first."""
+        failed = self.claim.failed_lookups + 1 if self.claim.last_outcome == OUT_LOOKUP_FAILED else 1
+        if failed >= self.policy.max_lookups:
+            return self.unknown(
+                outcome,
+                f"the request may have reached {self.name} and {failed} look-ups failed, the last: {found.reason}; "
+                "check, then use `crosspost resolve`",
+            )
+        at = self.now_fn() + self.policy.backoff(failed)
+        reason = f"reconciling: {found.reason}; next look-up at {at.isoformat(timespec='seconds')}"
+        return self.mark(RETRYING, outcome, reason, level="warning", next_try_at=at)
 
     def doubted_before(self) -> bool:
         """Did an earlier try of this delivery possibly land? This run's, else its history's."""
         if self.first_doubt is not None or self.claim.last_outcome in MAYBE_LANDED:
             return True
         try:
-            post = self.store.get_post(self.claim.post_id)
+            history = self.history()
         except Exception:  # noqa: BLE001 - without history, assume no doubt: the duplicate is then a plain refusal
             return False
-        for delivery in post.deliveries:
-            if delivery.id == self.claim.delivery_id:
-                doubts = [a.at for a in delivery.history if a.outcome in MAYBE_LANDED]
-                if doubts:
-                    self.first_doubt = min(doubts)
-                    return True
+        doubts = [a.at for a in history if a.outcome in MAYBE_LANDED]
+        if doubts:
+            self.first_doubt = min(doubts)
+            return True
         return False
 
-    def look_up(self, since: datetime) -> tuple[bool | None, Receipt | None, str]:
-        """(True, receipt, "") found; (False, None, "") provably absent; (None, None, why) cannot settle."""
-        started = self.now_fn()
-        clock = time.monotonic()
-        try:
-            receipt = self.adapter.find(self.claim.draft, self.claim.progress, since)
-        except LookupUnavailable as exc:
-            why = self.clean(exc.message)
-            self.record(started, clock, "lookup_unavailable", exc.code, why, is_try=False)
-            return None, None, why
-        except PlatformError as exc:
-            why = self.clean(f"the look-up failed: {exc.message}")
-            self.record(started, clock, "lookup_failed", exc.code, why, is_try=False)
-            return None, None, why
-        except Exception as exc:  # noqa: BLE001 - same as a failed look-up: it settles nothing
-            why = self.clean(f"the look-up failed: unexpected {type(exc).__name__}: {exc}")
-            self.record(started, clock, "lookup_failed", None, why, is_try=False)
-            return None, None, why
-        if receipt is None:
-            self.record(started, clock, "absent", None, None, is_try=False)
-            return False, None, ""
-        self.record(started, clock, "found", None, None, is_try=False)
-        return True, receipt, ""
+    def history(self) -> tuple[Attempt, ...]:
+        post = self.store.get_post(self.claim.post_id)
+        return next((d.history for d in post.deliveries if d.id == self.claim.delivery_id), ())
 
-    def apply_found(self, receipt: Receipt, outcome: str) -> str:
-        """The look-up found the post (for a thread: its next part). Sent, or go on with the thread."""
+    def look_up(self, since: datetime) -> LookUp:
+        found = reconcile.look_up(
+            self.adapter, self.claim.draft, self.claim.progress, since, now=self.now_fn(), clean=self.clean
+        )
+        if not self.store.record_attempt(self.claim.delivery_id, **found.history(), fence=self.fence):
+            raise LostClaim(f"delivery {self.claim.delivery_id}: the claim was taken over")
+        return found
+
+    def apply_found(self, found: LookUp, outcome: str) -> str:
+        """The look-up found the post (for a thread: some of its parts). Sent, or go on with the thread."""
         draft, progress = self.claim.draft, self.claim.progress
-        whole = complete_receipt(draft, progress, receipt)
-        if whole is None:
+        if found.receipt is None:
             self.report("info", outcome, "continuing", reason=f"found part {len(progress.parts)} of {len(draft.parts)}")
             raise _Continue
-        return self.sent(whole.remote_id, whole.url, outcome)
+        return self.sent(found.receipt.remote_id, found.receipt.url, outcome)
 
     # ------------------------------------------------------------ outcomes
+    def mark(self, status: str, outcome: str, message: str | None, *, level: str, **values: Any) -> str:
+        """The one place a worker settles its delivery: fenced; a refusal means the claim was lost."""
+        now = self.now_fn()
+        if not self.store.settle(
+            self.claim.delivery_id, status, by=DAEMON, now=now, fence=self.fence, error=message, **values
+        ):
+            raise LostClaim(f"delivery {self.claim.delivery_id}: the claim was taken over")
+        fields: dict[str, object] = {"reason": message} if message else {}
+        if status == SENT:
+            fields = {"url": values["url"]}
+        if "next_try_at" in values and isinstance(values["next_try_at"], datetime):
+            fields["next_try"] = values["next_try_at"].isoformat(timespec="seconds")
+        self.report(level, outcome, status, **fields)
+        return status
+
     def sent(self, remote_id: str, url: str, outcome: str) -> str:
-        self.store.mark_sent(self.claim.delivery_id, remote_id=remote_id, url=url, now=self.now_fn())
-        self.report("info", outcome, SENT, url=url)
-        return SENT
+        return self.mark(SENT, outcome, None, level="info", remote_id=remote_id, url=url, sent_at=self.now_fn())
 
     def retry_later(self, outcome: str, message: str, *, at: datetime | None = None, after: float | None = None) -> str:
         if self.policy.out_of_tries(self.attempts):
             return self.failed(outcome, f"gave up after {self.attempts} tries: {message}")
-        now = self.now_fn()
         if at is None:
             wait = self.policy.backoff(self.attempts)
             if after is not None and after > 0:
-                wait = max(wait, type(wait)(seconds=after))  # the platform said when; never sooner than that
-            at = now + wait
-        self.store.mark_retrying(self.claim.delivery_id, next_try_at=at, error=message, now=now)
-        self.report("warning", outcome, RETRYING, next_try=at.isoformat(timespec="seconds"), reason=message)
-        return RETRYING
+                wait = max(wait, timedelta(seconds=after))  # the platform said when; never sooner than that
+            at = self.now_fn() + wait
+        return self.mark(RETRYING, outcome, message, level="warning", next_try_at=at)
 
     def failed(self, outcome: str, message: str) -> str:
-        message += self.partial_note()
-        self.store.mark_failed(self.claim.delivery_id, error=message, now=self.now_fn())
-        self.report("error", outcome, FAILED, reason=message)
-        return FAILED
+        return self.mark(FAILED, outcome, level="error", next_try_at=None, **self.with_public_parts(message))
 
     def unknown(self, outcome: str, message: str) -> str:
-        message += self.partial_note()
-        self.store.mark_unknown(self.claim.delivery_id, error=self.clean(message), now=self.now_fn())
-        self.report("error", outcome, UNKNOWN, reason=message)
-        return UNKNOWN
+        return self.mark(UNKNOWN, outcome, level="error", next_try_at=None, **self.with_public_parts(message))
+
+    def with_public_parts(self, message: str) -> dict[str, Any]:
+        """The error; for a thread stopped half-way, part 1's id and url too: public parts are never hidden."""
+        kept = public_parts(self.claim.draft, self.claim.progress, self.claim.platform)
+        if kept is None:
+            return {"message": self.clean(message)}
+        remote_id, url, note = kept
+        return {"message": self.clean(f"{message}; {note}: {RESUMES}"), "remote_id": remote_id, "url": url}
 
     def missed(self, now: datetime) -> str:
         late = now - self.claim.due_at
@@ -286,37 +402,41 @@ class _Delivery:
             f"not sent: {_duration(late.total_seconds())} overdue, more than late_limit "
             f"{_duration(self.policy.late_limit.total_seconds())} after its due time"
         )
-        self.store.record_attempt(
-            self.claim.delivery_id, at=now, seconds=0.0, outcome="missed", code=None, error=message, is_try=False
-        )
-        self.store.mark_missed(self.claim.delivery_id, error=message, now=now)
+        history: dict[str, Any] = {
+            "at": now,
+            "seconds": 0.0,
+            "outcome": OUT_MISSED,
+            "code": None,
+            "error": message,
+            "is_try": False,
+        }
+        if not self.store.settle(
+            self.claim.delivery_id, MISSED, by=DAEMON, now=now, fence=self.fence, error=message, history=history
+        ):
+            raise LostClaim(f"delivery {self.claim.delivery_id}: the claim was taken over")
         self.report("warning", "late", MISSED, reason=message)
         return MISSED
 
     # ------------------------------------------------------------ helpers
-    def partial_note(self) -> str:
-        """For a thread stopped half-way: which parts are already public (an admin must know)."""
-        done, total = len(self.claim.progress.parts), len(self.claim.draft.parts)
-        if not 0 < done < total:
-            return ""
-        shown = "part 1" if done == 1 else f"parts 1-{done}"
-        return (
-            f"; {shown} of {total} already on {self.name} (first id {self.claim.progress.parts[0]}): "
-            "`crosspost retry` resumes after them"
-        )
-
     def record(
         self, started: datetime, clock: float, outcome: str, code: str | None, error: str | None, *, is_try: bool
     ) -> None:
-        self.store.record_attempt(
+        self.record_row(started, round(time.monotonic() - clock, 3), outcome, code, error, is_try=is_try)
+
+    def record_row(
+        self, at: datetime, seconds: float, outcome: str, code: str | None, error: str | None, *, is_try: bool
+    ) -> None:
+        if not self.store.record_attempt(
             self.claim.delivery_id,
-            at=started,
-            seconds=round(time.monotonic() - clock, 3),
+            at=at,
+            seconds=seconds,
             outcome=outcome,
             code=code,
             error=error,
             is_try=is_try,
-        )
+            fence=self.fence,
+        ):
+            raise LostClaim(f"delivery {self.claim.delivery_id}: the claim was taken over")
 
     def clean(self, text: str) -> str:
         return redact(text, self.secrets)
@@ -336,24 +456,6 @@ class _Delivery:
                 **fields,
             )
         )
-
-
-def complete_receipt(draft: Draft, progress: Progress, found: Receipt) -> Receipt | None:
-    """What a look-up found, as the whole post's receipt; None while a thread still has parts to publish.
-
-    For a thread the found part ids join ``progress`` (saved through its ``on_change``).
-    """
-    if len(draft.parts) <= 1:
-        return found
-    for part_id in found.part_ids or (found.remote_id,):
-        if part_id not in progress.parts:
-            progress.add_part(part_id)
-    if len(progress.parts) < len(draft.parts):
-        return None
-    first = progress.parts[0]
-    # A thread is known by its first part; a look-up may have found a later one.
-    url = found.url if found.remote_id == first else found.url.replace(found.remote_id, first)
-    return Receipt(first, url, tuple(progress.parts))
 
 
 def _duration(seconds: float) -> str:

@@ -47,6 +47,7 @@ class PlatformSpec:
     name: ClassVar[str]  # the config's ``platform = "..."`` value; also the delivery log's ``platform``
     display: ClassVar[str]  # for people: "X", "Facebook"
     url_form: ClassVar[str] = ""  # how a published post's public URL looks, for people
+    permalink: ClassVar[str] = ""  # a post's public URL from its id alone, "{id}" marking the id; "" if none
     url_pattern: ClassVar[str] = ""  # a regex of that URL whose group ``id`` is the post's remote id
 
     # -- wiring ("module:Class", imported on first use)
@@ -99,6 +100,10 @@ class PlatformSpec:
     def target(self, account: AccountConfig) -> str:
         """Where the account posts, for ``accounts`` (a page id, a community, a channel)."""
         return "—"
+
+    def post_url(self, remote_id: str) -> str | None:
+        """The public URL of a post from its remote id alone (None: the platform has no such form)."""
+        return self.permalink.format(id=remote_id) if self.permalink else None
 
     def profile_url(self, account: AccountConfig) -> str:
         """Where a person looks to see whether a post went out (a notice about an ``unknown`` names it)."""

@@ -4,6 +4,13 @@ The whole claim is one write transaction: ``BEGIN IMMEDIATE`` on SQLite (writers
 queue, so two claimers never see the same row as free), ``FOR UPDATE SKIP
 LOCKED`` plus an advisory lock on PostgreSQL. Each UPDATE also repeats the
 status it expects, so even a broken lock could not hand a row out twice.
+
+Every claim adds one to the row's ``lease_token``: the claim's fence. A stale
+``sending`` row (its owner died or froze) is taken over only ``takeover_after``
+seconds after its lease lapsed: the owner checks its lease before every
+publishing request, so its last request started before the lapse, and after
+``request_timeout`` plus a margin it can no longer land. Only then may the
+new owner's look-up be trusted.
 """
 
 from __future__ import annotations
@@ -12,13 +19,15 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
 from crosspost.model import Draft, Progress
+from crosspost.statuses import CLAIM, OUT_LOOKUP_FAILED, PENDING, RETRYING, SENDING
 from crosspost.store.engine import LOCK_CLAIM, serialize
-from crosspost.store.records import PENDING, RETRYING, SENDING, Claim
+from crosspost.store.records import Claim
 from crosspost.store.tables import attempts, deliveries
+from crosspost.store.writes import settle_row
 
 d = deliveries.c
 
@@ -31,18 +40,21 @@ def claim_due(
     lease_seconds: float,
     limit: int,
     exclude_accounts: Sequence[str],
+    takeover_after: float = 0.0,
 ) -> list[Claim]:
     """See :meth:`crosspost.store.sql.SqlStore.claim_due`; runs inside the caller's write transaction."""
     serialize(conn, LOCK_CLAIM)
-    # An account with a live lease has a request in flight (this daemon's or another's): leave it alone.
-    busy = set(conn.execute(select(d.account).where(d.status == SENDING, d.lease_until > now).distinct()).scalars())
+    lapsed = now - timedelta(seconds=takeover_after)
+    # An account with a live lease, or one lapsed too recently to take over, may have a request in flight
+    # (this daemon's or another's): leave it alone.
+    busy = set(conn.execute(select(d.account).where(d.status == SENDING, d.lease_until > lapsed).distinct()).scalars())
     skip = busy | set(exclude_accounts)
     # Candidates in the order they should go: dead daemons' leftovers first (they block their account
     # until settled), then due work, oldest first. Each query walks one (status, time) index.
     queries = [
         (
             d.lease_until,
-            select(d.id, d.account, d.status, d.lease_until).where(d.status == SENDING, d.lease_until <= now),
+            select(d.id, d.account, d.status, d.lease_until).where(d.status == SENDING, d.lease_until <= lapsed),
         ),
         (d.due_at, select(d.id, d.account, d.status, d.due_at).where(d.status == PENDING, d.due_at <= now)),
         (
@@ -69,29 +81,41 @@ def claim_due(
     lease_until = now + timedelta(seconds=lease_seconds)
     claims: list[Claim] = []
     for row in picked:
-        guard = [d.id == row.id, d.status == row.status]
+        where = [d.status == row.status]
         if row.status == SENDING:
-            guard.append(d.lease_until <= now)
+            where.append(d.lease_until <= lapsed)
         before = conn.execute(
-            select(d.post_id, d.platform, d.draft, d.progress, d.attempts, d.due_at, d.claimed_at, d.lease_owner).where(
-                *guard
-            )
+            select(
+                d.post_id,
+                d.platform,
+                d.draft,
+                d.progress,
+                d.attempts,
+                d.due_at,
+                d.claimed_at,
+                d.lease_owner,
+                d.lease_until,
+            ).where(d.id == row.id, *where)
         ).first()
         if before is None:
             continue
-        changed = conn.execute(
-            update(deliveries)
-            .where(*guard)
-            .values(status=SENDING, lease_owner=owner, lease_until=lease_until, claimed_at=now, updated_at=now)
-        ).rowcount
-        if changed != 1:
+        values = {"lease_owner": owner, "lease_until": lease_until, "claimed_at": now, "lease_token": d.lease_token + 1}
+        if not settle_row(conn, row.id, SENDING, by=CLAIM, values={**values, "updated_at": now}, where=where):
             continue
-        last = conn.execute(
-            select(attempts.c.at, attempts.c.outcome)
+        token = conn.execute(select(d.lease_token).where(d.id == row.id)).scalar_one()
+        # The latest rows back to the last try: the last outcome, and the look-ups that failed since.
+        recent = conn.execute(
+            select(attempts.c.at, attempts.c.outcome, attempts.c.is_try)
             .where(attempts.c.delivery_id == row.id)
             .order_by(attempts.c.id.desc())
-            .limit(1)
-        ).first()
+            .limit(20)
+        ).all()
+        last = recent[0] if recent else None
+        failed_lookups = 0
+        for attempt in recent:
+            if attempt.is_try:
+                break
+            failed_lookups += attempt.outcome == OUT_LOOKUP_FAILED
         claim = Claim(
             delivery_id=row.id,
             post_id=before.post_id,
@@ -104,10 +128,15 @@ def claim_due(
             status_before=row.status,
             last_try_at=last.at if last else None,
             last_outcome=last.outcome if last else None,
+            owner=owner,
+            token=token,
+            failed_lookups=failed_lookups,
         )
         if row.status == SENDING:
             # The lost try started after its claim: the look-up window begins there.
             claim.last_try_at = before.claimed_at
-            claim.extra.update(claimed_at=before.claimed_at, lease_owner=before.lease_owner)
+            claim.extra.update(
+                claimed_at=before.claimed_at, lease_owner=before.lease_owner, lease_until=before.lease_until
+            )
         claims.append(claim)
     return claims

@@ -8,14 +8,41 @@ from typing import NamedTuple
 
 from crosspost.model import Draft, Progress
 
-# Delivery statuses (contract: "Statuses").
-PENDING, SENDING, RETRYING, SENT, FAILED, UNKNOWN, MISSED, CANCELLED = (
-    "pending", "sending", "retrying", "sent", "failed", "unknown", "missed", "cancelled",
+# The statuses live in crosspost.statuses; re-exported here for the store's callers.
+from crosspost.statuses import (  # noqa: E402
+    CANCELLED,
+    DELIVERY_STATUSES,
+    FAILED,
+    MISSED,
+    PENDING,
+    POST_STATUSES,
+    RETRYING,
+    SENDING,
+    SENT,
+    TERMINAL,
+    UNKNOWN,
 )
-DELIVERY_STATUSES = (PENDING, SENDING, RETRYING, SENT, FAILED, UNKNOWN, MISSED, CANCELLED)
-TERMINAL = frozenset({SENT, FAILED, UNKNOWN, MISSED, CANCELLED})
-# Post statuses: derived from the deliveries, never stored.
-POST_STATUSES = ("sending", "queued", "sent", "cancelled", "partial", "failed")
+
+__all__ = [
+    "CANCELLED",
+    "DELIVERY_STATUSES",
+    "FAILED",
+    "MISSED",
+    "PENDING",
+    "POST_STATUSES",
+    "RETRYING",
+    "SENDING",
+    "SENT",
+    "TERMINAL",
+    "UNKNOWN",
+    "Attempt",
+    "Claim",
+    "DeliveryRecord",
+    "Fence",
+    "PostRecord",
+    "PostSummary",
+    "post_status",
+]
 
 
 def post_status(delivery_statuses: list[str]) -> str:
@@ -90,6 +117,16 @@ class PostSummary(NamedTuple):
     states: tuple[tuple[str, str], ...]  # (account, delivery status), in delivery order
 
 
+@dataclass(frozen=True)
+class Fence:
+    """Proof of holding a claim: the lease owner and the claim's token (a counter that grows with every
+    claim of the row, take-overs included). A write carrying a fence lands only while both still match."""
+
+    delivery_id: int
+    owner: str
+    token: int
+
+
 @dataclass
 class Claim:
     """A delivery the daemon owns until ``lease_until``: everything needed to publish it."""
@@ -106,3 +143,11 @@ class Claim:
     last_try_at: datetime | None = None
     last_outcome: str | None = None
     extra: dict[str, object] = field(default_factory=dict)
+    owner: str = ""
+    token: int = 0  # this claim's lease_token: see Fence
+    # Look-ups that failed for a passing reason since the last try: the next claim looks up before any publish.
+    failed_lookups: int = 0
+
+    @property
+    def fence(self) -> Fence:
+        return Fence(self.delivery_id, self.owner, self.token)

@@ -16,29 +16,19 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from crosspost.errors import CrosspostError
 from crosspost.model import Draft, Progress
+from crosspost.statuses import DAEMON, FAILED, MISSED, PENDING, PERSON, RETRYING, SENT, UNKNOWN
 from crosspost.store import migrations
 from crosspost.store.reads import Reader, sqlite_path, sqlite_reader
-from crosspost.store.records import (
-    FAILED,
-    MISSED,
-    PENDING,
-    RETRYING,
-    SENT,
-    UNKNOWN,
-    Claim,
-    DeliveryRecord,
-    PostRecord,
-    PostSummary,
-)
+from crosspost.store.records import Claim, DeliveryRecord, Fence, PostRecord, PostSummary
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
-    from crosspost.store.writes import Writer
+    from crosspost.store.writes import PublicParts, Writer
 
 
 class SqlStore:
@@ -170,10 +160,11 @@ class SqlStore:
         with self._read() as r:
             return r.get_post(post_id)
 
-    def cancel(self, post_id: int, *, now: datetime) -> list[DeliveryRecord]:
+    def cancel(self, post_id: int, *, now: datetime, public: PublicParts | None = None) -> list[DeliveryRecord]:
         """Cancel the post's deliveries that are pending or retrying (not sending, not terminal).
-        Returns the ones cancelled. Raises NotFound."""
-        return self._writes.cancel(post_id, now=now)
+        Returns the ones cancelled. Raises NotFound. ``public`` (see writes.PublicParts) names the
+        public parts of a thread stopped half-way: they stay on the cancelled row (id, url, error)."""
+        return self._writes.cancel(post_id, now=now, public=public)
 
     def reschedule(self, post_id: int, due_at: datetime, *, now: datetime) -> list[DeliveryRecord]:
         """Move pending and retrying deliveries to ``due_at`` (they become pending, next_try cleared).
@@ -199,10 +190,25 @@ class SqlStore:
         Raises NotFound, or CrosspostError if the delivery is in another status."""
         return self._writes.requeue(delivery_id, now=now, note=note)
 
-    def settle_sent(self, delivery_id: int, *, remote_id: str, url: str, now: datetime) -> None:
-        """``crosspost retry`` found an ``unknown`` delivery on the platform: it becomes ``sent``.
-        Changes only an ``unknown`` delivery (the caller records the look-up in the history)."""
-        self._writes.settle_sent(delivery_id, remote_id=remote_id, url=url, now=now)
+    def settle(
+        self,
+        delivery_id: int,
+        to: str,
+        *,
+        by: str,
+        now: datetime,
+        fence: Fence | None = None,
+        history: dict[str, Any] | None = None,
+        **values: Any,
+    ) -> bool:
+        """The one guarded status write. Moves the delivery to ``to`` only from a status the transition
+        table (crosspost.statuses.TRANSITIONS) lets ``by`` leave, and, with ``fence``, only while that
+        claim (owner and token) still holds; leaving ``sending`` clears the lease; ``values`` are other
+        columns (remote_id, url, error, next_try_at, sent_at...). ``history`` (record_attempt's keywords:
+        at, seconds, outcome, code, error, is_try) is appended in the same transaction if the change
+        landed. Returns False when the guard refused: the caller must log that and act on it.
+        Raises NotFound for an unknown id."""
+        return self._writes.settle(delivery_id, to, by=by, now=now, fence=fence, history=history, **values)
 
     def delivery(self, delivery_id: int) -> DeliveryRecord:
         """One delivery as it is now (no history). Raises NotFound."""
@@ -238,6 +244,7 @@ class SqlStore:
         lease_seconds: float,
         limit: int = 100,
         exclude_accounts: Sequence[str] = (),
+        takeover_after: float = 0.0,
     ) -> list[Claim]:
         """Atomically move due deliveries (pending with due_at <= now, retrying with next_try_at <= now)
         to ``sending`` with a lease, at most one per account and none for ``exclude_accounts``
@@ -247,21 +254,38 @@ class SqlStore:
 
         ``last_try_at``/``last_outcome`` come from the latest history row; for a reclaimed ``sending``
         delivery ``last_try_at`` is when the lost try was claimed (where a look-up window should start),
-        and ``extra`` holds ``claimed_at`` and the dead ``lease_owner``."""
+        and ``extra`` holds ``claimed_at``, the dead ``lease_owner`` and its ``lease_until``.
+
+        A ``sending`` row is taken over only ``takeover_after`` seconds after its lease lapsed (the daemon
+        passes request_timeout plus a margin: the old owner's last request can no longer land); until then
+        its account counts as busy. Every claim carries a new token (``Claim.token``, ``Claim.fence``)."""
         from crosspost.store.claims import claim_due
 
         with self.engine.begin() as conn:
             return claim_due(
-                conn, now=now, owner=owner, lease_seconds=lease_seconds, limit=limit, exclude_accounts=exclude_accounts
+                conn,
+                now=now,
+                owner=owner,
+                lease_seconds=lease_seconds,
+                limit=limit,
+                exclude_accounts=exclude_accounts,
+                takeover_after=takeover_after,
             )
 
-    def extend_lease(self, delivery_id: int, *, owner: str, until: datetime) -> None:
-        """Push the lease of a delivery this owner holds (nothing if it is no longer ``sending`` under ``owner``)."""
-        self._writes.extend_lease(delivery_id, owner=owner, until=until)
+    def extend_lease(self, delivery_id: int, *, owner: str, until: datetime, token: int | None = None) -> bool:
+        """Push the lease of a delivery this owner holds (with ``token``: this very claim). False, and nothing
+        changed, if it is no longer ``sending`` under that owner and token."""
+        return self._writes.extend_lease(delivery_id, owner=owner, until=until, token=token)
 
-    def save_progress(self, delivery_id: int, progress: Progress) -> None:
-        """Persist thread part ids / media ids the moment they exist (own short transaction)."""
-        self._writes.save_progress(delivery_id, progress)
+    def holds(self, fence: Fence, *, now: datetime) -> bool:
+        """Whether the claim ``fence`` names is still held (sending, same owner and token) with its lease
+        running past ``now``. One primary-key read: cheap enough before every publishing request."""
+        return self._writes.holds(fence, now=now)
+
+    def save_progress(self, delivery_id: int, progress: Progress, *, fence: Fence | None = None) -> bool:
+        """Persist thread part ids / media ids the moment they exist (own short transaction). With
+        ``fence``, only while that claim holds: False (nothing written) after a take-over."""
+        return self._writes.save_progress(delivery_id, progress, fence=fence)
 
     def record_attempt(
         self,
@@ -273,43 +297,66 @@ class SqlStore:
         code: str | None,
         error: str | None,
         is_try: bool,
-    ) -> None:
-        """Append a history row; ``is_try`` also increments the delivery's ``attempts``."""
-        self._writes.record_attempt(
-            delivery_id, at=at, seconds=seconds, outcome=outcome, code=code, error=error, is_try=is_try
+        fence: Fence | None = None,
+    ) -> bool:
+        """Append a history row; ``is_try`` also increments the delivery's ``attempts``. With ``fence``,
+        only while that claim holds (False, nothing written, after a take-over)."""
+        return self._writes.record_attempt(
+            delivery_id, at=at, seconds=seconds, outcome=outcome, code=code, error=error, is_try=is_try, fence=fence
         )
 
-    # The mark_* methods change only a delivery that is ``sending`` (mark_missed: also pending/retrying);
-    # otherwise they change nothing and log a warning. They clear the lease. Unknown ids raise NotFound.
-    def mark_sent(self, delivery_id: int, *, remote_id: str, url: str, now: datetime) -> None:
-        self._mark(delivery_id, SENT, remote_id=remote_id, url=url, sent_at=now, error=None, updated_at=now)
+    # Shorthands for settle(by=DAEMON): the daemon's outcomes. They change only a delivery that is ``sending``
+    # (mark_missed: also pending/retrying) and, with ``fence``, still held; False when the guard refused.
+    def mark_sent(
+        self, delivery_id: int, *, remote_id: str, url: str, now: datetime, fence: Fence | None = None
+    ) -> bool:
+        return self.settle(
+            delivery_id, SENT, by=DAEMON, now=now, fence=fence, remote_id=remote_id, url=url, sent_at=now, error=None
+        )
 
     def mark_retrying(
-        self, delivery_id: int, *, next_try_at: datetime, error: str, now: datetime | None = None
-    ) -> None:
-        self._mark(delivery_id, RETRYING, next_try_at=next_try_at, error=error, updated_at=_now(now))
+        self,
+        delivery_id: int,
+        *,
+        next_try_at: datetime,
+        error: str,
+        now: datetime | None = None,
+        fence: Fence | None = None,
+    ) -> bool:
+        return self.settle(
+            delivery_id, RETRYING, by=DAEMON, now=_now(now), fence=fence, next_try_at=next_try_at, error=error
+        )
 
-    def mark_failed(self, delivery_id: int, *, error: str, now: datetime) -> None:
-        self._mark(delivery_id, FAILED, error=error, next_try_at=None, updated_at=now)
+    def mark_failed(
+        self, delivery_id: int, *, error: str, now: datetime, fence: Fence | None = None, **values: Any
+    ) -> bool:
+        return self.settle(
+            delivery_id, FAILED, by=DAEMON, now=now, fence=fence, error=error, next_try_at=None, **values
+        )
 
-    def mark_unknown(self, delivery_id: int, *, error: str, now: datetime) -> None:
-        self._mark(delivery_id, UNKNOWN, error=error, next_try_at=None, updated_at=now)
+    def mark_unknown(
+        self, delivery_id: int, *, error: str, now: datetime, fence: Fence | None = None, **values: Any
+    ) -> bool:
+        return self.settle(
+            delivery_id, UNKNOWN, by=DAEMON, now=now, fence=fence, error=error, next_try_at=None, **values
+        )
 
-    def mark_missed(self, delivery_id: int, *, error: str, now: datetime) -> None:
-        self._mark(delivery_id, MISSED, error=error, next_try_at=None, updated_at=now)
+    def mark_missed(self, delivery_id: int, *, error: str, now: datetime, fence: Fence | None = None) -> bool:
+        return self.settle(delivery_id, MISSED, by=DAEMON, now=now, fence=fence, error=error, next_try_at=None)
 
-    def release(self, delivery_id: int, *, status: str, now: datetime | None = None) -> None:
+    def release(
+        self, delivery_id: int, *, status: str, now: datetime | None = None, fence: Fence | None = None
+    ) -> bool:
         """Give a claimed delivery back unsent (daemon stopping before the request): status pending/retrying."""
         if status not in (PENDING, RETRYING):
             raise ValueError(f"release to {status!r}: only pending or retrying")
-        from crosspost.store.records import SENDING
+        return self.settle(delivery_id, status, by=DAEMON, now=_now(now), fence=fence)
 
-        self._writes.mark(delivery_id, (SENDING,), status=status, updated_at=_now(now))
-
-    def _mark(self, delivery_id: int, status: str, **values: object) -> None:
-        from crosspost.store.writes import MARK_FROM
-
-        self._writes.mark(delivery_id, MARK_FROM[status], status=status, **values)
+    def resolve(self, delivery_id: int, to: str, *, now: datetime, history: dict[str, Any], **values: Any) -> bool:
+        """A person settles a delivery (``crosspost resolve``): ``to`` is sent or failed; see settle."""
+        if to not in (SENT, FAILED):
+            raise ValueError(f"resolve to {to!r}: only sent or failed")
+        return self.settle(delivery_id, to, by=PERSON, now=now, history=history, **values)
 
     def next_wakeup(self) -> datetime | None:
         """The earliest due_at / next_try_at / lease expiry among non-terminal deliveries."""

@@ -69,6 +69,7 @@ deliveries = Table(
     Column("claimed_at", UTCDateTime, nullable=True),  # start of the latest claim: a lost try's look-up window
     Column("draft", Text, nullable=False),  # Draft json, with its key and the stored image paths
     Column("updated_at", UTCDateTime, nullable=False),
+    Column("lease_token", Integer, nullable=False, server_default="0"),  # grows with every claim: the fence
     UniqueConstraint("post_id", "account", name="uq_deliveries_post_account"),
     CheckConstraint(STATUS_CHECK, name="ck_deliveries_status"),
 )

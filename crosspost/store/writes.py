@@ -1,17 +1,18 @@
 """The CLI's and the daemon's writes, each one short transaction (SQLAlchemy Core).
 
-Status changes carry their precondition in the WHERE clause, so a change that
-lost a race (or met a terminal status) changes nothing and says so: the
-``mark_*`` methods return False instead of overwriting what another writer did.
+Every status change goes through :func:`settle_row`: its WHERE clause is the
+transition table of :mod:`crosspost.statuses` (the statuses ``to`` may be reached
+from, by that actor) plus, for a worker, its claim's fence (owner and token). A
+change that lost a race, met a terminal status or came from a worker whose claim
+was taken over changes nothing and says so (False): the caller logs it and acts.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,24 +24,25 @@ from sqlalchemy.engine import Connection
 from crosspost.errors import AlreadyQueued, CrosspostError, NotFound
 from crosspost.model import Draft, Progress
 from crosspost.notify.outbox import enqueue_notices
-from crosspost.store.engine import LOCK_MEDIA, serialize
-from crosspost.store.media import MediaCopier
-from crosspost.store.reads import CONTENT_KEY, RETRYABLE, sqlalchemy_reader
-from crosspost.store.records import (
+from crosspost.statuses import (
     CANCELLED,
-    FAILED,
-    MISSED,
+    OUT_REQUEUED,
     PENDING,
-    RETRYING,
+    PERSON,
+    RETRYABLE,
     SENDING,
-    SENT,
-    UNKNOWN,
-    DeliveryRecord,
+    allowed_from,
 )
+from crosspost.store.engine import LOCK_MEDIA, READ_OPTION, serialize
+from crosspost.store.media import MediaCopier
+from crosspost.store.reads import CONTENT_KEY, sqlalchemy_reader
+from crosspost.store.records import DeliveryRecord, Fence
 from crosspost.store.tables import attempts, deliveries, posts
 from crosspost.store.timefmt import to_utc
 
-log = logging.getLogger(__name__)
+d = deliveries.c
+# (draft, progress, platform) -> (first part's id, its url, "part 1 of 3 is public on X ...") or None.
+PublicParts = Callable[[Draft, Progress, str], "tuple[str, str | None, str] | None"]
 
 KEY_LIMIT = 64  # VK's guid is at most 64 characters
 
@@ -142,29 +144,27 @@ class Writer:
                     path.unlink(missing_ok=True)
 
     # ---------------------------------------------------------------- the CLI's changes
-    def cancel(self, post_id: int, *, now: datetime) -> list[DeliveryRecord]:
-        return self._change_post(post_id, (PENDING, RETRYING), {"status": CANCELLED, "next_try_at": None}, now)
+    def cancel(self, post_id: int, *, now: datetime, public: PublicParts | None = None) -> list[DeliveryRecord]:
+        return self._change_post(post_id, CANCELLED, {"next_try_at": None}, now, public)
 
     def reschedule(self, post_id: int, due_at: datetime, *, now: datetime) -> list[DeliveryRecord]:
-        values = {"status": PENDING, "due_at": due_at, "next_try_at": None}
-        return self._change_post(post_id, (PENDING, RETRYING), values, now)
+        return self._change_post(post_id, PENDING, {"due_at": due_at, "next_try_at": None}, now)
 
     def _change_post(
-        self, post_id: int, from_statuses: Sequence[str], values: dict[str, Any], now: datetime
+        self, post_id: int, to: str, values: dict[str, Any], now: datetime, public: PublicParts | None = None
     ) -> list[DeliveryRecord]:
+        """A person's change of every delivery of the post the transition table lets them change."""
         with self.engine.begin() as conn:
             reader = sqlalchemy_reader(conn)
             reader.require_post(post_id)
-            ids = (
-                conn.execute(
-                    update(deliveries)
-                    .where(deliveries.c.post_id == post_id, deliveries.c.status.in_(from_statuses))
-                    .values(**values, updated_at=now)
-                    .returning(deliveries.c.id)
-                )
-                .scalars()
-                .all()
-            )
+            waiting = allowed_from(to, PERSON)
+            candidates = conn.execute(
+                select(d.id).where(d.post_id == post_id, d.status.in_([s for s in waiting if s not in RETRYABLE]))
+            ).scalars()
+            ids = [i for i in candidates if settle_row(conn, i, to, by=PERSON, values={**values, "updated_at": now})]
+            if public is not None:
+                for delivery_id in ids:
+                    _keep_public_parts(conn, delivery_id, public)
             return reader.deliveries_by_id(sorted(ids))
 
     def requeue(self, delivery_id: int, *, now: datetime, note: str) -> DeliveryRecord:
@@ -178,54 +178,68 @@ class Writer:
                 conn.execute(select(deliveries.c.progress).where(deliveries.c.id == delivery_id)).scalar()
             )
             progress.media.clear()
-            changed = conn.execute(
-                update(deliveries)
-                .where(deliveries.c.id == delivery_id, deliveries.c.status.in_(RETRYABLE))
-                .values(
-                    status=PENDING,
-                    due_at=now,
-                    next_try_at=None,
-                    progress=progress.to_json(),
-                    attempts=0,
-                    error=None,
-                    lease_owner=None,
-                    lease_until=None,
-                    updated_at=now,
-                )
-            ).rowcount
-            if changed != 1:
+            values = {
+                "due_at": now,
+                "next_try_at": None,
+                "progress": progress.to_json(),
+                "attempts": 0,
+                "error": None,
+                "updated_at": now,
+            }
+            if not settle_row(conn, delivery_id, PENDING, by=PERSON, values=values, only_from=RETRYABLE):
                 raise CrosspostError(
                     f"delivery {delivery_id} to {current.account} is {current.status}; "
                     "only failed, unknown or missed deliveries can be retried"
                 )
-            _append_attempt(conn, delivery_id, at=now, seconds=0.0, outcome="requeued", code=None, error=note)
+            _append_attempt(conn, delivery_id, at=now, seconds=0.0, outcome=OUT_REQUEUED, code=None, error=note)
             return reader.delivery(delivery_id)
 
-    def settle_sent(self, delivery_id: int, *, remote_id: str, url: str, now: datetime) -> bool:
-        """An ``unknown`` delivery found on the platform by ``crosspost retry``: it becomes ``sent``."""
-        return self.mark(
-            delivery_id, (UNKNOWN,), status=SENT, remote_id=remote_id, url=url, sent_at=now, error=None, updated_at=now
-        )
+    def settle(
+        self,
+        delivery_id: int,
+        to: str,
+        *,
+        by: str,
+        now: datetime,
+        fence: Fence | None = None,
+        history: dict[str, Any] | None = None,
+        **values: Any,
+    ) -> bool:
+        """The one guarded status write: see :func:`settle_row`. ``history`` (record_attempt's keywords)
+        is appended in the same transaction, only if the change landed."""
+        with self.engine.begin() as conn:
+            changed = settle_row(conn, delivery_id, to, by=by, fence=fence, values={**values, "updated_at": now})
+            if changed and history is not None:
+                _append_attempt(conn, delivery_id, **history)
+            if changed and by != PERSON:
+                # The notice (issue 13) commits with the status change, or neither does: a crash cannot
+                # lose or duplicate one. A person who settled a delivery by hand needs no notice of it.
+                enqueue_notices(conn, [delivery_id], status=to, now=now)
+            return changed
 
     # ---------------------------------------------------------------- the daemon's changes
-    def extend_lease(self, delivery_id: int, *, owner: str, until: datetime) -> bool:
+    def extend_lease(self, delivery_id: int, *, owner: str, until: datetime, token: int | None = None) -> bool:
+        where = [d.id == delivery_id, d.status == SENDING, d.lease_owner == owner]
+        if token is not None:
+            where.append(d.lease_token == token)
         with self.engine.begin() as conn:
-            return bool(
-                conn.execute(
-                    update(deliveries)
-                    .where(
-                        deliveries.c.id == delivery_id,
-                        deliveries.c.status == SENDING,
-                        deliveries.c.lease_owner == owner,
-                    )
-                    .values(lease_until=until)
-                ).rowcount
-            )
+            return bool(conn.execute(update(deliveries).where(*where).values(lease_until=until)).rowcount)
 
-    def save_progress(self, delivery_id: int, progress: Progress) -> None:
-        # No status guard: these ids are facts about the platform, worth keeping whatever the status.
+    def holds(self, fence: Fence, *, now: datetime) -> bool:
+        """Whether ``fence`` still holds its claim and its lease runs past ``now``: one primary-key read."""
+        # A read transaction (a deferred BEGIN on SQLite): the check never waits for, nor blocks, a writer.
+        with self.engine.connect().execution_options(**{READ_OPTION: True}) as conn:
+            row = conn.execute(select(d.lease_until).where(*_fenced(fence))).first()
+            conn.rollback()
+        return row is not None and row.lease_until is not None and to_utc(row.lease_until) > now
+
+    def save_progress(self, delivery_id: int, progress: Progress, *, fence: Fence | None = None) -> bool:
+        # No status guard without a fence: these ids are facts about the platform, worth keeping whatever
+        # the status (``crosspost retry``'s look-up). A worker's save is fenced: after a take-over the new
+        # owner's progress is the truth, and the old worker must stop.
+        where = _fenced(fence) if fence is not None else [d.id == delivery_id]
         with self.engine.begin() as conn:
-            conn.execute(update(deliveries).where(deliveries.c.id == delivery_id).values(progress=progress.to_json()))
+            return bool(conn.execute(update(deliveries).where(*where).values(progress=progress.to_json())).rowcount)
 
     def record_attempt(
         self,
@@ -237,49 +251,70 @@ class Writer:
         code: str | None,
         error: str | None,
         is_try: bool,
-    ) -> None:
+        fence: Fence | None = None,
+    ) -> bool:
         with self.engine.begin() as conn:
+            if fence is not None and conn.execute(select(d.id).where(*_fenced(fence))).first() is None:
+                return False
             _append_attempt(
                 conn, delivery_id, at=at, seconds=seconds, outcome=outcome, code=code, error=error, is_try=is_try
             )
             if is_try:
                 conn.execute(
-                    update(deliveries)
-                    .where(deliveries.c.id == delivery_id)
-                    .values(attempts=deliveries.c.attempts + 1, updated_at=at)
+                    update(deliveries).where(d.id == delivery_id).values(attempts=d.attempts + 1, updated_at=at)
                 )
-
-    def mark(self, delivery_id: int, from_statuses: Sequence[str], **values: Any) -> bool:
-        """Move a delivery out of ``from_statuses`` (the guard), clearing its lease. False if the guard refused."""
-        values.setdefault("updated_at", datetime.now(UTC))
-        with self.engine.begin() as conn:
-            changed = _set_status(conn, delivery_id, from_statuses, lease_owner=None, lease_until=None, **values)
-            if changed:  # notify hook (issue 13): the notice commits with the status change, or neither does
-                enqueue_notices(conn, [delivery_id], status=values.get("status", ""), now=values["updated_at"])
-        if not changed:
-            # Not an error for the caller to handle: the row is already settled by someone else (a person's
-            # cancel, a terminal status). Worth a trace, since the daemon believed it still owned it.
-            log.warning(
-                "delivery %s: not %s, left as it is (wanted %s)",
-                delivery_id,
-                "/".join(from_statuses),
-                values.get("status"),
-            )
-        return changed
+            return True
 
 
-def _set_status(conn: Connection, delivery_id: int, from_statuses: Sequence[str], **values: Any) -> bool:
+def _fenced(fence: Fence) -> list[Any]:
+    """The WHERE clause of a claim still held: sending, same owner, same token."""
+    return [d.id == fence.delivery_id, d.status == SENDING, d.lease_owner == fence.owner, d.lease_token == fence.token]
+
+
+def settle_row(
+    conn: Connection,
+    delivery_id: int,
+    to: str,
+    *,
+    by: str,
+    values: dict[str, Any],
+    fence: Fence | None = None,
+    only_from: Sequence[str] | None = None,
+    where: Sequence[Any] = (),
+) -> bool:
+    """Move one delivery to ``to`` if the transition table lets ``by`` do it from its current status
+    (narrowed to ``only_from``), and, with ``fence``, only while that claim still holds. Leaving
+    ``sending`` clears the lease. Returns False when the guard refused; raises NotFound for no such row."""
+    allowed = allowed_from(to, by)
+    if only_from is not None:
+        allowed = tuple(s for s in allowed if s in only_from)
+    guard = [d.id == delivery_id, d.status.in_(allowed), *where]
+    if fence is not None:
+        guard += _fenced(fence)
+    values = {**values, "status": to}
+    if to != SENDING:
+        values.update(lease_owner=None, lease_until=None)
     values.setdefault("updated_at", datetime.now(UTC))
-    result = conn.execute(
-        update(deliveries)
-        .where(deliveries.c.id == delivery_id, deliveries.c.status.in_(from_statuses))
-        .values(**values)
-    )
-    if result.rowcount == 1:
+    if conn.execute(update(deliveries).where(*guard).values(**values)).rowcount == 1:
         return True
-    if conn.execute(select(deliveries.c.id).where(deliveries.c.id == delivery_id)).first() is None:
+    if conn.execute(select(d.id).where(d.id == delivery_id)).first() is None:
         raise NotFound(f"no delivery {delivery_id}")
     return False
+
+
+def _keep_public_parts(conn: Connection, delivery_id: int, public: PublicParts) -> None:
+    """A cancelled thread whose first parts are public keeps part 1's id and url on the row and says so."""
+    row = conn.execute(select(d.progress, d.draft, d.platform).where(d.id == delivery_id)).first()
+    if row is None:
+        return
+    kept = public(Draft.from_json(row.draft), Progress.from_json(row.progress), row.platform)
+    if kept is not None:
+        remote_id, url, note = kept
+        conn.execute(
+            update(deliveries)
+            .where(d.id == delivery_id)
+            .values(remote_id=remote_id, url=url, error=f"cancelled; {note}")
+        )
 
 
 def _append_attempt(
@@ -304,13 +339,3 @@ def _append_attempt(
             is_try=is_try,
         )
     )
-
-
-# The statuses each daemon-side mark may leave (a terminal status is only left by requeue / mark_found).
-MARK_FROM: dict[str, tuple[str, ...]] = {
-    SENT: (SENDING,),
-    RETRYING: (SENDING,),
-    FAILED: (SENDING,),
-    UNKNOWN: (SENDING,),
-    MISSED: (SENDING, PENDING, RETRYING),
-}

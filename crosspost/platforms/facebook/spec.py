@@ -21,6 +21,7 @@ class FacebookSpec(PlatformSpec):
     name = "facebook"
     display = "Facebook"
     url_form = "https://www.facebook.com/<page-id>_<post-id>"
+    permalink = "https://www.facebook.com/{id}"
     url_pattern = r"https://(?:www\.)?facebook\.com/(?P<id>\d+_\d+)/?"
     adapter = "crosspost.platforms.facebook.adapter:FacebookAdapter"
     emulator = "crosspost.platforms.facebook.emulator:FacebookEmulator"

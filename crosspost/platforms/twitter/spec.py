@@ -20,6 +20,7 @@ class TwitterSpec(PlatformSpec):
     name = "twitter"
     display = "X"
     url_form = "https://x.com/<username>/status/<id>"
+    permalink = "https://x.com/i/web/status/{id}"
     url_pattern = r"https://(?:x|twitter)\.com/(?:[A-Za-z0-9_]+|i/web)/status/(?P<id>\d+)/?"
     adapter = "crosspost.platforms.twitter.adapter:TwitterAdapter"
     emulator = "crosspost.platforms.twitter.emulator:TwitterEmulator"

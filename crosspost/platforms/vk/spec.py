@@ -20,6 +20,7 @@ class VkSpec(PlatformSpec):
     name = "vk"
     display = "VK"
     url_form = "https://vk.com/wall-<group-id>_<post-id>"
+    permalink = "https://vk.com/wall{id}"
     url_pattern = r"https://(?:m\.)?vk\.(?:com|ru)/wall(?P<id>-\d+_\d+)/?"
     adapter = "crosspost.platforms.vk.adapter:VkAdapter"
     emulator = "crosspost.platforms.vk.emulator:VkEmulator"

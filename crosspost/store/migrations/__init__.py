@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from sqlalchemy import Engine
 
 # The newest revision in versions/. A test checks it against Alembic's own view of the scripts.
-HEAD = "0003"  # 0003 (notices) revises 0001 for now: re-chained onto 0002 at merge
+HEAD = "0003"
 SCRIPT_LOCATION = Path(__file__).resolve().parent
 
 
@@ -54,7 +54,10 @@ def upgrade(engine: Engine) -> None:
     from alembic import command
     from alembic.config import Config
 
+    from crosspost.store.engine import LOCK_MIGRATE, serialize
+
     with engine.begin() as conn:
+        serialize(conn, LOCK_MIGRATE)  # PostgreSQL: the same queueing, through an advisory lock
         config = Config()
         config.set_main_option("script_location", str(SCRIPT_LOCATION))
         config.attributes["connection"] = conn
