@@ -57,9 +57,9 @@ class TwitterSpec(PlatformSpec):
 
     @property
     def default_limit(self) -> int:  # type: ignore[override]
-        from crosspost.render import TWITTER_MAX_WEIGHT
+        from crosspost.platforms.twitter.thread import MAX_WEIGHT
 
-        return TWITTER_MAX_WEIGHT
+        return MAX_WEIGHT
 
     def profile_url(self, account: AccountConfig) -> str:
         return "https://x.com (the account's own timeline)"  # the config has no handle to name
@@ -71,18 +71,19 @@ class TwitterSpec(PlatformSpec):
         """The whole text if it fits in one tweet; else a thread whose first part carries the link and the
         hashtags (and, in the adapter, the images): the contract sends them with the first tweet."""
         from crosspost import render
+        from crosspost.platforms.twitter import thread
 
         whole = render.render_text(content.body, content.link, content.tags)
-        if render.twitter_weight(whole) <= self.default_limit:
+        if thread.twitter_weight(whole) <= self.default_limit:
             return [whole]
         body = render.markdown_to_text(content.body)
         tail = [content.link] if content.link and not render.shows_url(body, content.link) else []
         tail += [h for h in render._hashtags(body, content.tags).split(" ") if h]
         extra = "\n\n" + " ".join(tail) if tail else ""
-        return render._split(body, self.default_limit, extra)
+        return thread.split(body, self.default_limit, extra)
 
     def length(self, text: str) -> int:
-        from crosspost.render import twitter_weight
+        from crosspost.platforms.twitter.thread import twitter_weight
 
         return twitter_weight(text)
 
