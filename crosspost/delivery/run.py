@@ -185,6 +185,9 @@ class _Delivery:
         now = self.now_fn()
         if not claim.progress.parts and now > claim.due_at + self.policy.late_limit:
             return self.missed(now)
+        status = self.reconcile_late_resend(now)
+        if status is not None:
+            return status
         return self.publish_until_settled()
 
     def publish_until_settled(self) -> str:
@@ -263,6 +266,20 @@ class _Delivery:
         duplicate = last_try is not None and last_try.outcome == OUT_REJECTED
         since = reconcile.window_start(min(began, self.claim.due_at) if duplicate else began, self.policy.lookup_margin)
         return self.settle_doubt(OUT_REJECTED if duplicate else OUT_LOOKUP_FAILED, since, None)
+
+    def reconcile_late_resend(self, now: datetime) -> str | None:
+        """A resend past the platform's idempotency window (VK's guid: an hour) after a try that may have
+        landed: look first; None when nothing needs looking up or the post is provably absent."""
+        from crosspost.platforms import spec_for
+
+        window = spec_for(self.claim.draft.platform).resend_window
+        if window is None or self.claim.last_try_at is None:
+            return None  # no key to outlive, or a first try
+        doubt = reconcile.late_doubt(self.history(), now, window)
+        if doubt is None:
+            return None
+        self.first_doubt = self.first_doubt or doubt.at
+        return self.settle_doubt(doubt.outcome, reconcile.window_start(doubt.at, self.policy.lookup_margin), None)
 
     def settle_ambiguous(self, outcome: str, message: str, started: datetime) -> str:
         status = self.settle_doubt(outcome, reconcile.window_start(started, self.policy.lookup_margin), message)

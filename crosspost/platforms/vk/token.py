@@ -253,6 +253,27 @@ def finish_login(
     return tokens
 
 
+def login(account: Any, timeout: float, ask: Callable[[str], str], now: Callable[[], float]) -> tuple[Path, Tokens]:
+    """``crosspost accounts login NAME`` for a VK ID account: ``ask`` shows the URL and returns the pasted
+    redirect URL; the tokens land in the account's ``token_file``. AuthError for any refusal."""
+    from crosspost.adapters.transport import new_session
+
+    if "access_token" in account.credentials or "token_file" not in account.options:
+        raise AuthError(
+            f"account {account.name} has a long-lived access_token, not the VK ID form (vk_id_client_id + "
+            "token_file); nothing to sign in to",
+            platform="vk",
+        )
+    start = start_login(account.vk_id_client_id)
+    pasted = ask(start.url)
+    session = new_session("vk", account.api_base, timeout)
+    path = Path(account.token_file)
+    tokens = finish_login(
+        session, start, pasted, client_id=account.vk_id_client_id, path=path, account=account.name, now=now()
+    )
+    return path, tokens
+
+
 # ------------------------------------------------------------ the adapter's keeper
 
 
