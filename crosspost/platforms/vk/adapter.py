@@ -81,7 +81,7 @@ TEMPORARY = {
 SCOPES = "wall, photos, groups, offline"
 # VK's codes for an access token that expired: 5 (authorization failed) and 1117 ("Access token has
 # expired"). For a VK ID account they mean "refresh, then call again".
-EXPIRED = (5, 1117)
+EXPIRED = ("5", "1117")
 # account.getAppPermissions bits (dev.vk.com/en/reference/access-rights).
 RIGHT_PHOTOS = 4
 RIGHT_WALL = 8192
@@ -425,7 +425,7 @@ class VkAdapter(Adapter):
         except ApiError as exc:
             error = exc.error if isinstance(exc.error, dict) else {}
             code, said = error.get("error_code"), str(error.get("error_msg", ""))
-            if self.keeper is not None and code in EXPIRED:
+            if self.keeper is not None and str(code) in EXPIRED:
                 raise AuthError(
                     redact(f"VK error {code} on {method}: {said}", self.secrets), code=code, platform="vk"
                 ) from None

@@ -110,12 +110,12 @@ class VkEmulator(Emulator):
         group_id: str | int,
         access_token: str,
         vk_id_client_id: str | int = DEFAULT_CLIENT_ID,
-        token_lifetime: int = DEFAULT_LIFETIME,
+        token_lifetime: int | str = DEFAULT_LIFETIME,  # str: as the sandbox's credential tables give values
     ) -> None:
         super().__init__()
         self.group_id = int(group_id)
         self.access_token = access_token  # the long-lived form; VK ID tokens come from self.vk_id
-        self.vk_id = VkIdServer(vk_id_client_id, token_lifetime)
+        self.vk_id = VkIdServer(vk_id_client_id, int(token_lifetime))
         # What account.getAppPermissions answers: wall (8192), photos (4), groups (262144).
         self.rights = RIGHT_WALL | RIGHT_PHOTOS | RIGHT_GROUPS
         self.group_name = "crosspost sandbox community"
