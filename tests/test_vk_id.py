@@ -183,6 +183,31 @@ def test_a_missing_or_broken_token_file_says_to_log_in(world: World) -> None:
         world.adapter().publish(draft("Broken file."), Progress())
 
 
+# ------------------------------------------------------------ the emulator holds VK ID's rules
+
+
+def test_the_emulator_spends_a_refresh_token_once_and_checks_pkce(world: World) -> None:
+    pair = world.emulator.vk_id.issue("dev-1")
+    form = {"grant_type": "refresh_token", "client_id": str(CLIENT), "device_id": "dev-1"}
+    first = requests.post(f"{world.url}/oauth2/auth", data={**form, "refresh_token": pair["refresh_token"]}, timeout=5)
+    assert first.status_code == 200 and first.json()["refresh_token"] != pair["refresh_token"]
+    again = requests.post(f"{world.url}/oauth2/auth", data={**form, "refresh_token": pair["refresh_token"]}, timeout=5)
+    assert again.status_code == 400 and again.json()["error"] == "invalid_grant"
+    query = {"response_type": "code", "client_id": str(CLIENT), "redirect_uri": "http://localhost", "state": "s"}
+    query |= {"code_challenge": "not-the-challenge-of-anything", "code_challenge_method": "S256"}
+    landed = requests.get(f"{world.url}/authorize", params=query, allow_redirects=False, timeout=5)
+    got = dict(p.split("=", 1) for p in landed.headers["Location"].split("?", 1)[1].split("&"))
+    exchange = {"grant_type": "authorization_code", "client_id": str(CLIENT), "code": got["code"]}
+    exchange |= {"code_verifier": "a-wrong-verifier", "device_id": got["device_id"], "redirect_uri": "http://localhost"}
+    refused = requests.post(f"{world.url}/oauth2/auth", data=exchange, timeout=5)
+    assert refused.json() == {
+        "error": "invalid_grant",
+        "error_description": "code_verifier does not match code_challenge",
+    }
+    world.emulator.vk_id.advance(HOUR + 1)
+    assert world.emulator.vk_id.check(first.json()["access_token"]) == "expired"
+
+
 # ------------------------------------------------------------ refresh in one process
 
 

@@ -78,3 +78,20 @@ def test_late_doubt_is_settled_by_a_look_up_after_the_window_or_a_person() -> No
     assert late_doubt([*soon, row(70, "absent", False)], T0 + timedelta(minutes=90), HOUR) is None
     assert late_doubt([*soon, row(5, "resolved_not_sent", False)], T0 + timedelta(minutes=90), HOUR) is None
     assert late_doubt([row(0, "transient", True)], T0 + timedelta(minutes=90), HOUR) is None
+
+
+def test_a_late_look_up_that_fails_is_retried_reaching_back_to_the_doubtful_try(store: SqlStore, clock: Clock) -> None:
+    post = queue_vk(store)
+    script = [land_then(Ambiguous("read timeout")), Transient("VK error 10")]
+    vk = ScriptedAdapter("vk", script, find=["absent", Transient("VK error 10"), "wall"])
+    assert run(store, clock, vk) == ["retrying"]
+    clock.advance(30 * 60)
+    assert run(store, clock, vk) == ["retrying"]  # a passing failure half an hour later
+    clock.advance(2 * HOUR.total_seconds())
+    assert run(store, clock, vk) == ["retrying"]  # the late look-up failed: reconciling, nothing published
+    clock.advance(60)
+    assert run(store, clock, vk) == ["sent"]
+    # The look-up again reaches back to the doubtful try, not just to the last (clear) one.
+    assert vk.find_calls[2] <= T0 and len(vk.publish_calls) == 2 and vk.wall.parts == ["vk-1"]
+    outcomes = [a.outcome for a in record(store, post, "vk").history]
+    assert outcomes == ["ambiguous", "absent", "transient", "lookup_failed", "found"]

@@ -31,7 +31,7 @@ import secrets
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -62,11 +62,11 @@ def login_again(account: str) -> str:
 class Tokens:
     """The contents of a token file (``extra``: fields crosspost does not use, kept as they were)."""
 
-    access_token: str
-    refresh_token: str
-    expires_at: int
-    device_id: str
-    extra: tuple[tuple[str, Any], ...] = ()
+    access_token: str = field(repr=False)  # secrets: never in a repr, so never in a traceback or log
+    refresh_token: str = field(repr=False)
+    expires_at: int = 0
+    device_id: str = field(default="", repr=False)
+    extra: tuple[tuple[str, Any], ...] = field(default=(), repr=False)
 
     def as_json(self) -> str:
         data = dict(self.extra)
@@ -189,8 +189,8 @@ class LoginStart:
     """One sign-in in progress: the URL to open, and what only this process knows (PKCE verifier, state)."""
 
     url: str
-    verifier: str
-    state: str
+    verifier: str = field(repr=False)
+    state: str = field(repr=False)
 
 
 def start_login(client_id: str | int) -> LoginStart:
