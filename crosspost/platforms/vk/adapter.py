@@ -82,7 +82,7 @@ SCOPES = "wall, photos, groups, offline"
 # VK's codes for an access token that expired: 5 (authorization failed) and 1117 ("Access token has
 # expired"). For a VK ID account they mean "refresh, then call again".
 EXPIRED = ("5", "1117")
-# account.getAppPermissions bits (dev.vk.com/en/reference/access-rights).
+# account.getAppPermissions bits (dev.vk.com/ru/reference/access-rights).
 RIGHT_PHOTOS = 4
 RIGHT_WALL = 8192
 PERMISSION = {

@@ -15,7 +15,7 @@ The token file is JSON with at least ``access_token``, ``refresh_token``,
 ``expires_at`` (integer Unix seconds) and ``device_id`` (contract: the token
 file), mode 0600. Its values are secrets: no message here ever holds them.
 
-Endpoints, as VK ID documents them (https://id.vk.com/about/business/go/docs/ru/vkid/latest/vk-id/connection/api-integration/api-description):
+Endpoints, as VK ID's documentation (linked from https://id.vk.com/about/business/go) gives them:
 the browser opens ``https://id.vk.com/authorize``; the code and the refresh
 token are exchanged by ``POST https://id.vk.com/oauth2/auth``.
 """
