@@ -621,41 +621,38 @@ def daemon(app: App, once: bool) -> None:
 @click.option("--check", is_flag=True, help="Prove each account's credentials with a read-only call.")
 @click.pass_context
 def accounts(ctx: click.Context, check: bool) -> None:
-    """List the accounts in the config (never their credentials); `accounts login NAME` signs in to VK ID."""
+    """List the accounts in the config (never their credentials); `accounts login NAME` signs one in."""
     if ctx.invoked_subcommand is None:
         _accounts(ctx.obj, check)
 
 
-@accounts.command(short_help="Sign a VK ID account in; writes its token_file.")
+@accounts.command(short_help="Sign an account with short-lived tokens in; writes its token_file.")
 @click.argument("name")
 @pass_app
 def login(app: App, name: str) -> None:
-    """Sign in to VK ID for account NAME: open the printed URL, allow access, paste the address you land on."""
+    """Sign in for account NAME (VK ID): open the printed URL, allow access, paste the address you land on."""
     import time
 
-    from crosspost.platforms.vk.token import login as vk_id_login
+    from crosspost.platforms import load, spec_for
 
     settings = app.settings
     if name not in settings.accounts:
         raise Failure(f"no account {name} in {settings.path}; the accounts are: {', '.join(settings.accounts)}")
     account = settings.accounts[name]
-    if account.platform != "vk":
-        raise Failure(f"account {name} is on {account.platform}, which hands out no short-lived tokens to sign in for")
+    spec = spec_for(account.platform)
+    if not spec.login:
+        raise Failure(f"account {name} is on {spec.display}, which hands out no short-lived tokens to sign in for")
 
     def ask(url: str) -> str:
-        app.err(f"1. Open this address in a browser signed in to VK as a community admin:\n\n{url}\n")
-        app.err("2. Allow access. 3. Paste here the whole address the browser then shows (http://localhost...):")
+        app.err(f"1. Open this address in a browser signed in as an admin of the account's target:\n\n{url}\n")
+        app.err("2. Allow access. 3. Paste here the whole address the browser then shows:")
         return sys.stdin.readline()
 
     try:
-        path, tokens = vk_id_login(account, settings.request_timeout, ask, time.time)
+        said = load(spec.login)(account, settings.request_timeout, ask, time.time)
     except CrosspostError as exc:
         raise Failure(f"{name}: {exc}") from None
-    until = datetime.fromtimestamp(tokens.expires_at, UTC).isoformat(timespec="minutes")
-    app.out(
-        f"✓ {name}: signed in; tokens written to {path} (mode 0600); access token valid until {until}, "
-        "then refreshed by crosspost"
-    )
+    app.out(f"✓ {name}: {said}")
 
 
 def _accounts(app: App, check: bool) -> None:

@@ -396,3 +396,16 @@ def test_accounts_check_of_the_long_lived_form_says_so(world: World) -> None:
     said = adapter_for(long_lived, 5.0).verify()
     assert "token: long-lived access_token" in said and "may upload photos" in said
     assert os.environ.get("VK_TOKEN") is None or "vk1.a" not in said
+
+
+def test_accounts_login_of_a_long_lived_or_unknown_account_is_one_clear_line(world: World) -> None:
+    text = world.config.read_text()
+    world.config.write_text(
+        text + f'\n[accounts.vk-old]\nplatform = "vk"\ngroup_id = {GROUP}\naccess_token = "vk1.a.x"\n', encoding="utf-8"
+    )
+    world.config.chmod(0o600)  # a literal token in a readable config is warned about, rightly
+    done = world.cli("accounts", "login", "vk-old")
+    assert done.returncode == 1 and "has a long-lived access_token, not the VK ID form" in done.stderr
+    done = world.cli("accounts", "login", "nobody")
+    assert done.returncode == 1 and "the accounts are: vk-id, vk-old" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1

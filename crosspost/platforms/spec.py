@@ -53,6 +53,10 @@ class PlatformSpec:
     # -- wiring ("module:Class", imported on first use)
     adapter: ClassVar[str]
     emulator: ClassVar[str] = ""  # empty: the platform has no sandbox emulator
+    # ``crosspost accounts login NAME`` for platforms that hand out short-lived tokens: a "module:function"
+    # called as ``f(account, timeout, ask, now)`` (``ask(url)`` shows the URL, returns the pasted redirect
+    # URL; ``now()`` gives Unix seconds) that returns the line to print; empty: nothing to sign in to.
+    login: ClassVar[str] = ""
     sandbox_credentials: ClassVar[Mapping[str, str]] = {}  # what the emulator accepts; the demo config's keys
 
     # -- what the platform can do (the delivery rules and the contract suite read these)

@@ -24,6 +24,7 @@ class VkSpec(PlatformSpec):
     url_pattern = r"https://(?:m\.)?vk\.(?:com|ru)/wall(?P<id>-\d+_\d+)/?"
     adapter = "crosspost.platforms.vk.adapter:VkAdapter"
     emulator = "crosspost.platforms.vk.emulator:VkEmulator"
+    login = "crosspost.platforms.vk.token:login"
     sandbox_credentials = {"group_id": "1000003", "access_token": "vk1.a.sandboxusertoken"}
     publish_path = r"^/method/wall\.post$"
     hosts = ("api.vk.ru", "api.vk.com", "id.vk.com")

@@ -32,6 +32,7 @@ import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -253,9 +254,10 @@ def finish_login(
     return tokens
 
 
-def login(account: Any, timeout: float, ask: Callable[[str], str], now: Callable[[], float]) -> tuple[Path, Tokens]:
-    """``crosspost accounts login NAME`` for a VK ID account: ``ask`` shows the URL and returns the pasted
-    redirect URL; the tokens land in the account's ``token_file``. AuthError for any refusal."""
+def login(account: Any, timeout: float, ask: Callable[[str], str], now: Callable[[], float]) -> str:
+    """``crosspost accounts login NAME`` for a VK ID account (the spec's ``login`` hook): ``ask`` shows the
+    URL and returns the pasted redirect URL; the tokens land in the account's ``token_file``; returns the
+    line to print. AuthError for any refusal."""
     from crosspost.adapters.transport import new_session
 
     if "access_token" in account.credentials or "token_file" not in account.options:
@@ -271,7 +273,11 @@ def login(account: Any, timeout: float, ask: Callable[[str], str], now: Callable
     tokens = finish_login(
         session, start, pasted, client_id=account.vk_id_client_id, path=path, account=account.name, now=now()
     )
-    return path, tokens
+    until = datetime.fromtimestamp(tokens.expires_at, UTC).isoformat(timespec="minutes")
+    return (
+        f"signed in; tokens written to {path} (mode 0600); access token valid until {until}, "
+        "then refreshed by crosspost"
+    )
 
 
 # ------------------------------------------------------------ the adapter's keeper
