@@ -73,10 +73,15 @@ class App:
 
     @property
     def store(self) -> SqlStore:
+        """The database as it is: one that does not exist yet or needs `crosspost upgrade` is an error."""
+        return self.open_store("existing")
+
+    def open_store(self, schema: str) -> SqlStore:
+        """The store, opened under ``schema`` (crosspost.store.migrations: upgrade, create or existing)."""
         if self._store is None:
             from crosspost.store.sql import SqlStore
 
-            self._store = SqlStore(self.settings.database_url, self.settings.media_dir)
+            self._store = SqlStore(self.settings.database_url, self.settings.media_dir, schema=schema)
         return self._store
 
     def close(self) -> None:
@@ -283,7 +288,7 @@ def queue(app: App, file: Path, at: str | None, to: tuple[str, ...], again: bool
     _refuse_past(app, due, f"{file}: the publish time", "write a later time, or --at now to send it at once")
     title = parsed.title or file.stem
     try:
-        post_id = app.store.queue_post(
+        post_id = app.open_store("create").queue_post(
             title=title,
             source=str(parsed.source),
             drafts=drafts,
@@ -612,9 +617,60 @@ def daemon(app: App, once: bool) -> None:
     """Run the scheduler in the foreground until SIGTERM or SIGINT."""
     from crosspost.daemon import run_daemon
 
+    app.settings.require_credentials(notify=True)  # the daemon talks to every account and notify target
     code = run_daemon(app.settings, once=once, log=app.err)
     if code:
         raise Failure("not every delivery was sent; see: crosspost log --since 1h" if once else f"daemon exit {code}")
+
+
+@cli.command(short_help="Create the database, or upgrade it to this crosspost's schema.")
+@pass_app
+def upgrade(app: App) -> None:
+    """Create the database, or migrate it to this version's schema (an admin's step after installing
+    a new crosspost; the daemon's start does it too). No other command changes the schema."""
+    from crosspost.store import migrations
+    from crosspost.store.reads import sqlite_path
+
+    path = sqlite_path(app.settings.database_url)
+    before = migrations.sqlite_version(path) if path is not None else "?"
+    app.open_store(migrations.UPGRADE)
+    if before == migrations.HEAD:
+        app.out(f"database {app.settings.database_url}: already at schema {migrations.HEAD}")
+    else:
+        was = {None: "created", "": "created"}.get(before, f"upgraded from {before}")
+        app.out(f"database {app.settings.database_url}: at schema {migrations.HEAD} ({was})")
+
+
+@cli.command(short_help="Copy the database and the media into a new folder.")
+@click.argument("path", type=click.Path(path_type=Path))
+@pass_app
+def backup(app: App, path: Path) -> None:
+    """Copy the database (SQLite's online backup: safe while the daemon runs) and the media copies into
+    the new folder PATH. To restore: stop the daemon, put PATH/crosspost.db at the database's path and
+    PATH/media/* in the media folder. PostgreSQL: back the database up with pg_dump; media are copied."""
+    from crosspost.store.maintenance import backup as make_backup
+
+    done = make_backup(app.store, path)
+    if done.database is None:
+        app.err(f"crosspost: the database is not SQLite: back it up with pg_dump -Fc -f {path}/crosspost.dump DBNAME")
+    else:
+        app.out(f"{done.database}: the database")
+    app.out(f"{path / 'media'}: {_count(done.media_files, 'media file')}")
+
+
+@cli.command(short_help="Delete old history rows of deliveries that are over.")
+@click.option("--before", "age", metavar="AGE", required=True, help="Older than this: 90d, 6m, 1y.")
+@pass_app
+def prune(app: App, age: str) -> None:
+    """Delete the history (attempt) rows older than AGE of sent and cancelled deliveries. The posts,
+    their deliveries and the history of failed, unknown and missed ones are kept: retry reads it."""
+    from crosspost.store.maintenance import parse_age
+    from crosspost.store.maintenance import prune as prune_store
+    from crosspost.timeutil import human
+
+    before = app.now - parse_age(age)
+    count = prune_store(app.store, before)
+    app.out(f"{_count(count, 'history row')} from before {human(before, app.settings.timezone)} deleted")
 
 
 @cli.command(short_help="List the accounts; --check proves their credentials.")
@@ -653,9 +709,15 @@ def accounts(app: App, check: bool) -> None:
 def _daemon_footer(app: App) -> None:
     """Whether a daemon is publishing for this database, and when it last showed signs of life."""
     from crosspost import output
+    from crosspost.store.migrations import SchemaError
 
-    status = app.store.daemon_status()
-    last_seen = app.store.daemon_last_seen() if status is None else None
+    try:
+        store = app.store
+    except SchemaError:  # `accounts` on a new install (no database yet): no daemon has run on it
+        status, last_seen = None, None
+    else:
+        status = store.daemon_status()
+        last_seen = store.daemon_last_seen() if status is None else None
     footer = output.daemon_line(status, app.now, app.settings.timezone, last_seen)
     if footer:
         app.out(footer)
@@ -684,6 +746,7 @@ def notify(app: App, test: bool) -> None:
 
     settings = app.settings
     notify = settings.notify
+    settings.require_credentials([], notify=True)
     if not notify.urls:
         raise Failure(f'{settings.path}: no [notify] urls; add [notify] with urls = ["mailtos://..."]')
     if not test:

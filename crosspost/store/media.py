@@ -17,6 +17,7 @@ from pathlib import Path
 
 from crosspost.errors import CrosspostError
 from crosspost.model import Image
+from crosspost.store.permissions import make_folder, share_file
 
 _CHUNK = 1 << 20
 
@@ -34,7 +35,7 @@ class MediaCopier:
 
     def _store_one(self, image: Image) -> Image:
         source = Path(image.path)
-        self.media_dir.mkdir(parents=True, exist_ok=True)
+        make_folder(self.media_dir)
         # Hash while copying: the name then always matches the bytes copied, even if the file changes meanwhile.
         fd, temp_name = tempfile.mkstemp(dir=self.media_dir, prefix=".incoming-")
         temp = Path(temp_name)
@@ -60,6 +61,7 @@ class MediaCopier:
             if target.exists():
                 temp.unlink()
             else:
+                share_file(temp)  # mkstemp made it 0600: the daemon, another user in the group, must read it
                 os.replace(temp, target)
                 self.created.append(target)
         except BaseException:

@@ -32,8 +32,9 @@ if TYPE_CHECKING:
 
 
 class SqlStore:
-    def __init__(self, url: str, media_dir: Path) -> None:
-        """Open (creating or upgrading through Alembic migrations, automatically) the database at ``url``.
+    def __init__(self, url: str, media_dir: Path, *, schema: str = migrations.UPGRADE) -> None:
+        """Open the database at ``url``; ``schema`` says whether it may be created or upgraded through the
+        Alembic migrations (see :func:`crosspost.store.migrations.prepare`; the default does both).
 
         SQLite: WAL, busy timeout (30 s), foreign keys on; writers use BEGIN IMMEDIATE so
         concurrent CLI commands and the daemon never fail with "database is locked".
@@ -46,11 +47,13 @@ class SqlStore:
         self._writer: Writer | None = None
         try:
             if self._path is not None:
-                if not migrations.is_current_sqlite(self._path):
-                    self._path.absolute().parent.mkdir(parents=True, exist_ok=True)
-                    migrations.upgrade(self.engine)
-            elif not migrations.is_current(self.engine):
-                migrations.upgrade(self.engine)
+                version = migrations.sqlite_version(self._path)
+                if version != migrations.HEAD:
+                    migrations.prepare(version, schema, _shown(url), self._create_sqlite)
+            else:
+                migrations.prepare(migrations.engine_version(self.engine), schema, _shown(url), self._upgrade)
+        except CrosspostError:
+            raise
         except ImportError as exc:
             raise CrosspostError(
                 f"database {_shown(url)}: its driver is not installed ({exc.name or exc}); install it, such as "
@@ -70,6 +73,17 @@ class SqlStore:
                     f"database {_shown(url)}: cannot open it ({reason}); check the database setting"
                 ) from None
             raise
+
+    def _upgrade(self) -> None:
+        migrations.upgrade(self.engine)
+
+    def _create_sqlite(self) -> None:
+        assert self._path is not None
+        from crosspost.store.permissions import make_folder, share_file
+
+        make_folder(self._path.absolute().parent)
+        self._upgrade()
+        share_file(self._path)  # SQLite made it 0644 less the umask: the staff group must write it too
 
     @property
     def engine(self) -> Engine:
