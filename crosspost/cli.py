@@ -51,6 +51,7 @@ class App:
         self.debug = debug
         self._settings: Settings | None = None
         self._store: SqlStore | None = None
+        self.journal = False  # stderr is journald's: each line gets its <N> priority (crosspost.journal)
 
     @cached_property
     def now(self) -> datetime:
@@ -97,6 +98,10 @@ class App:
         """Print a problem to stderr, redacted."""
         from crosspost.redact import redact
 
+        if self.journal:
+            from crosspost.journal import prefixed
+
+            text = "\n".join(prefixed(line) for line in text.split("\n"))
         click.echo(redact(text, self.secrets), err=True)
 
     def mask(self, text: str) -> str:
@@ -616,7 +621,9 @@ def _print_json(app: App, data: object) -> None:
 def daemon(app: App, once: bool) -> None:
     """Run the scheduler in the foreground until SIGTERM or SIGINT."""
     from crosspost.daemon import run_daemon
+    from crosspost.journal import is_journal
 
+    app.journal = is_journal(sys.stderr, os.environ)
     app.settings.require_credentials(notify=True)  # the daemon talks to every account and notify target
     code = run_daemon(app.settings, once=once, log=app.err)
     if code:

@@ -31,7 +31,12 @@ def make_folder(path: Path) -> None:
         folder = folder.parent
     for folder in reversed(missing):
         try:
-            folder.mkdir()
+            folder.mkdir(mode=DIR_MODE & 0o777)
         except FileExistsError:  # made meanwhile by another process: its maker set the mode
             continue
-        os.chmod(folder, DIR_MODE)
+        try:
+            os.chmod(folder, DIR_MODE)
+        except PermissionError:
+            # The unit's RestrictSUIDSGID=yes refuses any chmod with the setgid bit; there the folder
+            # already has it from its parent (Linux passes it down) and UMask=0007 left it 2770.
+            pass
