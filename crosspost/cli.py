@@ -164,6 +164,8 @@ def cli(ctx: click.Context, config: str | None, debug: bool) -> None:
 
 
 pass_app = click.pass_obj
+LIMIT_HELP = "Only the first N (0: all; on a terminal the default is 200, a pipe gets all)."
+WIDE_HELP = "Show every column in full, with absolute times (on a terminal, lines may wrap)."
 WHEN_HELP = "WHEN: ISO 8601 (naive is in the config timezone), 'now', or a delay such as +30m, +2h, +1d."
 
 
@@ -348,36 +350,85 @@ def _refuse_past(app: App, due: datetime, what: str, fix: str) -> None:
     "--attention", is_flag=True, help="Only posts with a delivery that needs a person (failed, unknown, missed)."
 )
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array of posts.")
+@click.option("--limit", type=click.IntRange(min=0), metavar="N", help=LIMIT_HELP)
+@click.option("--wide", is_flag=True, help=WIDE_HELP)
 @pass_app
-def list_(app: App, status: tuple[str, ...], attention: bool, as_json: bool) -> None:
+def list_(app: App, status: tuple[str, ...], attention: bool, as_json: bool, limit: int | None, wide: bool) -> None:
     """List every post (cancelled and finished ones too): the waiting ones soonest due first,
-    then the rest newest first."""
+    then the rest newest first.
+
+    On a terminal the table fits its width, times read "in 3 h" / "2 d ago", the first 200 posts
+    are shown (--limit) and a long list goes through $PAGER; a pipe gets every post, in full."""
     from crosspost import output
-    from crosspost.timeutil import human
+    from crosspost.terminal import Terminal
 
     zone = app.settings.timezone
     wanted = _wanted(status, attention)
     if as_json:
-        _print_json(app, [output.post_json(p, zone) for p in app.store.list_posts(status=wanted)])
+        posts_json = app.store.list_posts(status=wanted)
+        _print_json(app, [output.post_json(p, zone) for p in posts_json[: limit or None]])
         return
-    posts = app.store.post_summaries(status=wanted)
+    term = Terminal.detect(os.environ)
+    everything = app.store.post_summaries(status=wanted)
+    shown = _shown_limit(limit, term)
+    posts = everything[:shown] if shown is not None else everything
     if posts:
         rows = [
             [
                 str(p.id),
-                human(p.due_at, zone),
+                _when(app, p.due_at, term, wide),
                 output.post_status_text(p.status, (s for _, s in p.states)),
                 p.title,
                 output.delivery_states(p),
             ]
             for p in posts
         ]
-        app.out(output.table(["ID", "DUE", "STATUS", "TITLE", "DELIVERIES"], rows, shorten=("TITLE",)))
+        headers = ["ID", "DUE", "STATUS", "TITLE", "DELIVERIES"]
+        _print_table(app, term, wide, headers, rows, fit=("TITLE", "DELIVERIES"), more=len(everything) - len(posts))
     elif wanted:
         app.out(f"no posts with status {' or '.join(wanted)}")
     else:
         app.out("no posts; queue one with: crosspost queue FILE")
     _daemon_footer(app)
+
+
+def _shown_limit(limit: int | None, term: Any) -> int | None:
+    """The rows to show: --limit N (0: all); on a terminal without --limit, the first TTY_LIMIT."""
+    from crosspost.terminal import TTY_LIMIT
+
+    if limit is None:
+        return TTY_LIMIT if term.is_tty else None
+    return limit or None
+
+
+def _when(app: App, at: datetime | None, term: Any, wide: bool) -> str:
+    """A table's time: relative on a terminal ("in 3 h"), where people read it; absolute elsewhere."""
+    from crosspost import output
+    from crosspost.timeutil import human
+
+    if term.is_tty and not wide:
+        return output.ago(at, app.now, app.settings.timezone)
+    return human(at, app.settings.timezone)
+
+
+def _print_table(
+    app: App, term: Any, wide: bool, headers: list[str], rows: list[list[str]], *, fit: tuple[str, ...], more: int
+) -> None:
+    """A table fitted to the terminal (unless --wide), "N more" under a cut one, paged when long."""
+    from crosspost import output
+
+    text = output.table(
+        headers,
+        rows,
+        shorten=() if wide else ("TITLE",),
+        width=None if wide else term.width,
+        fit=fit,
+        tty=term.is_tty,
+    )
+    if more > 0:
+        text += f"\n{more} more: --limit 0 for all"
+    if not term.page(app.mask(text), os.environ):
+        app.out(text)
 
 
 def _wanted(status: tuple[str, ...], attention: bool) -> tuple[str, ...]:
@@ -541,7 +592,8 @@ def resolve(app: App, post_id: int, account: str, sent: str | None, not_sent: bo
 @click.option("--since", metavar="WHEN", help="Only between this time, or this long ago (such as 7d, 12h), and now.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array of delivery records.")
 @click.option("--csv", "as_csv", is_flag=True, help="Print CSV with a header row.")
-@click.option("--limit", type=click.IntRange(min=1), metavar="N", help="Only the newest N rows.")
+@click.option("--limit", type=click.IntRange(min=0), metavar="N", help=LIMIT_HELP)
+@click.option("--wide", is_flag=True, help=WIDE_HELP)
 @pass_app
 def log(
     app: App,
@@ -553,8 +605,13 @@ def log(
     as_json: bool,
     as_csv: bool,
     limit: int | None,
+    wide: bool,
 ) -> None:
-    """Show the delivery log, one row per delivery, newest first (by sent time, else due time)."""
+    """Show the delivery log, one row per delivery, newest first (by sent time, else due time).
+
+    On a terminal the table fits its width (the url or error cut with an ellipsis; --wide shows
+    all), times read "in 3 h" / "2 d ago", the newest 200 rows are shown (--limit) and a long log
+    goes through $PAGER; a pipe, --json and --csv get every row, in full."""
     if as_json and as_csv:
         raise click.UsageError("--json and --csv cannot be used together")
     from crosspost import output
@@ -571,14 +628,19 @@ def log(
         raise Failure(
             f"--since {since}: {human(start, zone)} is in the future; --since keeps rows between then and now"
         )
-    records = app.store.log(
+    from crosspost.terminal import Terminal
+
+    term = Terminal.detect(os.environ) if not (as_json or as_csv) else Terminal()
+    shown = _shown_limit(limit, term)
+    filters: dict[str, Any] = dict(
         status=_wanted(status, attention),
         account=account,
         post_id=post_id,
         since=start,
         until=app.now if start is not None else None,
-        limit=limit,
     )
+    records = app.store.log(**filters, limit=shown)
+    cut = limit is None and shown is not None and len(records) == shown  # the terminal's default limit hit
     if as_json:
         _print_json(app, [output.delivery_json(d, zone) for d in records])
     elif as_csv:
@@ -593,13 +655,14 @@ def log(
                 d.platform,
                 d.status,
                 str(d.attempts),
-                human(d.due_at, zone),
-                human(d.sent_at, zone),
+                _when(app, d.due_at, term, wide),
+                _when(app, d.sent_at, term, wide),
                 output.outcome_of(d),
             ]
             for d in records
         ]
-        app.out(output.table(headers, rows, shorten=("TITLE",)))
+        more = app.store.log_count(**filters) - len(records) if cut else 0
+        _print_table(app, term, wide, headers, rows, fit=("URL / ERROR", "TITLE"), more=more)
     else:
         app.out("no deliveries match")
 

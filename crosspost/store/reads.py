@@ -106,6 +106,27 @@ class Reader:
         until: datetime | None = None,
         limit: int | None = None,
     ) -> list[DeliveryRecord]:
+        where, params = self._log_filter(status=status, account=account, post_id=post_id, since=since, until=until)
+        sql = _DELIVERY + where + f" ORDER BY {_LOG_AT} DESC, d.id DESC"
+        if limit is not None:
+            sql += " LIMIT :limit"
+            params["limit"] = int(limit)
+        return [delivery_from_row(r) for r in self._run(sql, params)]
+
+    def log_count(self, **filters: Any) -> int:
+        """How many rows :meth:`log` would give with these filters and no limit (for "N more")."""
+        where, params = self._log_filter(**filters)
+        return int(self._run("SELECT count(*) FROM deliveries d" + where, params)[0][0])
+
+    def _log_filter(
+        self,
+        *,
+        status: str | Sequence[str] | None = None,
+        account: str | None = None,
+        post_id: int | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> tuple[str, dict[str, Any]]:
         where: list[str] = []
         params: dict[str, Any] = {}
         wanted = _statuses(status)
@@ -128,12 +149,7 @@ class Reader:
         if until is not None:
             where.append(f"{_LOG_AT} <= :until")
             params["until"] = self._bind(until)
-        sql = _DELIVERY + (" WHERE " + " AND ".join(where) if where else "")
-        sql += f" ORDER BY {_LOG_AT} DESC, d.id DESC"
-        if limit is not None:
-            sql += " LIMIT :limit"
-            params["limit"] = int(limit)
-        return [delivery_from_row(r) for r in self._run(sql, params)]
+        return (" WHERE " + " AND ".join(where) if where else ""), params
 
     def deliveries_by_id(self, ids: Sequence[int]) -> list[DeliveryRecord]:
         if not ids:

@@ -249,6 +249,11 @@ class SqlStore:
         with self._read() as r:
             return r.log(status=status, account=account, post_id=post_id, since=since, until=until, limit=limit)
 
+    def log_count(self, **filters: Any) -> int:
+        """How many rows :meth:`log` gives with these filters (its keywords but ``limit``) and no limit."""
+        with self._read() as r:
+            return r.log_count(**filters)
+
     # ------------------------------------------------------------ daemon
     def claim_due(
         self,
