@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import sys
 import traceback
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
@@ -631,7 +631,7 @@ def log(
     from crosspost.terminal import Terminal
 
     term = Terminal.detect(os.environ) if not (as_json or as_csv) else Terminal()
-    shown = _shown_limit(limit, term)
+    shown = _shown_limit(limit, term) if not (as_json or as_csv) or limit else None
     filters: dict[str, Any] = dict(
         status=_wanted(status, attention),
         account=account,
@@ -639,32 +639,62 @@ def log(
         since=start,
         until=app.now if start is not None else None,
     )
+    headers = ["POST", "TITLE", "ACCOUNT", "PLATFORM", "STATUS", "TRIES", "DUE", "SENT", "URL / ERROR"]
+
+    def row(d: DeliveryRecord) -> list[str]:
+        return [
+            str(d.post_id),
+            d.post_title,
+            d.account,
+            d.platform,
+            d.status,
+            str(d.attempts),
+            _when(app, d.due_at, term, wide),
+            _when(app, d.sent_at, term, wide),
+            output.outcome_of(d),
+        ]
+
+    if shown is None and not as_csv and (as_json or not term.is_tty):  # everything, to a pipe: streamed
+        _stream_log(app, app.store.iter_log(**filters), row, headers, as_json=as_json)
+        return
     records = app.store.log(**filters, limit=shown)
-    cut = limit is None and shown is not None and len(records) == shown  # the terminal's default limit hit
     if as_json:
         _print_json(app, [output.delivery_json(d, zone) for d in records])
     elif as_csv:
         click.echo(app.mask(output.log_csv(records, zone)), nl=False)
     elif records:
-        headers = ["POST", "TITLE", "ACCOUNT", "PLATFORM", "STATUS", "TRIES", "DUE", "SENT", "URL / ERROR"]
-        rows = [
-            [
-                str(d.post_id),
-                d.post_title,
-                d.account,
-                d.platform,
-                d.status,
-                str(d.attempts),
-                _when(app, d.due_at, term, wide),
-                _when(app, d.sent_at, term, wide),
-                output.outcome_of(d),
-            ]
-            for d in records
-        ]
+        cut = limit is None and len(records) == shown  # the terminal's default limit was reached
         more = app.store.log_count(**filters) - len(records) if cut else 0
-        _print_table(app, term, wide, headers, rows, fit=("URL / ERROR", "TITLE"), more=more)
+        _print_table(app, term, wide, headers, [row(d) for d in records], fit=("URL / ERROR", "TITLE"), more=more)
     else:
         app.out("no deliveries match")
+
+
+def _stream_log(app: App, records: Iterator[DeliveryRecord], row: Any, headers: list[str], *, as_json: bool) -> None:
+    """Print the log as its rows are read: a table (columns widen as needed) or a JSON array."""
+    import itertools
+    import json
+
+    from crosspost import output
+
+    zone = app.settings.timezone
+    first = next(records, None)
+    everything = itertools.chain([first] if first is not None else [], records)
+    if as_json:
+        if sys.stdout.isatty():  # a person: indented, all at once
+            _print_json(app, [output.delivery_json(d, zone) for d in everything])
+            return
+        click.echo("[", nl=False)  # the same text json.dumps gives for the whole list
+        for i, d in enumerate(everything):
+            click.echo(
+                (", " if i else "") + app.mask(json.dumps(output.delivery_json(d, zone), ensure_ascii=False)), nl=False
+            )
+        click.echo("]")
+    elif first is None:
+        app.out("no deliveries match")
+    else:
+        for line in output.streamed_table(headers, (row(d) for d in everything)):
+            app.out(line)
 
 
 def _print_json(app: App, data: object) -> None:

@@ -10,9 +10,10 @@ import csv
 import io
 import re
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, tzinfo
 from functools import lru_cache
+from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from unicodedata import combining
@@ -402,6 +403,25 @@ def table(
     if tty:
         lines[0] = f"\x1b[1m{lines[0]}\x1b[0m"
     return "\n".join(lines)
+
+
+def streamed_table(headers: Sequence[str], rows: Iterable[Sequence[str]], *, chunk: int = 500) -> Iterator[str]:
+    """:func:`table`'s lines for a pipe, yielded as the rows come (nothing cut, no bold): each chunk
+    of rows is aligned with the widest cells seen so far, so columns only ever widen. A piped log
+    of 30,000 rows starts at once instead of after all of them are read and measured."""
+    widths = [_width(h) for h in headers]
+    pending: list[Sequence[str]] = [headers]
+    iterator = iter(rows)
+    while True:
+        block = [[_one_line(c) for c in row] for row in islice(iterator, chunk)]
+        pending += block
+        measured = [[_width(c) for c in row] for row in pending]
+        widths = [max([w, *(m[i] for m in measured)]) for i, w in enumerate(widths)]
+        for row, row_widths in zip(pending, measured, strict=True):
+            yield "  ".join(cell + " " * (widths[i] - row_widths[i]) for i, cell in enumerate(row)).rstrip()
+        pending = []
+        if len(block) < chunk:
+            return
 
 
 _BREAKS = re.compile(r"[\n\r\t\v\f]")

@@ -171,3 +171,19 @@ def test_the_default_pager_is_less_as_git_runs_it() -> None:
     assert Terminal.detect({"PAGER": "most"}, isatty=True).pager == "most"
     assert Terminal.detect({"PAGER": "most", "CROSSPOST_PAGER": ""}, isatty=True).pager is None
     assert Terminal.detect({}, isatty=False) == Terminal()
+
+
+def test_a_piped_log_is_streamed_in_chunks_whose_columns_only_widen() -> None:
+    rows = iter([["1", "a"], ["2", "bb"], ["3", "cccc"], ["4", "d"]])
+    lines = list(output.streamed_table(["N", "X"], rows, chunk=2))
+    assert lines == ["N  X", "1  a", "2  bb", "3  cccc", "4  d"]
+    wide = list(output.streamed_table(["N", "X"], iter([["10", "日本"], ["2", "b"]]), chunk=1))
+    assert wide == ["N   X", "10  日本", "2   b"]
+
+
+def test_a_piped_json_log_is_the_same_text_as_one_json_array(run: Invoke) -> None:
+    queue(run, AGREEMENT, "--at", "+1h")
+    streamed = run("log", "--json").stdout  # a pipe: streamed record by record
+    records = json.loads(streamed)
+    assert streamed == json.dumps(records, ensure_ascii=False) + "\n"
+    assert json.loads(run("log", "--json", "--limit", "3").stdout) == records

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -91,9 +91,12 @@ def _placeholders(prefix: str, values: Sequence[Any]) -> tuple[str, dict[str, An
 class Reader:
     """The read queries over one connection. ``bind`` turns an aware time into the database's form."""
 
-    def __init__(self, run: Run, bind: Callable[[datetime], Any]) -> None:
+    def __init__(
+        self, run: Run, bind: Callable[[datetime], Any], stream: Callable[..., Iterable[Sequence[Any]]] | None = None
+    ) -> None:
         self._run = run
         self._bind = bind
+        self._stream = stream or run  # rows as the cursor yields them (SQLite), else all at once
 
     # ---------------------------------------------------------------- deliveries
     def log(
@@ -112,6 +115,13 @@ class Reader:
             sql += " LIMIT :limit"
             params["limit"] = int(limit)
         return [delivery_from_row(r) for r in self._run(sql, params)]
+
+    def iter_log(self, **filters: Any) -> Iterator[DeliveryRecord]:
+        """:meth:`log`'s rows (same keywords but ``limit``) one by one, as the cursor yields them: a
+        piped ``crosspost log`` starts printing before the last row is read."""
+        where, params = self._log_filter(**filters)
+        for row in self._stream(_DELIVERY + where + f" ORDER BY {_LOG_AT} DESC, d.id DESC", params):
+            yield delivery_from_row(row)
 
     def log_count(self, **filters: Any) -> int:
         """How many rows :meth:`log` would give with these filters and no limit (for "N more")."""
@@ -357,7 +367,11 @@ def sqlite_reader(path: Path) -> Iterator[Reader]:
     try:
         conn.execute("BEGIN")
         try:
-            yield Reader(lambda sql, params: conn.execute(sql, params).fetchall(), to_db_text)
+            yield Reader(
+                lambda sql, params: conn.execute(sql, params).fetchall(),
+                to_db_text,
+                lambda sql, params: conn.execute(sql, params),
+            )
         finally:
             conn.execute("COMMIT")
     finally:

@@ -249,6 +249,12 @@ class SqlStore:
         with self._read() as r:
             return r.log(status=status, account=account, post_id=post_id, since=since, until=until, limit=limit)
 
+    def iter_log(self, **filters: Any) -> Iterator[DeliveryRecord]:
+        """:meth:`log`'s rows (its keywords but ``limit``), streamed from one read snapshot; close the
+        generator (or read it to the end) to end that snapshot."""
+        with self._read() as r:
+            yield from r.iter_log(**filters)
+
     def log_count(self, **filters: Any) -> int:
         """How many rows :meth:`log` gives with these filters (its keywords but ``limit``) and no limit."""
         with self._read() as r:
