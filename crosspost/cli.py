@@ -369,9 +369,14 @@ def list_(app: App, status: tuple[str, ...], attention: bool, as_json: bool, lim
         _print_json(app, [output.post_json(p, zone) for p in posts_json[: limit or None]])
         return
     term = Terminal.detect(os.environ)
-    everything = app.store.post_summaries(status=wanted)
     shown = _shown_limit(limit, term)
-    posts = everything[:shown] if shown is not None else everything
+    if wanted or shown is None:  # a status filter needs every post's summary: it is read anyway
+        everything = app.store.post_summaries(status=wanted)
+        posts = everything[:shown] if shown is not None else everything
+        more = len(everything) - len(posts)
+    else:  # a terminal's first screenful: the database picks those posts
+        posts = app.store.post_summaries(limit=shown)
+        more = app.store.post_count() - len(posts) if len(posts) == shown else 0
     if posts:
         rows = [
             [
@@ -384,7 +389,7 @@ def list_(app: App, status: tuple[str, ...], attention: bool, as_json: bool, lim
             for p in posts
         ]
         headers = ["ID", "DUE", "STATUS", "TITLE", "DELIVERIES"]
-        _print_table(app, term, wide, headers, rows, fit=("TITLE", "DELIVERIES"), more=len(everything) - len(posts))
+        _print_table(app, term, wide, headers, rows, fit=("TITLE", "DELIVERIES"), more=more)
     elif wanted:
         app.out(f"no posts with status {' or '.join(wanted)}")
     else:

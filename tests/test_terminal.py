@@ -187,3 +187,28 @@ def test_a_piped_json_log_is_the_same_text_as_one_json_array(run: Invoke) -> Non
     records = json.loads(streamed)
     assert streamed == json.dumps(records, ensure_ascii=False) + "\n"
     assert json.loads(run("log", "--json", "--limit", "3").stdout) == records
+
+
+def test_the_databases_first_posts_are_lists_first_posts(run: Invoke, folder: Path) -> None:
+    """The terminal's default limit lets the database choose the first posts: the same as list's order."""
+    for n, at in enumerate(["+5h", "+1h", "+3h", "now", "now", "+2h", "now"]):
+        queue(run, AGREEMENT, "--at", at, "--again", *(["--to", "vk"] if n % 2 else []))
+    run("cancel", "3")
+    store = store_of(folder)
+    try:
+        now = datetime.now(UTC) + timedelta(seconds=1)
+        for i, claim in enumerate(store.claim_due(now=now, owner="test", lease_seconds=60)):
+            if i % 2:
+                assert store.mark_sent(claim.delivery_id, remote_id=str(i), url=f"https://e.org/{i}", now=now)
+            elif i % 3:
+                assert store.mark_failed(claim.delivery_id, error="no", now=now, fence=claim.fence)
+            # else: left sending
+        everything = store.post_summaries()
+        for limit in range(1, len(everything) + 2):
+            assert store.post_summaries(limit=limit) == everything[:limit], limit
+        assert store.post_count() == len(everything) == 7
+    finally:
+        store.close()
+    listed = on_tty(folder, "list", "--limit", "2", lines=100)
+    assert [line.split()[0] for line in listed[1:4]] == [str(everything[0].id), str(everything[1].id), "5"]
+    assert listed[3] == "5 more: --limit 0 for all"
