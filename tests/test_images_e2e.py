@@ -148,7 +148,8 @@ def test_what_cannot_fit_is_a_validate_error_and_queue_stores_nothing(site: Path
     ) in failed.stderr.splitlines()
     run(site, "queue", path, "--at", "now", code=1)
     assert not (site / "media").exists() or not list((site / "media").iterdir())
-    assert "no posts" in run(site, "list").stdout
+    # Nothing was stored: not even an empty database was left behind.
+    assert "does not exist yet" in run(site, "list", code=1).stderr
 
 
 def test_an_animated_gif_goes_to_x_alone(site: Path) -> None:
