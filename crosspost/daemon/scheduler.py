@@ -50,6 +50,7 @@ AHEAD = 0.02  # claim this long before the due time: the claim's transaction is 
 RECHECK_SECONDS = 1.0  # the safety net under the nudges: work due is found within this, nudge or not
 SWEEP_SECONDS = 5.0  # how often a round also looks for accounts missing from the config (a backlog walk)
 JOB_ID = "claim"
+CLAIM_LIMIT = 100  # claims in one round at most (one per account): a round's transaction stays short
 
 
 class Scheduler:
@@ -179,8 +180,9 @@ class Scheduler:
             busy = set(self.workers.busy_accounts())
             names = [a for a in (self.accounts if full else sorted(free)) if a not in busy]
             sweep = full and (self.last_sweep is None or (now - self.last_sweep).total_seconds() >= SWEEP_SECONDS)
-            if names or sweep:
-                claimed = self._claim(now, None if sweep else names, busy, ahead)
+            room = self.room(len(busy))
+            if room > 0 and (names or sweep):
+                claimed = self._claim(now, None if sweep else names, busy, ahead, limit=room)
                 if sweep:
                     self.last_sweep = now
             later = self.store.next_due_after(now + timedelta(seconds=ahead))
@@ -195,10 +197,22 @@ class Scheduler:
         with self.claim_lock:
             return self._claim(now, None, set(self.workers.busy_accounts()), 0.0)
 
-    def _claim(self, now: datetime, accounts: list[str] | None, busy: set[str], ahead: float) -> int:
+    def room(self, held: int) -> int:
+        """How many more accounts this daemon may take now. SQLite: all (one daemon). PostgreSQL: its share,
+        the accounts over the live daemons, so three daemons on three busy accounts take one each and keep
+        it; when one dies, the share grows and the others take its accounts over."""
+        if self.store.sqlite_file is not None:
+            return CLAIM_LIMIT
+        from crosspost.store.wake import live_daemons
+
+        share = -(-max(1, len(self.accounts)) // live_daemons(self.store.engine))
+        return share - held
+
+    def _claim(self, now: datetime, accounts: list[str] | None, busy: set[str], ahead: float, *, limit: int = 0) -> int:
         claims = self.store.claim_due(
             now=now,
             owner=self.owner,
+            limit=limit or CLAIM_LIMIT,
             lease_seconds=LEASE_SECONDS,
             exclude_accounts=sorted(busy),
             takeover_after=self.takeover_after,

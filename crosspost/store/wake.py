@@ -30,6 +30,20 @@ if TYPE_CHECKING:
     from sqlalchemy import Engine
 
 CHANNEL = "crosspost_wake"
+# PostgreSQL: each running daemon holds a session advisory lock (this class, a key of its own) on its
+# listening connection. The database drops it when the daemon dies, so pg_locks counts the live daemons:
+# the scheduler uses that to take only its share of the accounts, and the work spreads over them all.
+PRESENCE_CLASS = 0x6370
+
+
+def live_daemons(engine: Engine) -> int:
+    """How many daemons hold a presence lock on this PostgreSQL database (at least 1: the caller)."""
+    with engine.connect() as conn:
+        count = conn.exec_driver_sql(
+            f"SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = {PRESENCE_CLASS} AND granted"
+        ).scalar()
+        conn.rollback()
+    return max(1, int(count or 0))
 
 
 def socket_name(path: Path) -> bytes:
@@ -70,6 +84,11 @@ class Listener:
                 self._sock = sock
             except OSError:  # another process holds it (a daemon being refused): the re-check alone then
                 sock.close()
+        elif sqlite_path is None:
+            try:
+                self._pg = _listen(url)  # now: the other daemons count this one before its first round
+            except Exception:  # noqa: BLE001 - the first wait connects again
+                self._pg = None
 
     def wait(self, timeout: float) -> bool:
         if self._sock is not None:
@@ -128,4 +147,6 @@ def _listen(url: str) -> Any:
     dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
     conn = psycopg.connect(dsn, autocommit=True, connect_timeout=5)
     conn.execute(f"LISTEN {CHANNEL}")
+    # objid is 32 bits: the backend pid is unique among live sessions, so two daemons never share a key.
+    conn.execute(f"SELECT pg_advisory_lock({PRESENCE_CLASS}, pg_backend_pid())")
     return conn
