@@ -7,7 +7,8 @@ claim round, then times itself again from the store's next due time. It is
 brought forward (``add_job`` with ``replace_existing``, which wakes the
 scheduler's thread) when:
 
-- a worker finishes: its account is free, and its next delivery is claimed at once;
+- a worker finishes: its account is free, and its next delivery is claimed at once (on that worker's
+  thread, see :meth:`Scheduler.account_free`);
 - a nudge arrives (:mod:`crosspost.store.wake`: ``queue``, ``reschedule`` and
   ``retry`` send one after their write);
 - the slow re-check, every ``RECHECK_SECONDS``, finds work due that no nudge
@@ -46,7 +47,7 @@ from crosspost.store.wake import Listener
 
 Clock = Callable[[], datetime]
 
-AHEAD = 0.02  # claim this long before the due time: the claim's transaction is done when the request must leave
+AHEAD = 0.05  # claim this long before the due time: the claim's transaction is done when the request must leave
 RECHECK_SECONDS = 1.0  # the safety net under the nudges: work due is found within this, nudge or not
 SWEEP_SECONDS = 5.0  # how often a round also looks for accounts missing from the config (a backlog walk)
 JOB_ID = "claim"
@@ -135,10 +136,14 @@ class Scheduler:
             aps.add_job(self._timed, DateTrigger(run_date=run_at, timezone=UTC), id=JOB_ID, replace_existing=True)
 
     def account_free(self, account: str) -> None:
-        """A worker finished: claim its account's next due delivery now (the workers' ``after_work``)."""
+        """A worker finished: claim its account's next due delivery now (the workers' ``after_work``).
+
+        Run on the finishing worker's own thread, not through the timer: a backlog then drains at the
+        platform's pace with no hand-off between threads. It is still one claimer (``claim_lock``), and
+        the round asks only this account, so it costs one index probe."""
         with self.flags:
             self.free.add(account)
-        self.kick(self.clock(), full=False)
+        self.round(self.clock())
 
     def _timed(self) -> None:
         try:
@@ -185,7 +190,9 @@ class Scheduler:
                 claimed = self._claim(now, None if sweep else names, busy, ahead, limit=room)
                 if sweep:
                     self.last_sweep = now
-            later = self.store.next_due_after(now + timedelta(seconds=ahead))
+            # Timing the next round is for full rounds; a freed account's round leaves it to the re-check,
+            # which times a retry its worker just set (within RECHECK_SECONDS; a retry waits longer).
+            later = self.store.next_due_after(now + timedelta(seconds=ahead)) if full else None
         if later is not None:
             self.kick(later - timedelta(seconds=ahead), full=True)
         return claimed

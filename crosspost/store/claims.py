@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, union
+from sqlalchemy import bindparam, func, select, union
 from sqlalchemy.engine import Connection
 
 from crosspost.model import Draft, Progress
@@ -49,16 +49,10 @@ def claim_due(
     lapsed = now - timedelta(seconds=takeover_after)
     # An account with a live lease, or one lapsed too recently to take over, may have a request in flight
     # (this daemon's or another's): leave it alone. Bounded by the requests in flight.
-    busy = set(conn.execute(select(d.account).where(d.status == SENDING, d.lease_until > lapsed).distinct()).scalars())
+    busy = set(conn.execute(_BUSY, {"lapsed": lapsed}).scalars())
     skip = busy | set(exclude_accounts)
     # Dead daemons' leftovers first: they block their account until settled. Bounded by LIMIT.
-    stale = conn.execute(
-        select(d.id, d.account, d.status, d.lease_until)
-        .where(d.status == SENDING, d.lease_until <= lapsed)
-        .order_by(d.lease_until, d.id)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    ).all()
+    stale = conn.execute(_STALE, {"lapsed": lapsed, "n": limit}).all()
     picked: list[Any] = []
     for row in stale:
         if len(picked) < limit and row.account not in skip:
@@ -139,19 +133,32 @@ def claim_due(
     return claims
 
 
+def _probe(status: str, column: Any) -> Any:
+    return (
+        select(d.id, d.account, d.status, column)
+        .where(d.account == bindparam("account"), d.status == status, column <= bindparam("horizon"))
+        .order_by(column, d.id)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+    )
+
+
+# Built once: the claim runs after every delivery, and building a statement costs more than running it.
+_BUSY = select(d.account).where(d.status == SENDING, d.lease_until > bindparam("lapsed")).distinct()
+_STALE = (
+    select(d.id, d.account, d.status, d.lease_until)
+    .where(d.status == SENDING, d.lease_until <= bindparam("lapsed"))
+    .order_by(d.lease_until, d.id)
+    .limit(bindparam("n"))
+    .with_for_update(skip_locked=True)
+)
+_NEXT = (_probe(PENDING, d.due_at), _probe(RETRYING, d.next_try_at))
+
+
 def _next_of(conn: Connection, account: str, horizon: datetime) -> list[Any]:
     """The account's earliest delivery due by ``horizon`` (pending by due_at, retrying by next_try_at), or none."""
-    rows = []
-    for status, column in ((PENDING, d.due_at), (RETRYING, d.next_try_at)):
-        row = conn.execute(
-            select(d.id, d.account, d.status, column)
-            .where(d.account == account, d.status == status, column <= horizon)
-            .order_by(column, d.id)
-            .limit(1)
-            .with_for_update(skip_locked=True)
-        ).first()
-        if row is not None:
-            rows.append(row)
+    params = {"account": account, "horizon": horizon}
+    rows = [row for row in (conn.execute(query, params).first() for query in _NEXT) if row is not None]
     return sorted(rows, key=lambda r: (r[3], r[0]))[:1]
 
 
