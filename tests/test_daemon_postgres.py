@@ -95,3 +95,20 @@ def test_posts_queued_while_running_are_woken_for_through_notify(world: Daemons)
     assert all(d.sent_at is not None and d.sent_at >= d.due_at for d in sent)  # never early
     assert [d.sent_at for d in sent] == sorted(d.sent_at for d in sent if d.sent_at)  # in due order
     assert daemon.poll() is None
+
+
+def test_queue_sends_notify_and_each_daemon_counts_the_live_ones(world: Daemons) -> None:
+    from crosspost.store.wake import Listener, live_daemons
+
+    first, second = Listener(URL, None), Listener(URL, None)
+    try:
+        with world.store() as store:
+            assert live_daemons(store.engine) == 2  # each listener holds a presence lock
+            assert first.wait(0.05) is False
+            world.queue_many(1, datetime.now(UTC) + timedelta(hours=1), now=datetime.now(UTC))
+            assert first.wait(30) is True and second.wait(30) is True  # every daemon hears it
+            second.close()  # the database drops a gone daemon's lock: the others' share grows
+            assert live_daemons(store.engine) == 1
+    finally:
+        first.close()
+        second.close()

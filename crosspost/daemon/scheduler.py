@@ -90,14 +90,15 @@ class Scheduler:
         from apscheduler.executors.pool import ThreadPoolExecutor
         from apscheduler.schedulers.background import BackgroundScheduler
 
-        # A run skipped for max_instances is never lost work (see kick); its warning would only be noise.
+        # Its per-run INFO lines would be noise in the daemon's log (the daemon logs its own claims).
         logging.getLogger("apscheduler").setLevel(logging.ERROR)
         aps = BackgroundScheduler(
             timezone=UTC,
             executors={"default": ThreadPoolExecutor(2)},
-            # Two instances at most: one claiming, one queued on claim_lock behind it. A third kick's run may
-            # be skipped, but the queued one reads the flags only once it holds the lock: it does the work.
-            job_defaults={"coalesce": True, "max_instances": 2, "misfire_grace_time": None},
+            # A run is never skipped for a running one (APScheduler drops a run when max_instances are busy,
+            # and a dropped timed run would wait for the re-check): extra instances wait on claim_lock, and
+            # one whose time has not come finds nothing to do.
+            job_defaults={"coalesce": True, "max_instances": 16, "misfire_grace_time": None},
         )
         aps.start()
         self.aps = aps

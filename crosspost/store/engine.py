@@ -54,8 +54,10 @@ def _on_sqlite_begin(conn: Connection, writers: threading.Lock) -> None:
     if conn.get_execution_options().get(READ_OPTION):
         conn.exec_driver_sql("BEGIN")
         return
-    writers.acquire()
-    conn.info[_WRITER] = writers
+    # Bounded like SQLite's own wait: a lock never released (a connection dropped mid-transaction without a
+    # rollback) then costs one busy timeout, never a hang; the write still waits its turn on SQLite's lock.
+    if writers.acquire(timeout=BUSY_TIMEOUT_MS / 1000):
+        conn.info[_WRITER] = writers
     try:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
     except BaseException:

@@ -297,8 +297,9 @@ class SqlStore:
     def next_due_after(self, after: datetime) -> datetime | None:
         """The earliest due time or next try strictly after ``after`` (None: nothing waits): the daemon's timer."""
         from crosspost.store.claims import next_due_after
+        from crosspost.store.engine import READ_OPTION
 
-        with self.engine.connect() as conn:
+        with self.engine.connect().execution_options(**{READ_OPTION: True}) as conn:
             return next_due_after(conn, after)
 
     def nudge(self) -> None:
