@@ -110,6 +110,17 @@ class Daemons:
         with self.store() as store:
             return store.daemon_status() is not None
 
+    def senders(self) -> list[int]:
+        """The pids of the daemons holding a claim now (a delivery ``sending`` under their lease)."""
+        from sqlalchemy import select
+
+        from crosspost.store.tables import deliveries
+
+        with self.store() as store, store.engine.connect() as conn:
+            query = select(deliveries.c.lease_owner).where(deliveries.c.status == "sending").distinct()
+            owners = [o for o in conn.execute(query).scalars() if o and o.startswith("pid ")]
+        return sorted(int(o.split()[1]) for o in owners)
+
     def statuses(self) -> dict[str, int]:
         counts: dict[str, int] = {}
         with self.store() as store:

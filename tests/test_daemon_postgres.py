@@ -72,8 +72,10 @@ def test_three_daemons_share_100_posts_on_3_accounts_each_once(world: Daemons) -
 def test_a_daemon_killed_mid_run_has_its_work_taken_over(world: Daemons) -> None:
     now = datetime.now(UTC)
     world.queue_many(40, now + timedelta(seconds=4), now=now)
-    victim, *others = [world.start() for _ in range(3)]
-    world.wait_until(lambda: world.statuses().get("sent", 0) >= 30)
+    procs = {p.pid: p for p in (world.start() for _ in range(3))}
+    world.wait_until(lambda: world.statuses().get("sent", 0) >= 30 and bool(world.senders()))
+    victim = procs[world.senders()[0]]  # one holding a claim: killed with its work on hand
+    others = [p for p in procs.values() if p is not victim]
     victim.send_signal(signal.SIGKILL)
     victim.wait()
     world.wait_until(lambda: world.statuses() == {"sent": 120})

@@ -130,3 +130,18 @@ def test_posts_queued_while_the_daemon_runs_go_out_in_due_order_never_early(tmp_
     finally:
         world.kill_all()
         sandbox.stop()
+
+
+def test_with_several_daemons_each_claims_its_share_of_the_accounts_with_work(store: SqlStore) -> None:
+    queue(store, "a", "b", "c", "d")
+    first = store.claim_due(now=T0, owner="d1", lease_seconds=60, daemons=2)
+    assert len(first) == 2  # half of the four accounts with work
+    # The other daemon: two are in flight elsewhere, two are due; its share is the two left.
+    second = store.claim_due(now=T0, owner="d2", lease_seconds=60, daemons=2)
+    assert sorted(c.account for c in first + second) == ["a", "b", "c", "d"]
+    held = [c.account for c in first]
+    # Holding its share, a daemon takes nothing more; with two more accounts' work due, its share is 3 of 6.
+    assert store.claim_due(now=T0, owner="d1", lease_seconds=60, daemons=2, exclude_accounts=held) == []
+    queue(store, "e", "f", due=T0 + MS)
+    more = store.claim_due(now=T0 + MS, owner="d1", lease_seconds=60, daemons=2, exclude_accounts=held)
+    assert len(more) == 1

@@ -186,9 +186,8 @@ class Scheduler:
             busy = set(self.workers.busy_accounts())
             names = [a for a in (self.accounts if full else sorted(free)) if a not in busy]
             sweep = full and (self.last_sweep is None or (now - self.last_sweep).total_seconds() >= SWEEP_SECONDS)
-            room = self.room(len(busy))
-            if room > 0 and (names or sweep):
-                claimed = self._claim(now, None if sweep else names, busy, ahead, limit=room)
+            if names or sweep:
+                claimed = self._claim(now, None if sweep else names, busy, ahead, daemons=self.daemons())
                 if sweep:
                     self.last_sweep = now
             # Timing the next round is for full rounds; a freed account's round leaves it to the re-check,
@@ -205,22 +204,24 @@ class Scheduler:
         with self.claim_lock:
             return self._claim(now, None, set(self.workers.busy_accounts()), 0.0)
 
-    def room(self, held: int) -> int:
-        """How many more accounts this daemon may take now. SQLite: all (one daemon). PostgreSQL: its share,
-        the accounts over the live daemons, so three daemons on three busy accounts take one each and keep
-        it; when one dies, the share grows and the others take its accounts over."""
+    def daemons(self) -> int:
+        """How many daemons share the database. SQLite: one. PostgreSQL: the live ones, counted by their
+        presence locks; the claim then takes this daemon's share of the accounts with work, so three daemons
+        on three busy accounts take one each and keep it, and when one dies the others take its share."""
         if self.store.sqlite_file is not None:
-            return CLAIM_LIMIT
+            return 1
         from crosspost.store.wake import live_daemons
 
-        share = -(-max(1, len(self.accounts)) // live_daemons(self.store.engine))
-        return share - held
+        return live_daemons(self.store.engine)
 
-    def _claim(self, now: datetime, accounts: list[str] | None, busy: set[str], ahead: float, *, limit: int = 0) -> int:
+    def _claim(
+        self, now: datetime, accounts: list[str] | None, busy: set[str], ahead: float, *, daemons: int = 1
+    ) -> int:
         claims = self.store.claim_due(
             now=now,
             owner=self.owner,
-            limit=limit or CLAIM_LIMIT,
+            limit=CLAIM_LIMIT,
+            daemons=daemons,
             lease_seconds=LEASE_SECONDS,
             exclude_accounts=sorted(busy),
             takeover_after=self.takeover_after,

@@ -43,6 +43,7 @@ def claim_due(
     takeover_after: float = 0.0,
     accounts: Sequence[str] | None = None,
     ahead: float = 0.0,
+    daemons: int = 1,
 ) -> list[Claim]:
     """See :meth:`crosspost.store.sql.SqlStore.claim_due`; runs inside the caller's write transaction."""
     serialize(conn, LOCK_CLAIM)
@@ -65,6 +66,12 @@ def claim_due(
     names = accounts if accounts is not None else accounts_with_due(conn, horizon)
     due = [row for name in dict.fromkeys(names) if name not in skip for row in _next_of(conn, name, horizon)]
     due.sort(key=lambda r: (r[3], r[0]))
+    if daemons > 1:
+        # Several daemons: this one takes its share of the accounts that have work (in flight anywhere, or
+        # due now), less those it holds, so the accounts spread over the daemons instead of piling on one.
+        in_play = busy | {r.account for r in (*picked, *due)}
+        limit = min(limit, -(-len(in_play) // daemons) - len(set(exclude_accounts)))
+    picked = picked[: max(0, limit)]
     picked.extend(due[: max(0, limit - len(picked))])
 
     lease_until = now + timedelta(seconds=lease_seconds)

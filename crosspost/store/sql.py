@@ -260,6 +260,7 @@ class SqlStore:
         takeover_after: float = 0.0,
         accounts: Sequence[str] | None = None,
         ahead: float = 0.0,
+        daemons: int = 1,
     ) -> list[Claim]:
         """Atomically move due deliveries (pending with due_at <= now, retrying with next_try_at <= now)
         to ``sending`` with a lease, at most one per account and none for ``exclude_accounts``
@@ -278,7 +279,10 @@ class SqlStore:
         ``accounts`` (the daemon passes its idle accounts) bounds the work: each is asked for its one next
         delivery through an index, with LIMIT 1; without it every account with due work is found first
         (a walk of the backlog). ``ahead`` claims deliveries due up to that many seconds after ``now``;
-        such a claim has ``extra["not_before"]``, its due time: nothing may be sent before it."""
+        such a claim has ``extra["not_before"]``, its due time: nothing may be sent before it.
+
+        ``daemons`` (the live daemons sharing this database) caps the claim at this daemon's share of the
+        accounts that have work, less the ``exclude_accounts`` it holds: the work spreads over them."""
         from crosspost.store.claims import claim_due
 
         with self.engine.begin() as conn:
@@ -292,6 +296,7 @@ class SqlStore:
                 takeover_after=takeover_after,
                 accounts=accounts,
                 ahead=ahead,
+                daemons=daemons,
             )
 
     def next_due_after(self, after: datetime) -> datetime | None:
