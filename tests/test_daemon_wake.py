@@ -116,7 +116,7 @@ def test_posts_queued_while_the_daemon_runs_go_out_in_due_order_never_early(tmp_
         world.wait_until(world.running, timeout=60)  # queued after its start: only the nudge can tell it
         now = datetime.now(UTC)
         # Due in reverse order of queueing: the timer follows due times, not arrival.
-        dues = [now + timedelta(seconds=7 - 1.0 * n) for n in range(3)]  # each `queue` takes a while
+        dues = [now + timedelta(seconds=15 - 4.0 * n) for n in range(3)]  # a loaded `queue` takes seconds
         ids = [world.queue_cli(n, due, "twitter") for n, due in enumerate(dues)]
         world.wait_until(lambda: world.statuses() == {"sent": 3}, timeout=60)
         starts = [start for start, _ in world.publish_requests("twitter")]
