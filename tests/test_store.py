@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import io
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from PIL import Image as PILImage
 
 from crosspost.errors import CrosspostError, NotFound
 from crosspost.model import Draft, Image, Progress
@@ -23,7 +25,9 @@ def draft(account: str, platform: str = "twitter", *images: Image, text: str = "
 def image(tmp_path: Path) -> Path:
     path = tmp_path / "posts" / "Photo.JPG"
     path.parent.mkdir()
-    path.write_bytes(b"\xff\xd8\xff fake jpeg bytes")
+    buffer = io.BytesIO()
+    PILImage.new("RGB", (16, 16), (200, 30, 30)).save(buffer, "JPEG")  # queue prepares images: a real one
+    path.write_bytes(buffer.getvalue())
     return path
 
 
@@ -73,8 +77,9 @@ def test_queue_stores_post_drafts_and_pending_deliveries(store: SqlStore, image:
         assert d.images[0].mime == "image/jpeg"
     assert post.drafts[0].images[0].alt == "alt"
     # Later edits of the file change nothing queued.
+    stored = copies[0].read_bytes()
     image.write_bytes(b"changed")
-    assert copies[0].read_bytes() == b"\xff\xd8\xff fake jpeg bytes"
+    assert copies[0].read_bytes() == stored
 
 
 def test_delivery_key_stays_short_ascii_and_stable(store: SqlStore) -> None:
@@ -89,7 +94,7 @@ def test_delivery_key_stays_short_ascii_and_stable(store: SqlStore) -> None:
 
 def test_failing_queue_stores_nothing_and_removes_its_copies(store: SqlStore, image: Path, tmp_path: Path) -> None:
     other = tmp_path / "posts" / "other.png"
-    other.write_bytes(b"png bytes")
+    other.write_bytes(image.read_bytes())
     with pytest.raises(CrosspostError, match="image not found"):
         queue(store, drafts=[draft("tw", "twitter", Image(other), Image(tmp_path / "posts" / "missing.jpg"))])
     assert rows(store, "SELECT count(*) FROM posts") == [(0,)]
