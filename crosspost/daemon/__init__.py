@@ -1,15 +1,15 @@
-"""The daemon: the database is the queue; a short tick claims due work and hands it to workers.
+"""The daemon: the database is the queue; a timer wakes at the next due time and claims it for the workers.
 
 Named parts, one concern each:
 
-- :mod:`~crosspost.daemon.presence`: the single slot on the database and the heartbeat
-  (which also renews the leases of the claims held);
-- :mod:`~crosspost.daemon.scheduler`: when to claim and what (take-overs of stale claims included);
-- :mod:`~crosspost.daemon.workers`: one worker per account, at most one request in flight each.
+- :mod:`~crosspost.daemon.presence`: the slot on the database (SQLite: one daemon; PostgreSQL: any
+  number) and the heartbeat (which also renews the leases of the claims held);
+- :mod:`~crosspost.daemon.scheduler`: when to claim and what, on APScheduler's date trigger, woken
+  by nudges (take-overs of stale claims included);
+- :mod:`~crosspost.daemon.workers`: one thread per account, at most one request in flight each.
 
-:class:`Daemon` wires them, and :meth:`Daemon.drive` is the one loop behind both
-``crosspost daemon`` (until stopped) and ``crosspost daemon --once`` (until what
-was due at its start is handled).
+:class:`Daemon` wires them, and :meth:`Daemon.drive` runs both ``crosspost daemon``
+(until stopped) and ``crosspost daemon --once`` (until what was due at its start is handled).
 """
 
 from __future__ import annotations
@@ -32,7 +32,6 @@ from crosspost.notify.downtime import start_notices
 from crosspost.statuses import SENT
 from crosspost.store.sql import SqlStore
 
-TICK_SECONDS = 0.25  # a post queued by another process goes out within this (plus a claim) of its due time
 ONCE_POLL_SECONDS = 0.2  # --once: how often it looks whether its workers are done
 
 Clock = Callable[[], datetime]
@@ -42,7 +41,6 @@ __all__ = [
     "LEASE_SECONDS",
     "STALE_AFTER",
     "STOP_MARGIN",
-    "TICK_SECONDS",
     "Daemon",
     "run_daemon",
 ]
@@ -67,13 +65,11 @@ class Daemon:
         log: LogFn = stderr_line,
         *,
         clock: Clock = utcnow,
-        tick_seconds: float = TICK_SECONDS,
     ) -> None:
         self.settings = settings
         self.store = store
         self.log = log
         self.clock = clock
-        self.tick_seconds = tick_seconds
         self.owner = owner_name()
         self.stopping = threading.Event()
         self.changed = threading.Event()  # a worker finished: the driver looks again
@@ -85,13 +81,14 @@ class Daemon:
             clock=clock,
             stopping=self.stopping,
             changed=self.changed,
-            after_work=lambda: self.scheduler.claim_round(self.clock()),
+            after_work=lambda account: self.scheduler.account_free(account),
         )
         self.scheduler = Scheduler(settings, store, self.workers, self.owner, log, clock=clock, stopping=self.stopping)
         self.presence = Presence(
             store,
             self.owner,
             clock=clock,
+            exclusive=store.sqlite_file is not None,
             log=log,
             secrets=settings.secrets,
             held_claims=self.workers.held,
@@ -107,23 +104,26 @@ class Daemon:
         return self.drive(once=True)
 
     def drive(self, *, once: bool) -> int:
-        """The one loop. Forever: tick until stopped. Once: claim what was due at the start (again
-        whenever a worker finishes, so one account's backlog drains), until nothing is left to do."""
+        """Forever: the scheduler's timer and nudges claim, until stopped. Once: claim what was due at the
+        start (again whenever a worker finishes, so one account's backlog drains), until nothing is left."""
         with self.presence.held(",".join(self.settings.accounts)):
             start = self.clock()
             notices = start_notices(
                 self.store, self.settings, self.log, self.stopping, self.presence.last_seen, self.clock
             )
-            if not once:
-                self.workers.prepare()
             try:
-                while not self.stopping.is_set():
-                    self.changed.clear()
-                    claimed = self.scheduler.claim_round(start) if once else self.scheduler.tick()
-                    if once and not claimed and self.workers.idle():
-                        break
-                    self.changed.wait(ONCE_POLL_SECONDS if once else self.tick_seconds)
+                if once:
+                    while not self.stopping.is_set():
+                        self.changed.clear()
+                        if not self.scheduler.claim_round(start) and self.workers.idle():
+                            break
+                        self.changed.wait(ONCE_POLL_SECONDS)
+                else:
+                    self.workers.prepare()
+                    self.scheduler.start()
+                    self.stopping.wait()
             finally:
+                self.scheduler.stop()
                 self.workers.drain()
                 if once:
                     notices.round(final=True)  # --once sends the notices it caused before it exits

@@ -1,9 +1,18 @@
-"""The daemon's presence: the single slot on the database, and the heartbeat that keeps it.
+"""The daemon's presence: the slot on the database, and the heartbeat that keeps it.
 
 The heartbeat also renews the lease of every claim this daemon holds, each under
 its own fence (owner and token): a claim another daemon took over is not renewed.
-When the slot was taken over (this daemon looked dead: it was frozen, or its host
-was cut off), the daemon stops claiming at once: two must never claim together.
+
+SQLite: one daemon per database. Its writers take turns on one file lock, so a
+second daemon would add no throughput, and the wake-up nudge is a socket on this
+host. When the slot was taken over (this daemon looked dead: it was frozen), the
+daemon stops claiming at once.
+
+PostgreSQL: any number of daemons, on any hosts. Claims are serialized by the
+database (an advisory lock, ``SKIP LOCKED``) and each account's live lease keeps
+its one request in flight, whichever daemon holds it; fencing stops a frozen one.
+The slot row then only records the latest daemon seen (for the "daemon was down"
+notice and ``status``): taking it never refuses, and losing it stops nobody.
 """
 
 from __future__ import annotations
@@ -38,6 +47,7 @@ class Presence:
         owner: str,
         *,
         clock: Clock,
+        exclusive: bool = True,
         log: LogFn,
         secrets: frozenset[str],
         held_claims: Callable[[], list[Fence]],
@@ -50,6 +60,7 @@ class Presence:
         self.secrets = secrets
         self.held_claims = held_claims
         self.on_lost = on_lost
+        self.exclusive = exclusive  # one daemon per database (SQLite); False: shared (PostgreSQL)
         self.last_seen: datetime | None = None
 
     @contextmanager
@@ -73,6 +84,9 @@ class Presence:
 
     def acquire(self) -> None:
         now = self.clock()
+        if not self.exclusive:
+            self.store.acquire_daemon(owner=self.owner, now=now, stale_after=0.0)  # records us; never refused
+            return
         stale_after = STALE_AFTER
         status = self.store.daemon_status()
         if status is not None and _dead_here(status[0]):
@@ -92,9 +106,12 @@ class Presence:
         """Keep the slot, and the lease of every claim this daemon holds."""
         now = self.clock()
         try:
-            self.store.heartbeat(owner=self.owner, now=now)
+            if not self.exclusive:
+                self.store.acquire_daemon(owner=self.owner, now=now, stale_after=0.0)  # the latest seen
+            else:
+                self.store.heartbeat(owner=self.owner, now=now)
             holder = self.store.daemon_status()
-            if holder is None or holder[0] != self.owner:
+            if self.exclusive and (holder is None or holder[0] != self.owner):
                 reason = "another daemon took the database over; stopping"
                 self.log(log_line("error", self.secrets, event="heartbeat", reason=reason))
                 self.on_lost()

@@ -1,11 +1,15 @@
-"""The per-account workers: at most one request in flight per account, accounts in parallel.
+"""The per-account workers: one long-lived thread per account, at most one request in flight each.
 
-A claim for an account that is busy waits behind the one in flight, in this
-daemon, rather than going back to the database. Workers are daemon threads
-rather than a ThreadPoolExecutor on purpose: the interpreter joins an executor's
-threads at exit, so one stuck request could hold a SIGTERM past its bound. Ours
-are waited for up to ``request_timeout`` plus a margin; anything still running
-then stays ``sending`` and is reconciled at the next start.
+A fixed set: an account's thread is made at its first claim and lives until
+the daemon stops, taking its account's claims one after the other from a
+queue. Fifty accounts are fifty threads however long the backlog; no thread
+is made per delivery, and none claims (the scheduler is the one claimer: a
+worker that finishes only tells it, through ``after_work``, which account is
+free). Workers are daemon threads rather than a ThreadPoolExecutor on
+purpose: the interpreter joins an executor's threads at exit, so one stuck
+request could hold a SIGTERM past its bound. Ours are waited for up to
+``request_timeout`` plus a margin; anything still running then stays
+``sending`` and is reconciled at the next start.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ Clock = Callable[[], datetime]
 
 
 class Workers:
-    """Runs each claim on its account's worker thread; ``on_idle`` is called when a worker finishes."""
+    """Runs each claim on its account's worker thread; ``after_work(account)`` is called when one finishes."""
 
     def __init__(
         self,
@@ -42,7 +46,7 @@ class Workers:
         clock: Clock,
         stopping: threading.Event,
         changed: threading.Event,
-        after_work: Callable[[], object],
+        after_work: Callable[[str], object],
     ) -> None:
         self.settings = settings
         self.store = store
@@ -51,20 +55,22 @@ class Workers:
         self.clock = clock
         self.stopping = stopping
         self.changed = changed  # set when a worker finished: the driver looks again
-        self.after_work = after_work  # claim the account's next due delivery at once
+        self.after_work = after_work  # the scheduler claims the account's next due delivery at once
         self.policy = Policy.from_settings(settings)
         self.secrets = settings.secrets
         self.lock = threading.Lock()
+        self.ready = threading.Condition(self.lock)  # a claim was queued, or the daemon is stopping
         self.busy: dict[str, Claim] = {}  # account -> the claim whose request is in flight
-        self.waiting: dict[str, deque[Claim]] = {}  # claimed but behind another claim of the same account
-        self.threads: set[threading.Thread] = set()
+        self.waiting: dict[str, deque[Claim]] = {}  # claimed, for the account's thread to take next
+        self.threads: dict[str, threading.Thread] = {}  # one per account, for the daemon's life
         self.adapters: dict[str, Adapter] = {}
         self.outcomes: dict[int, str] = {}  # delivery id -> final status, "retrying" or "lost", for --once
 
     # ------------------------------------------------------------ what the others ask
     def busy_accounts(self) -> list[str]:
+        """Accounts with a claim in flight or queued here: the scheduler claims nothing more for them."""
         with self.lock:
-            return sorted(self.busy)
+            return sorted({*self.busy, *(a for a, q in self.waiting.items() if q)})
 
     def idle(self) -> bool:
         with self.lock:
@@ -75,6 +81,10 @@ class Workers:
         with self.lock:
             claims = [*self.busy.values(), *(c for q in self.waiting.values() for c in q)]
         return [c.fence for c in claims]
+
+    def thread_count(self) -> int:
+        with self.lock:
+            return len(self.threads)
 
     def prepare(self) -> None:
         """Make every account's adapter now: importing a platform library takes a while, and the first
@@ -100,38 +110,59 @@ class Workers:
 
     # ------------------------------------------------------------ working
     def start(self, claim: Claim) -> None:
+        """Queue ``claim`` for its account's thread (made on the account's first claim)."""
         with self.lock:
+            queued = self.waiting.setdefault(claim.account, deque())
             current = self.busy.get(claim.account)
-            if current is not None:
-                if current.delivery_id != claim.delivery_id:  # our own in-flight row never runs twice
-                    self.waiting.setdefault(claim.account, deque()).append(claim)
-                return
-            self.busy[claim.account] = claim
-            thread = threading.Thread(target=self.work, args=(claim,), name=f"deliver-{claim.account}", daemon=True)
-            self.threads.add(thread)
-        thread.start()
+            if (current is not None and current.delivery_id == claim.delivery_id) or any(
+                c.delivery_id == claim.delivery_id for c in queued
+            ):
+                return  # our own claimed row never runs twice
+            queued.append(claim)
+            if claim.account not in self.threads:
+                thread = threading.Thread(
+                    target=self.work, args=(claim.account,), name=f"deliver-{claim.account}", daemon=True
+                )
+                self.threads[claim.account] = thread
+                thread.start()
+            self.ready.notify_all()
 
-    def work(self, claim: Claim) -> None:
+    def work(self, account: str) -> None:
+        """The account's thread: take its next claim, deliver it, tell the scheduler; until stopping."""
+        queue = self.waiting[account]
         while True:
-            self.outcomes[claim.delivery_id] = self.deliver_one(claim)
             with self.lock:
-                queue = self.waiting.get(claim.account)
-                following = queue.popleft() if queue and not self.stopping.is_set() else None
-                if following is None:
-                    del self.busy[claim.account]
-                    self.threads.discard(threading.current_thread())
-                else:
-                    self.busy[claim.account] = following
+                while not queue and not self.stopping.is_set():
+                    self.ready.wait()
+                if self.stopping.is_set():
+                    break  # what is still queued is given back by drain()
+                claim = queue.popleft()
+                self.busy[account] = claim
+            if self.hold_until_due(claim):
+                self.outcomes[claim.delivery_id] = self.deliver_one(claim)
+            with self.lock:
+                del self.busy[account]
             self.changed.set()
-            if following is None:
+            if self.stopping.is_set():
                 break
-            claim = following
-        if not self.stopping.is_set():
-            # A backlog drains at the platform's pace, not the tick's.
             try:
-                self.after_work()
-            except Exception as exc:  # noqa: BLE001 - the tick will claim it
+                self.after_work(account)  # a backlog drains at the platform's pace, not a tick's
+            except Exception as exc:  # noqa: BLE001 - the scheduler's re-check claims it
                 self.log(log_line("warning", self.secrets, event="claim", reason=redact(str(exc), self.secrets)))
+        with self.lock:
+            self.threads.pop(account, None)
+
+    def hold_until_due(self, claim: Claim) -> bool:
+        """A claim made a little ahead of its due time waits for it here: nothing goes out early. False (and
+        the claim given back, as drain would) when the daemon stops meanwhile."""
+        not_before = claim.extra.get("not_before")
+        if isinstance(not_before, datetime):
+            delay = (not_before - self.clock()).total_seconds()
+            if delay > 0 and self.stopping.wait(delay):
+                with self.lock:
+                    self.waiting[claim.account].appendleft(claim)
+                return False
+        return True
 
     def deliver_one(self, claim: Claim) -> str:
         account = self.settings.accounts.get(claim.account)
@@ -178,21 +209,26 @@ class Workers:
     def drain(self) -> None:
         """Wait (bounded) for in-flight requests; give back claims that never started."""
         self.stopping.set()
+        with self.lock:
+            self.ready.notify_all()
         deadline = self.clock() + timedelta(seconds=self.settings.request_timeout + STOP_MARGIN)
         while True:
             with self.lock:
-                threads = list(self.threads)
+                threads = list(self.threads.values())
             if not threads:
                 break
             left = (deadline - self.clock()).total_seconds()
             if left <= 0:
-                reason = f"{len(threads)} request(s) still running; reconciled at the next start"
+                with self.lock:
+                    running = len(self.busy)
+                reason = f"{running} request(s) still running; reconciled at the next start"
                 self.log(log_line("warning", self.secrets, event="stop", reason=reason))
                 break
             threads[0].join(min(left, 0.5))
         with self.lock:
             unstarted = [c for q in self.waiting.values() for c in q]
-            self.waiting.clear()
+            for queue in self.waiting.values():
+                queue.clear()
         for claim in unstarted:
             # A dead daemon's row stays for the next start to reconcile; a refused release was taken over.
             if claim.status_before != SENDING and not self.store.release(

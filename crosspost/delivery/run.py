@@ -212,8 +212,17 @@ class _Delivery:
             error = Ambiguous(self.clean(f"unexpected {type(exc).__name__} in the {self.name} adapter: {exc}"))
         else:
             self.attempts += 1
-            self.record(started, clock, OUT_SENT, None, None, is_try=True)
-            return self.sent(receipt.remote_id, receipt.url, OUT_SENT)
+            # The try's history row and `sent` in one write transaction. attempts is set, not added to: under
+            # the fence no one else changes this row, so the count this run keeps is the row's.
+            try_row = dict(
+                at=started,
+                seconds=round(time.monotonic() - clock, 3),
+                outcome=OUT_SENT,
+                code=None,
+                error=None,
+                is_try=True,
+            )
+            return self.sent(receipt.remote_id, receipt.url, OUT_SENT, history=try_row, attempts=self.attempts)
         self.attempts += 1
         message = self.clean(error.message)
         self.record(started, clock, error.kind, error.code, message, is_try=True)
@@ -392,8 +401,8 @@ class _Delivery:
         self.report(level, outcome, status, **fields)
         return status
 
-    def sent(self, remote_id: str, url: str, outcome: str) -> str:
-        return self.mark(SENT, outcome, None, level="info", remote_id=remote_id, url=url, sent_at=self.now_fn())
+    def sent(self, remote_id: str, url: str, outcome: str, **also: Any) -> str:
+        return self.mark(SENT, outcome, None, level="info", remote_id=remote_id, url=url, sent_at=self.now_fn(), **also)
 
     def retry_later(self, outcome: str, message: str, *, at: datetime | None = None, after: float | None = None) -> str:
         if self.policy.out_of_tries(self.attempts):

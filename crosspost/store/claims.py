@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, func, select, union
 from sqlalchemy.engine import Connection
 
 from crosspost.model import Draft, Progress
@@ -41,42 +41,38 @@ def claim_due(
     limit: int,
     exclude_accounts: Sequence[str],
     takeover_after: float = 0.0,
+    accounts: Sequence[str] | None = None,
+    ahead: float = 0.0,
+    daemons: int = 1,
 ) -> list[Claim]:
     """See :meth:`crosspost.store.sql.SqlStore.claim_due`; runs inside the caller's write transaction."""
     serialize(conn, LOCK_CLAIM)
     lapsed = now - timedelta(seconds=takeover_after)
     # An account with a live lease, or one lapsed too recently to take over, may have a request in flight
-    # (this daemon's or another's): leave it alone.
-    busy = set(conn.execute(select(d.account).where(d.status == SENDING, d.lease_until > lapsed).distinct()).scalars())
+    # (this daemon's or another's): leave it alone. Bounded by the requests in flight.
+    busy = set(conn.execute(_BUSY, {"lapsed": lapsed}).scalars())
     skip = busy | set(exclude_accounts)
-    # Candidates in the order they should go: dead daemons' leftovers first (they block their account
-    # until settled), then due work, oldest first. Each query walks one (status, time) index.
-    queries = [
-        (
-            d.lease_until,
-            select(d.id, d.account, d.status, d.lease_until).where(d.status == SENDING, d.lease_until <= lapsed),
-        ),
-        (d.due_at, select(d.id, d.account, d.status, d.due_at).where(d.status == PENDING, d.due_at <= now)),
-        (
-            d.next_try_at,
-            select(d.id, d.account, d.status, d.next_try_at).where(d.status == RETRYING, d.next_try_at <= now),
-        ),
-    ]
-    stale: list[Any] = []
-    due: list[Any] = []
-    for i, (column, query) in enumerate(queries):
-        rows = conn.execute(query.order_by(column, d.id).with_for_update(skip_locked=True)).all()
-        (stale if i == 0 else due).extend(rows)
-    due.sort(key=lambda r: (r[3], r[0]))
-
+    # Dead daemons' leftovers first: they block their account until settled. Bounded by LIMIT.
+    stale = conn.execute(_STALE, {"lapsed": lapsed, "n": limit}).all()
     picked: list[Any] = []
-    for row in (*stale, *due):
-        if len(picked) >= limit:
-            break
-        if row.account in skip:
-            continue
-        skip.add(row.account)
-        picked.append(row)
+    for row in stale:
+        if len(picked) < limit and row.account not in skip:
+            skip.add(row.account)
+            picked.append(row)
+    # Then each idle account's one next delivery: one LIMIT 1 probe of the (account, status, time) indexes,
+    # so a claim costs the same with a backlog of ten or ten thousand. Claiming ``ahead`` of the due time
+    # lets the request leave on time; the worker holds it until then (``extra["not_before"]``).
+    horizon = now + timedelta(seconds=ahead)
+    names = accounts if accounts is not None else accounts_with_due(conn, horizon)
+    due = [row for name in dict.fromkeys(names) if name not in skip for row in _next_of(conn, name, horizon)]
+    due.sort(key=lambda r: (r[3], r[0]))
+    if daemons > 1:
+        # Several daemons: this one takes its share of the accounts that have work (in flight anywhere, or
+        # due now), less those it holds, so the accounts spread over the daemons instead of piling on one.
+        in_play = busy | {r.account for r in (*picked, *due)}
+        limit = min(limit, -(-len(in_play) // daemons) - len(set(exclude_accounts)))
+    picked = picked[: max(0, limit)]
+    picked.extend(due[: max(0, limit - len(picked))])
 
     lease_until = now + timedelta(seconds=lease_seconds)
     claims: list[Claim] = []
@@ -132,6 +128,8 @@ def claim_due(
             token=token,
             failed_lookups=failed_lookups,
         )
+        if row.status != SENDING and row[3] > now:
+            claim.extra["not_before"] = row[3]
         if row.status == SENDING:
             # The lost try started after its claim: the look-up window begins there.
             claim.last_try_at = before.claimed_at
@@ -140,3 +138,53 @@ def claim_due(
             )
         claims.append(claim)
     return claims
+
+
+def _probe(status: str, column: Any) -> Any:
+    return (
+        select(d.id, d.account, d.status, column)
+        .where(d.account == bindparam("account"), d.status == status, column <= bindparam("horizon"))
+        .order_by(column, d.id)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+    )
+
+
+# Built once: the claim runs after every delivery, and building a statement costs more than running it.
+_BUSY = select(d.account).where(d.status == SENDING, d.lease_until > bindparam("lapsed")).distinct()
+_STALE = (
+    select(d.id, d.account, d.status, d.lease_until)
+    .where(d.status == SENDING, d.lease_until <= bindparam("lapsed"))
+    .order_by(d.lease_until, d.id)
+    .limit(bindparam("n"))
+    .with_for_update(skip_locked=True)
+)
+_NEXT = (_probe(PENDING, d.due_at), _probe(RETRYING, d.next_try_at))
+
+
+def _next_of(conn: Connection, account: str, horizon: datetime) -> list[Any]:
+    """The account's earliest delivery due by ``horizon`` (pending by due_at, retrying by next_try_at), or none."""
+    params = {"account": account, "horizon": horizon}
+    rows = [row for row in (conn.execute(query, params).first() for query in _NEXT) if row is not None]
+    return sorted(rows, key=lambda r: (r[3], r[0]))[:1]
+
+
+def accounts_with_due(conn: Connection, horizon: datetime) -> list[str]:
+    """Every account with a delivery due by ``horizon``. This one walks the whole backlog: the daemon asks it
+    only now and then, for accounts missing from its config (their deliveries must fail, not wait forever)."""
+    query = union(
+        select(d.account).where(d.status == PENDING, d.due_at <= horizon),
+        select(d.account).where(d.status == RETRYING, d.next_try_at <= horizon),
+    )
+    return sorted(conn.execute(query).scalars())
+
+
+def next_due_after(conn: Connection, after: datetime) -> datetime | None:
+    """The earliest due time (pending) or next try (retrying) strictly after ``after``: when the daemon's
+    timer should fire next. Work already due is not in it: a worker finishing, or a nudge, claims that."""
+    times = [
+        conn.execute(select(func.min(column)).where(d.status == status, column > after)).scalar()
+        for status, column in ((PENDING, d.due_at), (RETRYING, d.next_try_at))
+    ]
+    found = [t for t in times if t is not None]
+    return min(found, default=None)

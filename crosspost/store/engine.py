@@ -11,6 +11,7 @@ instead: in WAL mode readers then never wait for the writer.
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
@@ -25,8 +26,15 @@ def make_engine(url: str) -> Engine:
     if make_url(url).get_backend_name() != "sqlite":
         return create_engine(url, pool_pre_ping=True)
     engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
+    # Writers of this process queue on a lock of their own before SQLite's. SQLite's busy handler polls
+    # (it sleeps 1, 2, 5 ... up to 100 ms between looks), so the daemon's workers, its claimer and its
+    # heartbeat, contending for the one write lock, lost tens of milliseconds a write; a thread waiting
+    # here wakes the moment the writer before it commits. Other processes still meet the busy timeout.
+    writers = threading.Lock()
     event.listen(engine, "connect", _on_sqlite_connect)
-    event.listen(engine, "begin", _on_sqlite_begin)
+    event.listen(engine, "begin", lambda conn: _on_sqlite_begin(conn, writers))
+    event.listen(engine, "commit", _release_writer)
+    event.listen(engine, "rollback", _release_writer)
     return engine
 
 
@@ -42,11 +50,28 @@ def _on_sqlite_connect(dbapi_connection: Any, connection_record: Any) -> None:
         cursor.close()
 
 
-def _on_sqlite_begin(conn: Connection) -> None:
+def _on_sqlite_begin(conn: Connection, writers: threading.Lock) -> None:
     if conn.get_execution_options().get(READ_OPTION):
         conn.exec_driver_sql("BEGIN")
-    else:
+        return
+    # Bounded like SQLite's own wait: a lock never released (a connection dropped mid-transaction without a
+    # rollback) then costs one busy timeout, never a hang; the write still waits its turn on SQLite's lock.
+    if writers.acquire(timeout=BUSY_TIMEOUT_MS / 1000):
+        conn.info[_WRITER] = writers
+    try:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
+    except BaseException:
+        _release_writer(conn)
+        raise
+
+
+def _release_writer(conn: Connection) -> None:
+    writers = conn.info.pop(_WRITER, None)
+    if writers is not None:
+        writers.release()
+
+
+_WRITER = "crosspost_writer_lock"  # conn.info key: this connection's write transaction holds the lock
 
 
 # Advisory lock ids (PostgreSQL) for the few writes that must not interleave across processes.

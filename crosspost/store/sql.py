@@ -86,6 +86,11 @@ class SqlStore:
         share_file(self._path)  # SQLite made it 0644 less the umask: the staff group must write it too
 
     @property
+    def sqlite_file(self) -> Path | None:
+        """The SQLite database file, or None for another database (PostgreSQL)."""
+        return self._path
+
+    @property
     def engine(self) -> Engine:
         """The SQLAlchemy engine, made (and SQLAlchemy imported) on first use."""
         with self._lock:
@@ -149,9 +154,11 @@ class SqlStore:
 
         ``content_hash`` (of the post file and its images) is kept in the snapshot; unless ``again``,
         a post already stored with that hash and not wholly cancelled raises AlreadyQueued."""
-        return self._writes.queue_post(
+        post_id = self._writes.queue_post(
             title=title, source=source, drafts=drafts, due_at=due_at, now=now, content_hash=content_hash, again=again
         )
+        self.nudge()  # a running daemon times its next wake-up by it, now rather than at its next look
+        return post_id
 
     def list_posts(self, *, status: str | Sequence[str] | None = None) -> list[PostRecord]:
         """Every post with its deliveries (no history, no drafts): waiting ones soonest due first, then
@@ -190,7 +197,9 @@ class SqlStore:
     def reschedule(self, post_id: int, due_at: datetime, *, now: datetime) -> list[DeliveryRecord]:
         """Move pending and retrying deliveries to ``due_at`` (they become pending, next_try cleared).
         Raises NotFound."""
-        return self._writes.reschedule(post_id, due_at, now=now)
+        moved = self._writes.reschedule(post_id, due_at, now=now)
+        self.nudge()
+        return moved
 
     def reschedule_by(self, post_id: int, by: timedelta, *, now: datetime) -> list[DeliveryRecord]:
         """Shift each pending and retrying delivery by ``by`` from its own due time (a retrying one's next
@@ -198,7 +207,9 @@ class SqlStore:
         minute before ``now``. Raises NotFound."""
         from crosspost.store.moves import shift
 
-        return shift(self.engine, post_id, by, now=now)
+        moved = shift(self.engine, post_id, by, now=now)
+        self.nudge()
+        return moved
 
     def retryable(self, post_id: int, account: str | None = None) -> list[DeliveryRecord]:
         """The post's failed, unknown or missed deliveries (of ``account`` if given). Raises NotFound."""
@@ -209,7 +220,9 @@ class SqlStore:
         """Put a failed/unknown/missed delivery back: pending, due now, attempts 0 (a fresh budget),
         error cleared; keeps its progress and history (adds a history row ``outcome="requeued"``).
         Raises NotFound, or CrosspostError if the delivery is in another status."""
-        return self._writes.requeue(delivery_id, now=now, note=note)
+        record = self._writes.requeue(delivery_id, now=now, note=note)
+        self.nudge()
+        return record
 
     def settle(
         self,
@@ -277,6 +290,9 @@ class SqlStore:
         limit: int = 100,
         exclude_accounts: Sequence[str] = (),
         takeover_after: float = 0.0,
+        accounts: Sequence[str] | None = None,
+        ahead: float = 0.0,
+        daemons: int = 1,
     ) -> list[Claim]:
         """Atomically move due deliveries (pending with due_at <= now, retrying with next_try_at <= now)
         to ``sending`` with a lease, at most one per account and none for ``exclude_accounts``
@@ -290,7 +306,15 @@ class SqlStore:
 
         A ``sending`` row is taken over only ``takeover_after`` seconds after its lease lapsed (the daemon
         passes request_timeout plus a margin: the old owner's last request can no longer land); until then
-        its account counts as busy. Every claim carries a new token (``Claim.token``, ``Claim.fence``)."""
+        its account counts as busy. Every claim carries a new token (``Claim.token``, ``Claim.fence``).
+
+        ``accounts`` (the daemon passes its idle accounts) bounds the work: each is asked for its one next
+        delivery through an index, with LIMIT 1; without it every account with due work is found first
+        (a walk of the backlog). ``ahead`` claims deliveries due up to that many seconds after ``now``;
+        such a claim has ``extra["not_before"]``, its due time: nothing may be sent before it.
+
+        ``daemons`` (the live daemons sharing this database) caps the claim at this daemon's share of the
+        accounts that have work, less the ``exclude_accounts`` it holds: the work spreads over them."""
         from crosspost.store.claims import claim_due
 
         with self.engine.begin() as conn:
@@ -302,7 +326,24 @@ class SqlStore:
                 limit=limit,
                 exclude_accounts=exclude_accounts,
                 takeover_after=takeover_after,
+                accounts=accounts,
+                ahead=ahead,
+                daemons=daemons,
             )
+
+    def next_due_after(self, after: datetime) -> datetime | None:
+        """The earliest due time or next try strictly after ``after`` (None: nothing waits): the daemon's timer."""
+        from crosspost.store.claims import next_due_after
+        from crosspost.store.engine import READ_OPTION
+
+        with self.engine.connect().execution_options(**{READ_OPTION: True}) as conn:
+            return next_due_after(conn, after)
+
+    def nudge(self) -> None:
+        """Wake the daemons on this database: new or moved work (see crosspost.store.wake). Never raises."""
+        from crosspost.store.wake import nudge
+
+        nudge(self._path, lambda: self.engine)
 
     def extend_lease(self, delivery_id: int, *, owner: str, until: datetime, token: int | None = None) -> bool:
         """Push the lease of a delivery this owner holds (with ``token``: this very claim). False, and nothing

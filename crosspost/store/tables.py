@@ -84,6 +84,9 @@ Index("ix_deliveries_account_log_at", deliveries.c.account, _log_at)
 Index("ix_deliveries_status_due_at", deliveries.c.status, deliveries.c.due_at)
 Index("ix_deliveries_status_next_try_at", deliveries.c.status, deliveries.c.next_try_at)
 Index("ix_deliveries_status_lease_until", deliveries.c.status, deliveries.c.lease_until)
+# One account's next delivery, whatever the backlog: one probe with LIMIT 1 (migration 0004).
+Index("ix_deliveries_account_status_due_at", deliveries.c.account, deliveries.c.status, deliveries.c.due_at)
+Index("ix_deliveries_account_status_next_try_at", deliveries.c.account, deliveries.c.status, deliveries.c.next_try_at)
 
 attempts = Table(
     "attempts",

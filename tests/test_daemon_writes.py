@@ -1,0 +1,54 @@
+"""One write transaction per settled delivery (issue 14): a clean send is its claim and one write.
+
+The real twitter adapter against the sandbox over HTTP, the real store; the
+store engine's own ``begin`` event counts the write transactions.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from adapter_world import adapter, fresh_fixture, sandbox_fixture
+from sqlalchemy import event
+
+from crosspost.delivery import Policy, deliver
+from crosspost.model import Draft
+from crosspost.sandbox import Sandbox
+from crosspost.store.sql import SqlStore
+
+__all__ = ["fresh_fixture", "sandbox_fixture"]  # fixtures, used by name
+POLICY = Policy(max_attempts=3, retry_delay=timedelta(seconds=1), late_limit=timedelta(hours=1), spread=lambda: 0.0)
+
+
+def test_a_clean_send_is_one_write_after_its_claim(sandbox: Sandbox, tmp_path: Path) -> None:
+    now = datetime.now(UTC)
+    with SqlStore(f"sqlite:///{tmp_path / 'db.sqlite'}", tmp_path / "media") as store:
+        store.queue_post(
+            title="t", source="t.md", drafts=[Draft("twitter", "twitter", ("One write",))], due_at=now, now=now
+        )
+        (claim,) = store.claim_due(now=now, owner="d", lease_seconds=60)
+        wrote: list[bool] = [False]
+        writes: list[str] = []
+
+        def statement(conn: object, cursor: object, sql: str, *args: object) -> None:
+            wrote[0] = wrote[0] or sql.lstrip().upper().startswith(("INSERT", "UPDATE", "DELETE"))
+
+        def commit(conn: object) -> None:
+            if wrote[0]:
+                writes.append("write")
+            wrote[0] = False
+
+        event.listen(store.engine, "before_cursor_execute", statement)
+        event.listen(store.engine, "commit", commit)
+        status = deliver(
+            claim, adapter("twitter", sandbox), store, POLICY, lambda: datetime.now(UTC), secrets=frozenset()
+        )
+        event.remove(store.engine, "before_cursor_execute", statement)
+        event.remove(store.engine, "commit", commit)
+        record = store.get_post(claim.post_id).deliveries[0]
+    assert (status, record.status, record.attempts) == ("sent", "sent", 1)
+    assert [a.outcome for a in record.history] == ["sent"]
+    # The part's id the moment it exists (a crash after the request must not lose it), then the try's row
+    # and `sent` together: two writes, where there were three (the attempt row was a write of its own).
+    assert writes == ["write", "write"]
