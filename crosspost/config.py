@@ -317,7 +317,8 @@ class _Reader:
             raise self.fail(f"{prefix}.platform", f"unknown platform {platform!r}; use {choices}")
         spec = known[platform]
         optional = ("max_length",) if spec.max_length_ceiling is not None else ()
-        allowed = {"platform", "api_base", *spec.credentials, *spec.required, *spec.optional, *optional}
+        allowed = {"platform", "api_base", *spec.credentials, *spec.optional_credentials, *spec.required}
+        allowed |= {*spec.optional, *optional}
         for key in table:
             if key not in allowed:
                 raise self.fail(
@@ -329,7 +330,7 @@ class _Reader:
                 raise self.fail(f"{prefix}.{key}", f"missing; add {spec.hints.get(key, f'{key} = ...')}")
 
         credentials: dict[str, str] = {}
-        for key in spec.credentials:
+        for key in (*spec.credentials, *(k for k in spec.optional_credentials if k in table)):
             value = table[key]
             if not isinstance(value, str):
                 raise self.fail(f"{prefix}.{key}", f"must be a string; write {spec.hints.get(key, f'{key} = ...')}")
@@ -382,7 +383,7 @@ def loose_permissions_warning(path: Path, raw_toml_data: Mapping[str, Any]) -> s
         return None
     from crosspost.platforms import specs
 
-    secret_keys = {key for spec in specs().values() for key in spec.credentials}
+    secret_keys = {key for spec in specs().values() for key in (*spec.credentials, *spec.optional_credentials)}
     literal = [
         f"accounts.{name}.{key}"
         for name, table in accounts.items()

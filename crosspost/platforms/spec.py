@@ -66,6 +66,7 @@ class PlatformSpec:
 
     # -- config: the account table's keys
     credentials: ClassVar[tuple[str, ...]] = ()  # required secret keys (``${VAR}`` expanded, never shown)
+    optional_credentials: ClassVar[tuple[str, ...]] = ()  # secret keys an account may leave out (treated alike)
     required: ClassVar[tuple[str, ...]] = ()  # required plain keys, checked by :meth:`read_options`
     optional: ClassVar[tuple[str, ...]] = ()  # optional keys beyond ``api_base`` (always allowed)
     hints: ClassVar[Mapping[str, str]] = {}  # key -> how to write it, for "missing; add ..."

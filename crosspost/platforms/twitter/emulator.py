@@ -299,7 +299,10 @@ class TwitterEmulator(Emulator):
                     f"$.{key}: is not defined in the schema and the schema does not allow additional properties", key
                 )
         text = body.get("text")
-        if text is not None and not isinstance(text, str):
+        if text is None:
+            # OpenAPI 2.167: text is always sent; the backend's tweet_text is non-null and refuses an absent value.
+            return invalid("$.text: is required; an absent text is refused even when media are attached", "text")
+        if not isinstance(text, str):
             return invalid("$.text: string expected", "text", text)
         media_ids, bad = self._media_ids(body.get("media"))
         if bad is not None:
@@ -597,6 +600,12 @@ class TwitterEmulator(Emulator):
         raise tm.MediaProblem("media is required: send the file as the multipart field 'media'", "media")
 
     def _upload_one_shot(self, request: SandboxRequest, fields: dict[str, Any]) -> SandboxResponse:
+        sent = set(fields) | {part.name for part in request.multipart_fields()}
+        for name in sorted(sent - set(tm.ONE_SHOT_FIELDS)):
+            # OpenAPI 2.167 ``MediaUploadRequest``: additionalProperties false, and no media_type any more.
+            raise tm.MediaProblem(
+                f"$.{name}: is not defined in the schema and the schema does not allow additional properties", name
+            )
         category = tm.check_category(fields.get("media_category"), required=True)
         data = self._file(request, fields)
         item = tm.Media(id=self._next_id(), owner=self.user_id, category=category)

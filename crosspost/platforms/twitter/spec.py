@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import dataclasses
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
-from crosspost.platforms.spec import PlatformSpec
+from crosspost.platforms.spec import Fail, PlatformSpec
 
 if TYPE_CHECKING:
     from crosspost.config import AccountConfig
@@ -13,6 +15,9 @@ if TYPE_CHECKING:
 
 MAX_IMAGES = 4
 MAX_ALT = 1000
+# X bills a post that contains a URL at $0.20 instead of $0.015 since 2026-04-20 (changelog 2026-04-16,
+# pricing "Post: Create (with URL)"): an account may leave links out of its posts.
+OMIT_LINKS = "omit_links"
 
 
 class TwitterSpec(PlatformSpec):
@@ -33,6 +38,7 @@ class TwitterSpec(PlatformSpec):
     publish_path = r"^/2/tweets$"
     hosts = ("api.twitter.com", "api.x.com", "upload.twitter.com", "upload.x.com")
     credentials = ("consumer_key", "consumer_secret", "access_token", "access_token_secret")
+    optional = (OMIT_LINKS,)
     hints = {
         "consumer_key": 'consumer_key = "${TWITTER_CONSUMER_KEY}"',
         "consumer_secret": 'consumer_secret = "${TWITTER_CONSUMER_SECRET}"',
@@ -42,6 +48,12 @@ class TwitterSpec(PlatformSpec):
     length_unit = "characters as X counts them"
     max_images = MAX_IMAGES
     post_noun = "a tweet"
+
+    def read_options(self, table: Mapping[str, Any], prefix: str, fail: Fail) -> dict[str, Any]:
+        omit = table.get(OMIT_LINKS, False)
+        if not isinstance(omit, bool):
+            raise fail(f"{prefix}.{OMIT_LINKS}", f"must be true or false; write {OMIT_LINKS} = true")
+        return {OMIT_LINKS: True} if omit else {}
 
     @property
     def default_limit(self) -> int:  # type: ignore[override]
@@ -60,6 +72,8 @@ class TwitterSpec(PlatformSpec):
         hashtags (and, in the adapter, the images): the contract sends them with the first tweet."""
         from crosspost import render
 
+        if omits_links(account):
+            content = dataclasses.replace(content, link=None)
         whole = render.render_text(content.body, content.link, content.tags)
         if render.twitter_weight(whole) <= self.default_limit:
             return [whole]
@@ -89,9 +103,12 @@ class TwitterSpec(PlatformSpec):
         )
 
     def findings(self, account: AccountConfig, draft: Draft) -> list[Finding]:
+        from twitter_text.extract_urls import extract_urls
+
         from crosspost.render import Finding
 
-        return [
+        name = account.name
+        found = [
             Finding(
                 "images",
                 f"the alt text of image {n} is {len(image.alt)} characters; X takes at most {MAX_ALT}: shorten it",
@@ -99,6 +116,30 @@ class TwitterSpec(PlatformSpec):
             for n, image in enumerate(draft.images, 1)
             if len(image.alt) > MAX_ALT
         ]
+        if draft.images and not draft.text.strip():
+            found.append(
+                Finding(
+                    "body",
+                    f'X refuses a post of images only: account "{name}" needs a text; '
+                    f"write a body (or a [variants.{name}] body)",
+                )
+            )
+        if omits_links(account):
+            urls = sorted({url for part in draft.parts for url in extract_urls(part)})
+            if urls:
+                found.append(
+                    Finding(
+                        "body",
+                        f'account "{name}" has {OMIT_LINKS} = true, but its text shows {", ".join(urls)}; '
+                        f"give it a [variants.{name}] body without links (X bills a post with a URL at $0.20)",
+                    )
+                )
+        return found
 
 
 SPEC = TwitterSpec()
+
+
+def omits_links(account: AccountConfig) -> bool:
+    """Whether ``account`` leaves links out of its posts (``omit_links = true``)."""
+    return bool(account.options.get(OMIT_LINKS, False))
