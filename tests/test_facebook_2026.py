@@ -116,9 +116,7 @@ def test_a_look_up_refused_for_the_proof_cannot_settle(sandbox: Sandbox) -> None
         adapter(sandbox, app_secret=None).find(draft(), Progress(), datetime.now(UTC) - timedelta(minutes=5))
 
 
-def test_an_app_that_does_not_require_it_takes_the_proof_or_none(
-    sandbox: Sandbox, emulator: FacebookEmulator
-) -> None:
+def test_an_app_that_does_not_require_it_takes_the_proof_or_none(sandbox: Sandbox, emulator: FacebookEmulator) -> None:
     emulator.app_secret = None
     adapter(sandbox).publish(draft("with proof"), Progress())
     adapter(sandbox, app_secret=None).publish(draft("without"), Progress())

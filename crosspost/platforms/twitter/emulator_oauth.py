@@ -2,8 +2,9 @@
 
 X signs every user-context request with HMAC-SHA1 over the method, the
 platform's own URL and the parameters. The sandbox is reached through
-``api_base`` (another scheme, host and port), which keeps X's own host in the
-``Host`` header, as a proxy does: the signature is checked for that host only,
+``api_base`` (another scheme, host and port), which passes X's own host on in
+``X-Forwarded-Host``, as a proxy does: the signature is checked for that host
+(else for the ``Host`` the request arrived with) only,
 as X checks it for the host that received the request. A signature made for
 another of X's hosts than the one the request names is refused.
 """
@@ -76,7 +77,7 @@ class OAuthVerifier:
             return "bad timestamp"
         if abs((now if now is not None else time.time()) - stamp) > MAX_SKEW_SECONDS:
             return "timestamp out of bounds"
-        host = request.headers.get("host", "").lower()
+        host = (request.headers.get("x-forwarded-host") or request.headers.get("host", "")).lower()
         if host not in X_HOSTS:
             return f"the request names host {host or 'none'}, not one of X's"
         if not hmac.compare_digest(self.sign(request, fields, f"https://{host}"), fields["oauth_signature"]):
