@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import io
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
+import test_twitter_adapter
 import tweepy
 from click.testing import CliRunner
 from PIL import Image as PILImage
@@ -37,24 +37,8 @@ from crosspost.sandbox.core import SandboxRequest
 
 CREDS = CREDENTIALS["twitter"]
 TWEETS = r"^/2/tweets$"
-
-
-@pytest.fixture(scope="module")
-def emulator() -> TwitterEmulator:
-    return TwitterEmulator(**CREDS)
-
-
-@pytest.fixture(scope="module")
-def sandbox(emulator: TwitterEmulator) -> Iterator[Sandbox]:
-    box = Sandbox([emulator])
-    box.start()
-    yield box
-    box.stop()
-
-
-@pytest.fixture(autouse=True)
-def _fresh(sandbox: Sandbox) -> None:
-    sandbox.reset()
+# The X adapter tests' fixtures: one emulator and sandbox for the module, reset before each test.
+emulator, sandbox, _fresh = test_twitter_adapter.emulator, test_twitter_adapter.sandbox, test_twitter_adapter._fresh
 
 
 def adapter(sandbox: Sandbox, **options: object) -> TwitterAdapter:
