@@ -10,6 +10,7 @@ import hashlib
 import hmac
 import io
 import logging
+import tomllib
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,7 +20,7 @@ from PIL import Image as PILImage
 
 from crosspost.adapters.base import AuthError, LookupUnavailable, Rejected
 from crosspost.adapters.transport import new_session
-from crosspost.config import AccountConfig
+from crosspost.config import AccountConfig, load_config, loose_permissions_warning
 from crosspost.model import Draft, Image, Progress
 from crosspost.platforms.facebook.adapter import FacebookAdapter, appsecret_proof
 from crosspost.platforms.facebook.emulator import FacebookEmulator
@@ -111,6 +112,11 @@ def test_wrong_app_secret_says_which_secret_to_copy(sandbox: Sandbox, caplog: py
     no_secret_in(message, caplog.text)
 
 
+def test_accounts_check_says_to_add_the_app_secret(sandbox: Sandbox) -> None:
+    with pytest.raises(AuthError, match=r'add app_secret = "\$\{FACEBOOK_APP_SECRET\}" to \[accounts\.fb\]'):
+        adapter(sandbox, app_secret=None).verify()
+
+
 def test_a_look_up_refused_for_the_proof_cannot_settle(sandbox: Sandbox) -> None:
     with pytest.raises(LookupUnavailable, match="appsecret_proof"):
         adapter(sandbox, app_secret=None).find(draft(), Progress(), datetime.now(UTC) - timedelta(minutes=5))
@@ -148,3 +154,32 @@ def test_expired_graph_versions_are_refused(sandbox: Sandbox) -> None:
     )
     with pytest.raises(Rejected, match="graph_version"):
         FacebookAdapter(account, new_session("facebook", sandbox.url, 5.0)).publish(draft(), Progress())
+
+
+# ------------------------------------------------------------ the config key
+
+
+def facebook_config(folder: Path, line: str) -> Path:
+    config = folder / "crosspost.toml"
+    config.write_text(
+        f'[accounts.fb]\nplatform = "facebook"\npage_id = "1000000002"\npage_access_token = "${{FB_TOKEN}}"\n{line}\n',
+        encoding="utf-8",
+    )
+    config.chmod(0o600)
+    return config
+
+
+def test_app_secret_is_an_optional_credential_from_the_environment(tmp_path: Path) -> None:
+    env = {"FB_TOKEN": TOKEN, "FB_APP_SECRET": APP_SECRET}
+    with_secret = load_config(facebook_config(tmp_path, 'app_secret = "${FB_APP_SECRET}"'), env).accounts["fb"]
+    assert with_secret.credentials["app_secret"] == APP_SECRET
+    assert APP_SECRET not in repr(with_secret)
+    without = load_config(facebook_config(tmp_path, ""), env).accounts["fb"]
+    assert "app_secret" not in without.credentials
+
+
+def test_a_literal_app_secret_in_a_readable_config_is_warned_about(tmp_path: Path) -> None:
+    config = facebook_config(tmp_path, f'app_secret = "{APP_SECRET}"')
+    config.chmod(0o644)
+    warning = loose_permissions_warning(config, tomllib.loads(config.read_text()))
+    assert warning is not None and "accounts.fb.app_secret" in warning and APP_SECRET not in warning
