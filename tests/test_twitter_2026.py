@@ -21,7 +21,7 @@ from click.testing import CliRunner
 from PIL import Image as PILImage
 
 from crosspost.adapters import adapter_for
-from crosspost.adapters.base import AuthError, RateLimited, Rejected
+from crosspost.adapters.base import AuthError, LookupUnavailable, RateLimited, Rejected
 from crosspost.adapters.transport import new_session
 from crosspost.cli import cli
 from crosspost.config import AccountConfig, load_config
@@ -286,3 +286,10 @@ def test_omit_links_must_be_a_boolean(tmp_path: Path) -> None:
     config = write_config(tmp_path, 'omit_links = "yes"\n')
     with pytest.raises(Exception, match=r"accounts\.twitter\.omit_links: must be true or false"):
         load_config(config, {})
+
+
+@pytest.mark.parametrize("error", ["no_credits", "usage_cap"])
+def test_a_look_up_refused_for_billing_cannot_settle(sandbox: Sandbox, error: str) -> None:
+    sandbox.add_faults([Fault(path=r"^/2/users/\d+/tweets$", method="GET", error=error)])
+    with pytest.raises(LookupUnavailable, match="no API credits left, or the usage cap is used up"):
+        adapter(sandbox).find(draft("Was it posted?"), Progress(), datetime.now(UTC) - timedelta(minutes=1))

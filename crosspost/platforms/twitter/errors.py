@@ -39,6 +39,7 @@ REPLY_REFUSED = "reply to this conversation is not allowed"
 NO_CREDITS = (
     "X: no API credits left on this account (HTTP 402): add credits in the developer console, then `crosspost retry ID`"
 )
+BILLING = "no API credits left, or the usage cap is used up, on this account"
 # The rate-limit windows X reports: the 15-minute one and the two 24-hour posting caps (user, app).
 _WINDOWS = ("x-rate-limit", "x-user-limit-24hour", "x-app-limit-24hour")
 
@@ -96,6 +97,9 @@ def classify(
             ),
             **kw,
         )
+    if lookup and (status == 402 or (status == 429 and usage_capped(response))):
+        # A look-up X will not answer until credits are added or the period ends: it settles nothing.
+        return LookupUnavailable(redact(f"X will not list this account's posts ({text}): {BILLING}", secrets), **kw)
     if status == 402:
         # Pay-per-use without prepaid credits: "API requests will be blocked until you add credits" (pricing).
         # Lasting for the account: another try costs a try and changes nothing.
