@@ -202,6 +202,8 @@ def validate(app: App, files: tuple[Path, ...]) -> None:
         targets = ", ".join(d.account + (f" (thread of {len(d.parts)})" if len(d.parts) > 1 else "") for d in drafts)
         when = human(parsed.publish_at, app.settings.timezone) if parsed.publish_at else "not set (queue needs --at)"
         app.out(f"{path}: ok; to {targets}; publish_at {when}")
+        for note in parsed.image_notes:  # what will be done to the images: information, not a problem
+            app.out(str(note))
     if bad:
         raise Failure(f"{bad} of {_count(len(files), 'file')} had problems")
 

@@ -21,7 +21,7 @@ from crosspost.timeutil import human, iso
 
 if TYPE_CHECKING:
     from crosspost.config import AccountConfig
-    from crosspost.model import Draft
+    from crosspost.model import Draft, Image
     from crosspost.store.records import Attempt, DeliveryRecord, PostRecord, PostSummary
 
 # The contract's delivery fields (log --json), then extras; also the CSV columns, in this order.
@@ -228,6 +228,7 @@ def preview_lines(
         if not spec.shows_alt_text and image.alt:
             alt += f" ({spec.display} shows no alt text)"
         lines.append(f"image {i}: {shown_path(image.path, base)} · alt: {alt}")
+        lines.extend(_prepared_words(image, draft.platform))
     if lines[-1] != "":
         lines.append("")
     return lines
@@ -274,9 +275,30 @@ def preview_json(account: AccountConfig, draft: Draft, measures: Sequence[tuple[
             {"text": part, "length": length, "limit": limit}
             for part, (length, limit) in zip(draft.parts, measures, strict=True)
         ],
-        "images": [{"path": str(i.path), "alt": i.alt} for i in draft.images],
+        "images": [
+            {"path": str(i.path), "alt": i.alt, "prepared": _prepared_json(i, draft.platform)} for i in draft.images
+        ],
         "link": draft.link,
     }
+
+
+def _prepared_words(image: Image, platform: str) -> list[str]:
+    """``  sent as JPEG, 4.6 MB, 3456x2304 px``: the copy the platform gets (made by load_drafts' checks)."""
+    from crosspost.images import megabytes, prepared_size
+
+    prepared = prepared_size(image.sha256, platform)
+    if prepared is None:
+        return []
+    return [f"  sent as {prepared.format}, {megabytes(len(prepared.data))}, {prepared.width}x{prepared.height} px"]
+
+
+def _prepared_json(image: Image, platform: str) -> dict[str, Any] | None:
+    from crosspost.images import prepared_size
+
+    prepared = prepared_size(image.sha256, platform)
+    if prepared is None:
+        return None
+    return {"mime": prepared.mime, "bytes": len(prepared.data), "width": prepared.width, "height": prepared.height}
 
 
 def show_lines(p: PostRecord, zone: tzinfo) -> list[str]:

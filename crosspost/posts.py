@@ -20,7 +20,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from crosspost.config import PLATFORMS, Settings
@@ -30,10 +30,15 @@ from crosspost.render import draft_findings, render_draft
 from crosspost.text_checks import INVISIBLE, check_body
 from crosspost.timeutil import localize, parse_when
 
+if TYPE_CHECKING:
+    from crosspost.images import Prepared
+
 FENCE = "+++"
 TOP_KEYS = ("title", "publish_at", "to", "link", "tags", "images", "variants")
 VARIANT_KEYS = ("body", "link", "tags", "images")
 IMAGE_FORMATS = {"JPEG": "image/jpeg", "PNG": "image/png", "GIF": "image/gif", "WEBP": "image/webp"}
+# MPO is how Pillow names a camera's multi-picture JPEG (a JPEG with a preview or depth picture after it).
+IMAGE_FORMATS["MPO"] = IMAGE_FORMATS["JPEG"]
 _FORMATS_IN_WORDS = "a JPEG, PNG, GIF or WebP file"
 # Far above any platform's limit (Facebook's 63,206 characters), and small enough to check in seconds.
 MAX_FILE_BYTES = 256 * 1024
@@ -61,6 +66,8 @@ class ParsedPost:
     origins: Mapping[str, Mapping[str, int]] = field(default_factory=dict, repr=False)
     # Warnings: what the post goes out without (an HTML comment, say); shown by validate and preview.
     notes: tuple[PostProblem, ...] = ()
+    # Information, not problems: what will be done to the images for each platform (set by load_drafts).
+    image_notes: tuple[PostProblem, ...] = ()
 
     def line_of(self, account: str, key: str) -> int:
         """The line that gave ``account`` its ``key`` (body, link, tags or images)."""
@@ -111,9 +118,96 @@ def load_drafts(
                 key = "tags" if content.tags else "link"
             problems.append(PostProblem(shown, post.line_of(name, key), finding.message))
         drafts.append(draft)
+    image_problems, notes = image_findings(post, drafts, shown)
+    problems += image_problems
     if problems:
         raise PostError(sorted(problems, key=lambda p: p.line))
-    return post, drafts
+    return dataclasses.replace(post, image_notes=tuple(notes)), drafts
+
+
+def image_findings(
+    post: ParsedPost, drafts: Sequence[Draft], shown: str
+) -> tuple[list[PostProblem], list[PostProblem]]:
+    """Each image prepared for each target platform (as queue will): problems, and notes on what is done.
+
+    A note per image for what every platform gets (metadata removed, turned upright), and one per
+    image and platform whose copy differs in size or format (``9.1 MB, scaled to 4.6 MB for twitter``).
+    The preparations are kept in the process, so ``queue`` then stores them without doing them again.
+    """
+    from crosspost.images import ImageUnfit, limits_for, prepare, prepare_all
+
+    folder = post.source.parent
+    accounts: dict[tuple[Path, str], list[str]] = {}  # (image, platform): the accounts that get it
+    lines: dict[Path, int] = {}
+    for draft in drafts:
+        for image in draft.images:
+            accounts.setdefault((image.path, draft.platform), []).append(draft.account)
+            lines.setdefault(image.path, post.line_of(draft.account, "images"))
+    problems: list[PostProblem] = []
+    notes: list[PostProblem] = []
+    data: dict[Path, bytes] = {}
+    for path, line in lines.items():
+        name = _relative(path, folder)
+        try:
+            data[path] = path.read_bytes()
+        except OSError as exc:
+            problems.append(PostProblem(shown, line, f'image "{name}" cannot be read ({exc.strerror})'))
+            continue
+        platforms = [p for (q, p) in accounts if q == path]
+        try:  # decoded once for all its platforms (a platform it cannot fit is said below)
+            prepare_all(data[path], platforms)
+        except ImageUnfit:
+            pass
+        for platform in platforms:  # the same for every platform: said once, from the first that fits
+            try:
+                notes += _upright_and_clean(prepare(data[path], platform), shown, line, name)
+                break
+            except ImageUnfit:
+                continue
+    animated: dict[str, str] = {}  # account: an animated GIF it gets
+    for (path, platform), names in accounts.items():
+        if path not in data:
+            continue
+        name, line = _relative(path, folder), lines[path]
+        try:
+            prepared = prepare(data[path], platform)
+        except ImageUnfit as exc:
+            problems.append(PostProblem(shown, line, f'image "{name}" {exc}'))
+            continue
+        change = prepared.change()
+        if change:
+            notes.append(PostProblem(shown, line, f"{name}: {change} for {', '.join(names)}"))
+        if prepared.frames > 1 and limits_for(platform).gif_alone:
+            animated.update(dict.fromkeys(names, name))
+    for draft in drafts:
+        if draft.account in animated and len(draft.images) > 1:
+            problems.append(
+                PostProblem(
+                    shown,
+                    post.line_of(draft.account, "images"),
+                    f'{draft.account} takes one animated GIF alone or up to 4 photos, not "{animated[draft.account]}" '
+                    f"with other images; give {draft.account} its own images in a [variants.{draft.account}] table",
+                )
+            )
+    return problems, notes
+
+
+def _upright_and_clean(prepared: Prepared, shown: str, line: int, name: str) -> list[PostProblem]:
+    """What every platform's copy of an image has done to it: its metadata removed, turned upright."""
+    notes = []
+    if prepared.removed:
+        notes.append(PostProblem(shown, line, f"{name}: {', '.join(prepared.removed)} removed before publishing"))
+    if prepared.orientation != 1:
+        notes.append(PostProblem(shown, line, f"{name}: turned upright (EXIF orientation {prepared.orientation})"))
+    return notes
+
+
+def _relative(path: Path, folder: Path) -> str:
+    """An image's path as the author wrote it: relative to the post's folder."""
+    try:
+        return str(path.relative_to(folder))
+    except ValueError:
+        return str(path)
 
 
 # ---------------------------------------------------------------- the parser

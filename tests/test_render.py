@@ -11,15 +11,8 @@ from hypothesis import strategies as st
 
 from crosspost.config import AccountConfig
 from crosspost.model import Content, Draft, Image
-from crosspost.render import (
-    check_draft,
-    measure,
-    render_draft,
-    render_text,
-    split_thread,
-    strip_numbering,
-    twitter_weight,
-)
+from crosspost.platforms.twitter.thread import split_thread, strip_numbering, twitter_weight
+from crosspost.render import check_draft, measure, render_draft, render_text
 
 TWITTER = AccountConfig(name="tw", platform="twitter", credentials={})
 FACEBOOK = AccountConfig(name="fb", platform="facebook", credentials={}, page_id="1")

@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import multiprocessing
 import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-
-import pytest
 
 from crosspost.model import Draft
 from crosspost.store.sql import SqlStore
@@ -20,13 +17,6 @@ US = timedelta(microseconds=1)
 def queue(store: SqlStore, *accounts: str, due: datetime = T0) -> int:
     drafts = [Draft(account=a, platform="vk", parts=("text",)) for a in accounts]
     return store.queue_post(title="T", source="p.md", drafts=drafts, due_at=due, now=T0)
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[SqlStore]:
-    s = SqlStore(f"sqlite:///{tmp_path / 'db.sqlite'}", tmp_path / "media")
-    yield s
-    s.close()
 
 
 def claim(store: SqlStore, now: datetime, **kw: object) -> list[tuple[int, str, str]]:
@@ -122,8 +112,8 @@ def _drain(store: SqlStore, owner: str, got: list[int]) -> None:
             store.mark_sent(c.delivery_id, remote_id=str(c.delivery_id), url="u", now=T0)
 
 
-def test_two_threads_never_claim_the_same_delivery(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+def test_two_threads_never_claim_the_same_delivery(database_url: str, tmp_path: Path) -> None:
+    url = database_url
     setup = SqlStore(url, tmp_path / "media")
     for i in range(40):
         queue(setup, f"acct{i % 5}", f"other{i % 3}")
@@ -145,8 +135,8 @@ def _drain_process(url: str, media: str, owner: str, queue_out: multiprocessing.
     queue_out.put(got)
 
 
-def test_processes_never_claim_the_same_delivery(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+def test_processes_never_claim_the_same_delivery(database_url: str, tmp_path: Path) -> None:
+    url = database_url
     setup = SqlStore(url, tmp_path / "media")
     for i in range(30):
         queue(setup, f"acct{i % 4}", f"other{i % 3}")

@@ -1,4 +1,4 @@
-"""Several processes writing one SQLite file at once queue on the busy timeout: never "database is locked"."""
+"""Several processes writing one database at once; on SQLite they queue on the busy timeout, never "locked"."""
 
 from __future__ import annotations
 
@@ -32,8 +32,8 @@ def _writer(url: str, media: str, n: int, worker: int, out: multiprocessing.Queu
         out.put((worker, traceback.format_exc()))
 
 
-def test_concurrent_writers_from_several_processes(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+def test_concurrent_writers_from_several_processes(database_url: str, tmp_path: Path) -> None:
+    url = database_url
     ctx = multiprocessing.get_context("spawn")
     out = ctx.Queue()
     workers, per_worker = 4, 15

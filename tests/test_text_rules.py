@@ -15,8 +15,9 @@ from crosspost.cli import cli
 from crosspost.config import AccountConfig, Settings
 from crosspost.errors import PostError
 from crosspost.model import Content
+from crosspost.platforms.twitter.thread import split_thread, strip_numbering, twitter_weight
 from crosspost.posts import load_drafts
-from crosspost.render import render_draft, render_text, split_thread, strip_numbering, twitter_weight
+from crosspost.render import render_draft, render_text
 
 TWITTER = AccountConfig(name="tw", platform="twitter", credentials={})
 

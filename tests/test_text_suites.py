@@ -21,7 +21,9 @@ from markdown_it import MarkdownIt
 from crosspost.config import AccountConfig
 from crosspost.hashtags import extract_hashtags
 from crosspost.model import Content
-from crosspost.render import _twitter_text, render_draft, twitter_weight
+from crosspost.platforms.twitter.thread import twitter_weight
+from crosspost.render import render_draft
+from crosspost.text_library import text_library
 
 VENDOR = Path(__file__).parent / "vendor"
 ACCOUNTS = [
@@ -79,13 +81,13 @@ def _cases(section: str) -> list[dict[str, Any]]:
 def test_weighted_length_as_x_counts_it(case: dict[str, Any]) -> None:
     """The v3 counter crosspost uses (emoji discounted: 2 each, whatever their code points)."""
     assert twitter_weight(case["text"]) == case["expected"]["weightedLength"]
-    assert bool(_twitter_text().parse_tweet(case["text"]).valid) == case["expected"]["valid"]
+    assert bool(text_library().parse_tweet(case["text"]).valid) == case["expected"]["valid"]
 
 
 @pytest.mark.parametrize("case", _cases("WeightedTweetsCounterTest"), ids=lambda c: str(c["description"])[:60])
 def test_weighted_length_v2_cases_with_the_v2_config(case: dict[str, Any]) -> None:
     """The older cases count emoji by code point (v2): the library still gives their numbers with v2's config."""
-    module = _twitter_text()
+    module = text_library()
     configs = module.parse_tweet.__globals__["config"]
     parsed = module.parse_tweet(
         case["text"], {**configs["defaults"], **configs["version2"], "emoji_parsing_enabled": False}
@@ -102,4 +104,4 @@ def _hashtag_cases() -> list[tuple[str, list[str]]]:
 
 @pytest.mark.parametrize(("text", "expected"), _hashtag_cases())
 def test_hashtags_as_x_extracts_them(text: str, expected: list[str]) -> None:
-    assert extract_hashtags(text, _twitter_text()) == expected
+    assert extract_hashtags(text, text_library()) == expected

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
     from crosspost.config import AccountConfig
+    from crosspost.images.limits import ImageLimits
     from crosspost.model import Content, Draft
     from crosspost.render import Finding
 
@@ -79,6 +80,9 @@ class PlatformSpec:
     post_noun: ClassVar[str] = "a post"  # "a tweet takes at most 4"
     shows_alt_text: ClassVar[bool] = True  # False: preview says the alt text is not shown
     link_field: ClassVar[bool] = False  # True: the link also travels in a field of its own (preview shows it)
+
+    # -- images: formats, bytes and pixels it takes (crosspost.images prepares each image to fit)
+    image_limits: ClassVar[ImageLimits | None] = None  # None: crosspost.images.limits.DEFAULT_LIMITS
 
     def read_options(self, table: Mapping[str, Any], prefix: str, fail: Fail) -> dict[str, Any]:
         """Check the plain keys of one account table; return them as ``AccountConfig`` fields.

@@ -356,6 +356,13 @@ class _Server(ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 128
 
+    def get_request(self) -> tuple[socket.socket, Any]:
+        # Nagle off: an answer written in two pieces (headers, then body) would otherwise wait ~40 ms
+        # for the client's delayed ACK, and every benchmark of the daemon would measure that stall.
+        conn, address = super().get_request()
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return conn, address
+
     def handle_error(self, request: Any, client_address: Any) -> None:
         # Clients that time out or are killed mid-request are part of the tests; stay quiet.
         return

@@ -52,6 +52,7 @@ def _on_sqlite_begin(conn: Connection) -> None:
 # Advisory lock ids (PostgreSQL) for the few writes that must not interleave across processes.
 LOCK_MEDIA = 0x63700001
 LOCK_CLAIM = 0x63700002
+LOCK_MIGRATE = 0x63700003  # several daemons started at once on a new database: one migrates, the rest find head
 
 
 def serialize(conn: Connection, lock_id: int) -> None:

@@ -95,7 +95,7 @@ class Writer:
                     earlier = sqlalchemy_reader(conn).same_content(content_hash)
                     if earlier:
                         raise AlreadyQueued(*earlier[-1])
-                stored = [replace(d, images=copier.store(d.images)) for d in drafts]
+                stored = [replace(d, images=copier.store(d.images, d.platform)) for d in drafts]
                 post_id: int = conn.execute(
                     insert(posts)
                     .values(title=title, source=source, created_at=now, snapshot="{}")

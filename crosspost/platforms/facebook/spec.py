@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from crosspost.config import DEFAULT_GRAPH_VERSION  # the dataclass default, for accounts built in code
+from crosspost.images.limits import MB, ImageLimits
 from crosspost.platforms.spec import Fail, PlatformSpec
 
 if TYPE_CHECKING:
@@ -39,6 +40,8 @@ class FacebookSpec(PlatformSpec):
     max_length_ceiling = MAX_LENGTH
     default_limit = MAX_LENGTH
     link_field = True
+    # Images (Graph photo uploads): JPEG, BMP, PNG, GIF, TIFF, no WebP; "we recommend uploading photos under 4MB".
+    image_limits = ImageLimits(frozenset({"JPEG", "PNG", "GIF"}), 4 * MB, gif_max_bytes=4 * MB)
 
     def read_options(self, table: Mapping[str, Any], prefix: str, fail: Fail) -> dict[str, Any]:
         page_id = table["page_id"]

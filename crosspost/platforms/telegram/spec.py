@@ -12,6 +12,7 @@ import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from crosspost.images.limits import MB, ImageLimits
 from crosspost.platforms.spec import Fail, PlatformSpec
 
 if TYPE_CHECKING:
@@ -54,6 +55,9 @@ class TelegramSpec(PlatformSpec):
     max_images = MAX_IMAGES
     post_noun = "a Telegram album"
     shows_alt_text = False
+    # Images (Bot API sendPhoto): at most 10 MB; width + height <= 10000; ratio at most 20. An album takes
+    # photos, not animations: no animated GIF.
+    image_limits = ImageLimits(frozenset({"JPEG", "PNG"}), 10 * MB, max_sides_sum=10000, max_ratio=20.0)
 
     def read_options(self, table: Mapping[str, Any], prefix: str, fail: Fail) -> dict[str, Any]:
         chat = table["chat_id"]

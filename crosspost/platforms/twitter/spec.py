@@ -6,6 +6,7 @@ import dataclasses
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from crosspost.images.limits import MB, ImageLimits
 from crosspost.platforms.spec import Fail, PlatformSpec
 
 if TYPE_CHECKING:
@@ -48,6 +49,17 @@ class TwitterSpec(PlatformSpec):
     length_unit = "characters as X counts them"
     max_images = MAX_IMAGES
     post_noun = "a tweet"
+    # Images (X media best practices): JPG, PNG, GIF, WEBP; image <= 5 MB, animated GIF <= 15 MB and
+    # <= 1280x1080, alone in its post ("up to 4 photos, 1 animated GIF or 1 video in a Post"). 8192 px a side
+    # is the v1.1 upload's documented bound, which the v2 pages do not restate.
+    image_limits = ImageLimits(
+        frozenset({"JPEG", "PNG", "GIF", "WEBP"}),
+        5 * MB,
+        max_side=8192,
+        gif_max_bytes=15 * MB,
+        gif_box=(1280, 1080),
+        gif_alone=True,
+    )
 
     def read_options(self, table: Mapping[str, Any], prefix: str, fail: Fail) -> dict[str, Any]:
         omit = table.get(OMIT_LINKS, False)
@@ -57,9 +69,9 @@ class TwitterSpec(PlatformSpec):
 
     @property
     def default_limit(self) -> int:  # type: ignore[override]
-        from crosspost.render import TWITTER_MAX_WEIGHT
+        from crosspost.platforms.twitter.thread import MAX_WEIGHT
 
-        return TWITTER_MAX_WEIGHT
+        return MAX_WEIGHT
 
     def profile_url(self, account: AccountConfig) -> str:
         return "https://x.com (the account's own timeline)"  # the config has no handle to name
@@ -71,20 +83,21 @@ class TwitterSpec(PlatformSpec):
         """The whole text if it fits in one tweet; else a thread whose first part carries the link and the
         hashtags (and, in the adapter, the images): the contract sends them with the first tweet."""
         from crosspost import render
+        from crosspost.platforms.twitter import thread
 
         if omits_links(account):
             content = dataclasses.replace(content, link=None)
         whole = render.render_text(content.body, content.link, content.tags)
-        if render.twitter_weight(whole) <= self.default_limit:
+        if thread.twitter_weight(whole) <= self.default_limit:
             return [whole]
         body = render.markdown_to_text(content.body)
         tail = [content.link] if content.link and not render.shows_url(body, content.link) else []
         tail += [h for h in render._hashtags(body, content.tags).split(" ") if h]
         extra = "\n\n" + " ".join(tail) if tail else ""
-        return render._split(body, self.default_limit, extra)
+        return thread.split(body, self.default_limit, extra)
 
     def length(self, text: str) -> int:
-        from crosspost.render import twitter_weight
+        from crosspost.platforms.twitter.thread import twitter_weight
 
         return twitter_weight(text)
 

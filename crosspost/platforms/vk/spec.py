@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from crosspost.config import DEFAULT_API_VERSION  # the dataclass default, for accounts built in code
+from crosspost.images.limits import MB, ImageLimits
 from crosspost.platforms.spec import Fail, PlatformSpec
 
 if TYPE_CHECKING:
@@ -38,6 +39,10 @@ class VkSpec(PlatformSpec):
     max_images = 10
     post_noun = "a VK post"
     shows_alt_text = False
+    # Images (VK wall photo upload): JPG, PNG, GIF; at most 50 MB; width + height <= 14000; sides at most 1:20.
+    image_limits = ImageLimits(
+        frozenset({"JPEG", "PNG", "GIF"}), 50 * MB, max_sides_sum=14000, max_ratio=20.0, gif_max_bytes=50 * MB
+    )
 
     def read_options(self, table: Mapping[str, Any], prefix: str, fail: Fail) -> dict[str, Any]:
         group_id = table["group_id"]

@@ -54,7 +54,10 @@ def upgrade(engine: Engine) -> None:
     from alembic import command
     from alembic.config import Config
 
+    from crosspost.store.engine import LOCK_MIGRATE, serialize
+
     with engine.begin() as conn:
+        serialize(conn, LOCK_MIGRATE)  # PostgreSQL: the same queueing, through an advisory lock
         config = Config()
         config.set_main_option("script_location", str(SCRIPT_LOCATION))
         config.attributes["connection"] = conn
