@@ -208,14 +208,14 @@ def test_a_refused_reply_stops_the_thread_and_says_what_is_public(sandbox: Sandb
     [first] = posts(emulator)
     message = caught.value.message
     assert progress.parts == [first["id"]]
-    assert "the thread stopped" in message and "part 1 is public" in message
+    assert "the thread stopped" in message and "part 1 is already on X and public" in message
     assert f"https://x.com/sandbox_press/status/{first['id']}" in message
     assert "parts 2-3 of 3 not" in message and "2026-02-23" in message and "mentioned or quoted" in message
 
 
 def test_a_refused_last_reply_names_that_part(sandbox: Sandbox, emulator: TwitterEmulator) -> None:
     sandbox.add_faults([Fault(path=TWEETS, method="POST", error="reply_refused", skip=2)])
-    with pytest.raises(Rejected, match=r"parts 1-2 are public .*part 3 of 3 not"):
+    with pytest.raises(Rejected, match=r"parts 1-2 are already on X and public .*part 3 of 3 not"):
         adapter(sandbox).publish(draft("One. 1/3", "Two. 2/3", "Three. 3/3"), Progress())
     assert len(posts(emulator)) == 2
 

@@ -11,6 +11,8 @@ from datetime import UTC, datetime, timedelta
 import test_daemon_e2e
 from test_daemon_e2e import World
 
+from crosspost.notify.compose import public_line
+from crosspost.notify.outbox import Notice
 from crosspost.platforms.twitter.errors import NO_CREDITS
 from crosspost.sandbox import Fault
 
@@ -73,5 +75,25 @@ def test_a_refused_reply_fails_the_thread_and_keeps_part_one(world: World) -> No
     [first] = world.posts("twitter")
     assert (tw.status, tw.attempts) == ("failed", 1)
     assert "the thread stopped" in (tw.error or "") and f"/status/{first['id']}" in (tw.error or "")
-    assert "part 1 is public" in (tw.error or "") and "part 2 of 2 not" in (tw.error or "")
+    assert "part 1 is already on X and public" in (tw.error or "") and "part 2 of 2 not" in (tw.error or "")
     assert len(world.requests("/2/tweets")) == 2  # part 1, and the refused part 2: nothing more
+    # A notice about it says the post is partly public, from the stored reason.
+    notice = Notice(
+        1,
+        "delivery",
+        post,
+        "a thread",
+        "twitter",
+        "twitter",
+        "failed",
+        tw.error,
+        None,
+        None,
+        None,
+        None,
+        None,
+        datetime.now(UTC),
+        0,
+        frozenset(),
+    )
+    assert public_line(notice, None) == "partly: see the reason"

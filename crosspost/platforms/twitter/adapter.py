@@ -152,7 +152,10 @@ class TwitterAdapter(Adapter):
         raise self._garbled(response.status_code)
 
     def _thread_stopped(self, published: list[str], total: int, refusal: Rejected) -> Rejected:
-        """X refused a reply of the thread: say what is public, what is not, and why."""
+        """X refused a reply of the thread: say what is public, what is not, and why.
+
+        "already on" is what a notice reads to say the post is partly public (notify.compose.public_line).
+        """
         if self._username is None:
             self._learn_username()
         done = len(published)
@@ -160,7 +163,7 @@ class TwitterAdapter(Adapter):
         missing = f"part {done + 1}" if done + 1 == total else f"parts {done + 1}-{total}"
         return Rejected(
             f"X refused part {done + 1} of the thread as a reply, so the thread stopped: "
-            f"{_count_parts(done)} public ({public}), {missing} of {total} not. "
+            f"{_count_parts(done)} already on X and public ({public}), {missing} of {total} not. "
             "Since 2026-02-23 X lets the API reply only where the author of the post replied to has "
             "mentioned or quoted this account, and may refuse replies to its own posts: post the rest by hand "
             f"as replies on X, or shorten the text to one tweet ({refusal.message})",
