@@ -222,6 +222,8 @@ def test_a_refused_last_reply_names_that_part(sandbox: Sandbox, emulator: Twitte
 
 def test_accounts_check_warns_that_threads_may_be_refused(sandbox: Sandbox) -> None:
     assert "X may refuse thread replies" in adapter(sandbox).verify()
+    assert "omit_links" not in adapter(sandbox).verify()
+    assert "links are left out of its posts (omit_links)" in adapter(sandbox, omit_links=True).verify()
 
 
 # ---------------------------------------------------------------- api.x.com and its signatures

@@ -36,6 +36,7 @@ from crosspost.config import AccountConfig
 from crosspost.model import Draft, Progress
 from crosspost.platforms.twitter import errors as twitter_errors
 from crosspost.platforms.twitter.media import MediaUploader, media_expired
+from crosspost.platforms.twitter.spec import omits_links
 from crosspost.redact import redact
 
 PLATFORM = "twitter"
@@ -281,7 +282,8 @@ class TwitterAdapter(Adapter):
                 code=403,
                 platform=PLATFORM,
             )
-        return f"@{username} (id {user_id}); warning: {THREAD_WARNING}"
+        links = "; links are left out of its posts (omit_links)" if omits_links(self.account) else ""
+        return f"@{username} (id {user_id}){links}; warning: {THREAD_WARNING}"
 
     # ------------------------------------------------------------ helpers
 
