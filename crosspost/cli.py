@@ -619,11 +619,45 @@ def daemon(app: App, once: bool) -> None:
         raise Failure("not every delivery was sent; see: crosspost log --since 1h" if once else f"daemon exit {code}")
 
 
-@cli.command(short_help="List the accounts; --check proves their credentials.")
+@cli.group(short_help="List the accounts; --check proves their credentials.", invoke_without_command=True)
 @click.option("--check", is_flag=True, help="Prove each account's credentials with a read-only call.")
+@click.pass_context
+def accounts(ctx: click.Context, check: bool) -> None:
+    """List the accounts in the config (never their credentials); `accounts login NAME` signs one in."""
+    if ctx.invoked_subcommand is None:
+        _accounts(ctx.obj, check)
+
+
+@accounts.command(short_help="Sign an account with short-lived tokens in; writes its token_file.")
+@click.argument("name")
 @pass_app
-def accounts(app: App, check: bool) -> None:
-    """List the accounts in the config (never their credentials)."""
+def login(app: App, name: str) -> None:
+    """Sign in for account NAME (VK ID): open the printed URL, allow access, paste the address you land on."""
+    import time
+
+    from crosspost.platforms import load, spec_for
+
+    settings = app.settings
+    if name not in settings.accounts:
+        raise Failure(f"no account {name} in {settings.path}; the accounts are: {', '.join(settings.accounts)}")
+    account = settings.accounts[name]
+    spec = spec_for(account.platform)
+    if not spec.login:
+        raise Failure(f"account {name} is on {spec.display}, which hands out no short-lived tokens to sign in for")
+
+    def ask(url: str) -> str:
+        app.err(f"1. Open this address in a browser signed in as an admin of the account's target:\n\n{url}\n")
+        app.err("2. Allow access. 3. Paste here the whole address the browser then shows:")
+        return sys.stdin.readline()
+
+    try:
+        said = load(spec.login)(account, settings.request_timeout, ask, time.time)
+    except CrosspostError as exc:
+        raise Failure(f"{name}: {exc}") from None
+    app.out(f"✓ {name}: {said}")
+
+
+def _accounts(app: App, check: bool) -> None:
     from crosspost import output
     from crosspost.platforms import spec_for
 

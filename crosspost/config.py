@@ -325,12 +325,15 @@ class _Reader:
                     f"{prefix}.{key}",
                     f"unknown key for a {platform} account; remove it (allowed: {', '.join(sorted(allowed))})",
                 )
-        for key in (*spec.credentials, *spec.required):
+        # Another credential form (VK ID) leaves the credentials out; the spec's read_options checks the forms.
+        needed = () if any(key in table for key in spec.credentials_unless) else spec.credentials
+        for key in (*needed, *spec.required):
             if key not in table:
                 raise self.fail(f"{prefix}.{key}", f"missing; add {spec.hints.get(key, f'{key} = ...')}")
 
         credentials: dict[str, str] = {}
-        for key in (*spec.credentials, *(k for k in spec.optional_credentials if k in table)):
+        # each required one is there by now; an optional one (facebook's app_secret) only if given
+        for key in (k for k in (*spec.credentials, *spec.optional_credentials) if k in table):
             value = table[key]
             if not isinstance(value, str):
                 raise self.fail(f"{prefix}.{key}", f"must be a string; write {spec.hints.get(key, f'{key} = ...')}")
@@ -342,6 +345,9 @@ class _Reader:
             credentials[key] = expanded
 
         fields: dict[str, Any] = {}
+        for key in (k for k in spec.path_options if k in table):  # relative to the config file, as posts_dir
+            written = self.expand(f"{prefix}.{key}", self.text(table, f"{prefix}.{key}", "")).strip()
+            table = {**table, key: (self.folder / written).resolve() if written else None}
         options = spec.read_options(table, prefix, lambda key, message: ConfigError(f"{self.shown}: {key}: {message}"))
         own = {f.name for f in dataclasses.fields(AccountConfig)}
         fields.update({k: v for k, v in options.items() if k in own})

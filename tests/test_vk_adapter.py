@@ -184,7 +184,8 @@ def test_progress_with_a_part_is_not_posted_again(env: Env) -> None:
     [
         ("auth", AuthError, "5"),
         ("permission", AuthError, "214"),
-        ("duplicate", Rejected, "9"),
+        ("flood", RateLimited, "9"),
+        ("expired", AuthError, "1117"),
         ("rate_limit", RateLimited, "6"),
         ("bad_request", Rejected, "100"),
         ("captcha", AuthError, "14"),
@@ -230,11 +231,20 @@ def test_wrong_token_and_old_api_version(env: Env) -> None:
     assert old.value.code == "8" and "5.199" in str(old.value)
 
 
-def test_flood_control_on_a_post_is_a_duplicate(env: Env) -> None:
-    env.sandbox.add_faults([Fault(path="/method/wall.post", error="duplicate")])
-    with pytest.raises(Rejected) as caught:
+def test_flood_control_on_a_post_is_a_wait_not_a_duplicate(env: Env) -> None:
+    # Error 9 is "flood control": posting too often. VK documents no duplicate error; the guid makes
+    # the later resend safe, so the delivery waits instead of failing or being taken for a repeat.
+    env.sandbox.add_faults([Fault(path="/method/wall.post", error="flood")])
+    with pytest.raises(RateLimited) as caught:
         env.adapter().publish(draft(), Progress())
-    assert caught.value.duplicate
+    assert not getattr(caught.value, "duplicate", False) and caught.value.retry_after == 600.0
+
+
+def test_expired_token_1117_is_an_auth_error_not_a_refused_post(env: Env) -> None:
+    env.sandbox.add_faults([Fault(path="/method/wall.post", error="expired")])
+    with pytest.raises(AuthError) as caught:
+        env.adapter().publish(draft(), Progress())
+    assert "expired" in caught.value.message and "vk_id_client_id" in caught.value.message
 
 
 def test_http_5xx_on_wall_post_is_ambiguous_but_not_on_the_upload_address(env: Env, tmp_path: Path) -> None:

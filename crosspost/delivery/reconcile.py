@@ -133,6 +133,29 @@ def open_doubts(history: Iterable[Attempt], since: datetime | None = None) -> li
     return doubts
 
 
+def late_doubt(history: Iterable[Attempt], now: datetime, window: timedelta | None) -> Attempt | None:
+    """The latest try that may have landed, when a resend ``now`` would come more than ``window`` after it.
+
+    ``window`` is how long the platform's idempotency key protects a resend (the spec's ``resend_window``:
+    VK's guid, one hour). Inside it a resend of an unseen success is answered with the first post; past
+    it the resend may publish twice, so the post is looked up first, even when a look-up just after the
+    try found nothing (a post can surface late). Settled: a person's check, or a look-up made once the
+    window had passed. None when no look-up is needed (no window, no doubt, or still inside it).
+    """
+    if window is None:
+        return None
+    latest: Attempt | None = None
+    for attempt in history:
+        if attempt.is_try and attempt.outcome in MAYBE_LANDED:
+            latest = attempt
+        elif latest is not None and (
+            attempt.outcome in CHECKED_BY_PERSON
+            or (attempt.outcome in (OUT_FOUND, OUT_ABSENT) and attempt.at > latest.at + window)
+        ):
+            latest = None
+    return latest if latest is not None and now - latest.at > window else None
+
+
 def window_start(doubt_at: datetime, margin: timedelta) -> datetime:
     """The smallest window that holds a post a try starting at ``doubt_at`` may have made: platform
     clocks drift, so ``margin`` earlier."""

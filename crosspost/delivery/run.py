@@ -185,6 +185,9 @@ class _Delivery:
         now = self.now_fn()
         if not claim.progress.parts and now > claim.due_at + self.policy.late_limit:
             return self.missed(now)
+        status = self.reconcile_late_resend(now)
+        if status is not None:
+            return status
         return self.publish_until_settled()
 
     def publish_until_settled(self) -> str:
@@ -258,11 +261,31 @@ class _Delivery:
         history = self.history()
         doubts = reconcile.open_doubts(history)
         began = doubts[0].at if doubts else (self.claim.last_try_at or self.claim.due_at)
+        late = reconcile.late_doubt(history, self.now_fn(), self._resend_window())
+        if late is not None:  # the failed look-up was one before a late resend: it reaches back that far
+            began = min(began, late.at)
         self.first_doubt = began
         last_try = next((a for a in reversed(history) if a.is_try), None)
         duplicate = last_try is not None and last_try.outcome == OUT_REJECTED
         since = reconcile.window_start(min(began, self.claim.due_at) if duplicate else began, self.policy.lookup_margin)
         return self.settle_doubt(OUT_REJECTED if duplicate else OUT_LOOKUP_FAILED, since, None)
+
+    def reconcile_late_resend(self, now: datetime) -> str | None:
+        """A resend past the platform's idempotency window (VK's guid: an hour) after a try that may have
+        landed: look first; None when nothing needs looking up or the post is provably absent."""
+        window = self._resend_window()
+        if window is None or self.claim.last_try_at is None:
+            return None  # no key to outlive, or a first try
+        doubt = reconcile.late_doubt(self.history(), now, window)
+        if doubt is None:
+            return None
+        self.first_doubt = self.first_doubt or doubt.at
+        return self.settle_doubt(doubt.outcome, reconcile.window_start(doubt.at, self.policy.lookup_margin), None)
+
+    def _resend_window(self) -> timedelta | None:
+        from crosspost.platforms import spec_for
+
+        return spec_for(self.claim.draft.platform).resend_window
 
     def settle_ambiguous(self, outcome: str, message: str, started: datetime) -> str:
         status = self.settle_doubt(outcome, reconcile.window_start(started, self.policy.lookup_margin), message)

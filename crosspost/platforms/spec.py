@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
@@ -53,6 +54,10 @@ class PlatformSpec:
     # -- wiring ("module:Class", imported on first use)
     adapter: ClassVar[str]
     emulator: ClassVar[str] = ""  # empty: the platform has no sandbox emulator
+    # ``crosspost accounts login NAME`` for platforms that hand out short-lived tokens: a "module:function"
+    # called as ``f(account, timeout, ask, now)`` (``ask(url)`` shows the URL, returns the pasted redirect
+    # URL; ``now()`` gives Unix seconds) that returns the line to print; empty: nothing to sign in to.
+    login: ClassVar[str] = ""
     sandbox_credentials: ClassVar[Mapping[str, str]] = {}  # what the emulator accepts; the demo config's keys
 
     # -- what the platform can do (the delivery rules and the contract suite read these)
@@ -60,6 +65,9 @@ class PlatformSpec:
     can_look_up: ClassVar[bool] = True  # ``find`` can settle an ambiguous try (else it raises LookupUnavailable)
     separate_uploads: ClassVar[bool] = True  # images are uploaded before the post; their ids are kept for a retry
     refuses_duplicates: ClassVar[bool] = True  # a resend of the same post is refused as a duplicate
+    # How long the platform's own idempotency key (VK's guid) makes a resend safe after a try that may have
+    # landed; None: no such key. Past it the delivery engine looks the post up before resending.
+    resend_window: ClassVar[timedelta | None] = None
     publish_path: ClassVar[str] = ""  # regex of the emulator path that publishes (for faults in tests and benchmarks)
 
     # -- network: the API hosts that ``api_base`` reroutes (contract: "api_base")
@@ -68,6 +76,11 @@ class PlatformSpec:
     # -- config: the account table's keys
     credentials: ClassVar[tuple[str, ...]] = ()  # required secret keys (``${VAR}`` expanded, never shown)
     optional_credentials: ClassVar[tuple[str, ...]] = ()  # secret keys an account may leave out (treated alike)
+    # Plain keys of another credential form (VK ID's client id and token file): with any of them in the
+    # table the ``credentials`` may be left out; ``read_options`` checks that exactly one form is whole.
+    credentials_unless: ClassVar[tuple[str, ...]] = ()
+    # Plain keys naming files, resolved against the config file's folder before ``read_options`` sees them.
+    path_options: ClassVar[tuple[str, ...]] = ()
     required: ClassVar[tuple[str, ...]] = ()  # required plain keys, checked by :meth:`read_options`
     optional: ClassVar[tuple[str, ...]] = ()  # optional keys beyond ``api_base`` (always allowed)
     hints: ClassVar[Mapping[str, str]] = {}  # key -> how to write it, for "missing; add ..."

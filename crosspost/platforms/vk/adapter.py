@@ -23,7 +23,10 @@ from __future__ import annotations
 import hashlib
 import json
 import mimetypes
-from datetime import datetime
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import jconfig  # type: ignore[import-untyped]
@@ -53,6 +56,7 @@ from crosspost.adapters.base import (
 from crosspost.adapters.transport import RoutingAdapter, fit_session, network_error, unclear
 from crosspost.config import AccountConfig
 from crosspost.model import Draft, Image, Progress
+from crosspost.platforms.vk.token import TokenKeeper, Tokens, login_again
 from crosspost.redact import redact
 
 MAX_PHOTOS = 10
@@ -64,8 +68,8 @@ CLOCK_SLACK = 120.0
 DEFAULT_TIMEOUT = 30.0
 
 # How long to wait after VK's rate refusals; VK states no reset time. Error 6 is per second;
-# 9 (flood control, outside wall.post) is about repeating an action too often, so a retry waits minutes;
-# 29 is a daily quota.
+# 9 ("flood control", on wall.post too) is about acting too often, so a retry waits minutes: it is no
+# proof of a duplicate (VK documents none), and the guid keeps the later resend safe; 29 is a daily quota.
 RETRY_AFTER = {6: 1.0, 9: 600.0, 29: 3600.0}
 TEMPORARY = {
     1: "unknown error",
@@ -75,6 +79,12 @@ TEMPORARY = {
     43: "temporarily unavailable",
 }
 SCOPES = "wall, photos, groups, offline"
+# VK's codes for an access token that expired: 5 (authorization failed) and 1117 ("Access token has
+# expired"). For a VK ID account they mean "refresh, then call again".
+EXPIRED = ("5", "1117")
+# account.getAppPermissions bits (dev.vk.com/ru/reference/access-rights).
+RIGHT_PHOTOS = 4
+RIGHT_WALL = 8192
 PERMISSION = {
     7: f"the token lacks a permission: create it with scopes {SCOPES}",
     15: "access denied: the token's user must be an admin or editor of the community",
@@ -104,14 +114,20 @@ class VkAdapter(Adapter):
 
     platform = "vk"
 
-    def __init__(self, account: AccountConfig, session: requests.Session) -> None:
+    def __init__(
+        self, account: AccountConfig, session: requests.Session, clock: Callable[[], float] = time.time
+    ) -> None:
         super().__init__(account, session)
         if account.group_id is None:
             raise ValueError("a vk account needs group_id")
         self.group_id = abs(int(account.group_id))
-        self.secrets = tuple(v for v in account.credentials.values() if v)
+        self.fixed_secrets = tuple(v for v in account.credentials.values() if v)
+        # The VK ID form: short-lived tokens in token_file, refreshed here (see token.py for the care taken).
+        self.keeper: TokenKeeper | None = None
+        if "access_token" not in account.credentials:
+            self.keeper = TokenKeeper(Path(account.token_file), account.vk_id_client_id, account.name, session, clock)
         self.vk = vk_api.VkApi(
-            token=account.credentials["access_token"],
+            token=account.credentials.get("access_token", ""),
             session=session,
             api_version=account.api_version,
             config=jconfig.MemoryConfig,
@@ -317,8 +333,9 @@ class VkAdapter(Adapter):
                 "admin or editor, with scopes wall, photos, groups, offline",
                 platform="vk",
             )
+        rights = self._rights()
         if "is_admin" not in group and "can_post" not in group:
-            return f"{name} (club{self.group_id}); warning: VK did not say whether this token may post there"
+            return f"{name} (club{self.group_id}); warning: VK did not say whether this token may post there; {rights}"
         role = _role(group)
         if role is None:
             raise AuthError(
@@ -326,9 +343,44 @@ class VkAdapter(Adapter):
                 "community, or use the token of one who is",
                 platform="vk",
             )
-        return f"{name} (club{self.group_id}), posting as {role}" + (f"; token of {who}" if who else "")
+        return f"{name} (club{self.group_id}), posting as {role}" + (f"; token of {who}" if who else "") + f"; {rights}"
+
+    def _rights(self) -> str:
+        """Which token form the account uses, until when, and whether it may post on the wall and upload photos.
+
+        ``account.getAppPermissions`` answers the token's rights as a bit mask (wall 8192, photos 4): a token
+        without ``wall`` passes every read and is refused only at the first post, so it fails the check here.
+        """
+        if self.keeper is None:
+            form = "token: long-lived access_token (VK does not say when it expires)"
+        else:
+            tokens = self.keeper.current()
+            until = datetime.fromtimestamp(tokens.expires_at, UTC).isoformat(timespec="minutes")
+            form = f"token: VK ID ({self.keeper.path.name}), access token valid until {until}, refreshed by crosspost"
+        try:
+            mask = self._call("account.getAppPermissions", {})
+        except (Transient, AuthError):
+            raise
+        except PlatformError:
+            return f"{form}; warning: VK did not say whether it may post on the wall and upload photos"
+        if not isinstance(mask, int):
+            return f"{form}; warning: VK did not say whether it may post on the wall and upload photos"
+        if not mask & RIGHT_WALL:
+            how = (
+                login_again(self.account.name) + " and allow access to the wall"
+                if self.keeper
+                else f"create a token with scopes {SCOPES}"
+            )
+            raise AuthError(f"{form}; it may not post on the wall (no wall right): {how}", platform="vk")
+        photos = "may upload photos" if mask & RIGHT_PHOTOS else "warning: may NOT upload photos (no photos right)"
+        return f"{form}; may post on the wall; {photos}"
 
     # ------------------------------------------------------------ plumbing
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """Every token this adapter knows now (a VK ID account's change on each refresh)."""
+        return self.fixed_secrets + (self.keeper.secrets() if self.keeper else ())
 
     def _receipt(self, remote_id: str) -> Receipt:
         return Receipt(remote_id=remote_id, url=f"https://vk.com/wall{remote_id}", part_ids=(remote_id,))
@@ -340,11 +392,44 @@ class VkAdapter(Adapter):
         Ambiguous; for any other call nothing can have been made, so it is Transient
         (:func:`~crosspost.adapters.transport.unclear` decides both).
         """
+        if self.keeper is None:
+            return self._call_once(method, params, publishing=publishing)
+        refused = self._use(self.keeper.current())
+        try:
+            return self._call_once(method, params, publishing=publishing)
+        except AuthError as exc:
+            if exc.code not in EXPIRED:
+                raise
+        # VK refused the token as expired (its clock, not ours): the call did nothing, so after one
+        # refresh it is made again. A second refusal is lasting.
+        self._use(self.keeper.refresh(refused))
+        try:
+            return self._call_once(method, params, publishing=publishing)
+        except AuthError as exc:
+            if exc.code in EXPIRED:
+                raise AuthError(
+                    f"{exc.message}; VK refused a freshly refreshed token too: {login_again(self.account.name)}",
+                    code=exc.code,
+                    platform="vk",
+                ) from None
+            raise
+
+    def _use(self, tokens: Tokens) -> str:
+        """Make vk_api send ``tokens``' access token from now on; returns it."""
+        self.vk.token = {"access_token": tokens.access_token}
+        return tokens.access_token
+
+    def _call_once(self, method: str, params: dict[str, Any], *, publishing: bool) -> Any:
         try:
             return self.vk.method(method, params)
         except ApiError as exc:
             error = exc.error if isinstance(exc.error, dict) else {}
-            raise api_error(error.get("error_code"), str(error.get("error_msg", "")), method, self.secrets) from None
+            code, said = error.get("error_code"), str(error.get("error_msg", ""))
+            if self.keeper is not None and str(code) in EXPIRED:
+                raise AuthError(
+                    redact(f"VK error {code} on {method}: {said}", self.secrets), code=code, platform="vk"
+                ) from None
+            raise api_error(code, said, method, self.secrets) from None
         except Captcha:
             raise api_error(14, "Captcha needed", method, self.secrets) from None
         except ApiHttpError as exc:
@@ -380,10 +465,12 @@ def api_error(code: Any, message: str, method: str, secrets: tuple[str, ...]) ->
             f"admin with scopes {SCOPES}",
             **kw,
         )
-    if number == 9 and method == "wall.post":
-        # Flood control on a post is VK's refusal to take the same post again ("decrease the count of
-        # identical requests"): the duplicate-content refusal, evidence that an earlier try landed.
-        return Rejected(f"{said} - VK refuses this post as a repeat of a recent one", duplicate=True, **kw)
+    if number == 1117:
+        return AuthError(
+            f"{said} - the access token has expired; create a new user token of a community admin with scopes "
+            f"{SCOPES}, or use the VK ID form (vk_id_client_id + token_file), whose tokens crosspost refreshes",
+            **kw,
+        )
     if number in RETRY_AFTER:
         return RateLimited(said, retry_after=RETRY_AFTER[number], **kw)
     if number in TEMPORARY:

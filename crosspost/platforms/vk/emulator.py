@@ -8,8 +8,13 @@ HTTP 200 with ``{"error": {"error_code", "error_msg", "request_params"}}``.
 What it checks, because VK does: the token, the API version (VK refuses
 versions below 5.131), required parameters, that the wall is the community's
 and the user may post there, that attachments are photos saved here (at most
-10), the text limit, and that an upload holds exactly one real image. A repeated
-``guid`` on the same wall returns the first post's id instead of a second post.
+10), the text limit, and that an upload holds exactly one real image in a
+format VK lists (JPG, PNG, GIF: WebP is refused). A repeated ``guid`` on the
+same wall returns the first post's id instead of a second post.
+
+VK ID (``/authorize``, ``/oauth2/auth``: :mod:`.emulator_id`): its access
+tokens are accepted until they expire, then answered with error 1117. Faults
+``flood`` (error 9) and ``expired`` (1117) answer on demand.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from crosspost.platforms.vk.emulator_id import DEFAULT_CLIENT_ID, DEFAULT_LIFETIME, VkIdServer
 from crosspost.sandbox.core import Emulator, SandboxRequest, SandboxResponse
 
 MIN_VERSION = (5, 131)
@@ -32,6 +38,8 @@ MIN_VERSION = (5, 131)
 GROUPS_OBJECT_VERSION = (5, 194)
 MAX_TEXT = 16384
 MAX_ATTACHMENTS = 10
+UPLOAD_FORMATS = ("JPEG", "PNG", "GIF")
+RIGHT_PHOTOS, RIGHT_WALL, RIGHT_GROUPS = 4, 8192, 262144
 USER_ID = 1000001
 USER_NAME = ("Sandbox", "Admin")
 
@@ -96,19 +104,31 @@ class VkEmulator(Emulator):
     name = "vk"
     title = "VK community wall"
 
-    def __init__(self, *, group_id: str | int, access_token: str) -> None:
+    def __init__(
+        self,
+        *,
+        group_id: str | int,
+        access_token: str,
+        vk_id_client_id: str | int = DEFAULT_CLIENT_ID,
+        token_lifetime: int | str = DEFAULT_LIFETIME,  # str: as the sandbox's credential tables give values
+    ) -> None:
         super().__init__()
         self.group_id = int(group_id)
-        self.access_token = access_token
+        self.access_token = access_token  # the long-lived form; VK ID tokens come from self.vk_id
+        self.vk_id = VkIdServer(vk_id_client_id, int(token_lifetime))
+        # What account.getAppPermissions answers: wall (8192), photos (4), groups (262144).
+        self.rights = RIGHT_WALL | RIGHT_PHOTOS | RIGHT_GROUPS
         self.group_name = "crosspost sandbox community"
         self.reset()
 
     # ------------------------------------------------------------ Emulator
 
     def owns(self, path: str) -> bool:
-        return path.startswith("/method/") or path.startswith("/upload/vk/")
+        return path.startswith("/method/") or path.startswith("/upload/vk/") or self.vk_id.owns(path)
 
     def reset(self) -> None:
+        self.vk_id.reset()
+        self.rights = RIGHT_WALL | RIGHT_PHOTOS | RIGHT_GROUPS
         with self.lock:
             self.posts: list[_Post] = []
             self.photos: dict[int, _Photo] = {}
@@ -120,13 +140,13 @@ class VkEmulator(Emulator):
     def handle(self, request: SandboxRequest) -> SandboxResponse | None:
         if request.path.startswith("/upload/vk/"):
             return self._upload(request)
+        if self.vk_id.owns(request.path):
+            return self.vk_id.handle(request)
         method = request.path[len("/method/") :]
         params = request.params()
         try:
             self._check_version(params)
-            if params.get("access_token") != self.access_token:
-                reason = "invalid access_token (4)." if params.get("access_token") else "no access_token passed."
-                raise VkApiError(5, f"User authorization failed: {reason}")
+            self._check_token(params.get("access_token", ""))
             with self.lock:
                 if method == "photos.getWallUploadServer":
                     # The upload URL names the host the client reached, as VK names its upload host.
@@ -151,6 +171,10 @@ class VkEmulator(Emulator):
         elif kind == "duplicate":
             # VK has no duplicate-content error; repeating one action too often is "flood control".
             exc = VkApiError(9, "Flood control: too many identical actions")
+        elif kind == "flood":
+            exc = VkApiError(9, "Flood control: too many actions")
+        elif kind == "expired":
+            exc = VkApiError(1117, "Access token has expired")
         elif kind == "rate_limit":
             exc = VkApiError(6, "Too many requests per second")
         elif kind == "server":
@@ -229,6 +253,17 @@ class VkEmulator(Emulator):
             return {"id": f"{owner}_{post.id}", "text": post.text}
 
     # ------------------------------------------------------------ plumbing
+
+    def _check_token(self, token: str) -> None:
+        """The long-lived token, or a VK ID access token that has not expired (1117 when it has)."""
+        if token and token == self.access_token:
+            return
+        verdict = self.vk_id.check(token) if token else "unknown"
+        if verdict == "expired":
+            raise VkApiError(1117, "Access token has expired")
+        if verdict != "ok":
+            reason = "invalid access_token (4)." if token else "no access_token passed."
+            raise VkApiError(5, f"User authorization failed: {reason}")
 
     def _check_version(self, params: dict[str, str]) -> None:
         version = params.get("v", "")
@@ -416,6 +451,9 @@ class VkEmulator(Emulator):
                 width, height, fmt = img.width, img.height, (img.format or "JPEG")
         except Exception:
             return SandboxResponse.json({"error": "ERR_UPLOAD_BAD_IMAGE: the file is not an image"})
+        if fmt.upper() not in UPLOAD_FORMATS:
+            # The wall upload server takes JPG, PNG and GIF (dev.vk.com/en/api/upload/wall-photo).
+            return SandboxResponse.json({"error": f"ERR_UPLOAD_BAD_IMAGE_FORMAT: {fmt} is not JPG, PNG or GIF"})
         sha = hashlib.sha256(data).hexdigest()
         photo = json.dumps([{"photo": f"{sha[:20]}:{secrets.token_hex(4)}", "sizes": [], "kid": sha[:32]}])
         upload_hash = _photo_key(photo)
@@ -462,6 +500,7 @@ def _post_item(post: _Post) -> dict[str, Any]:
 
 
 _METHODS: dict[str, Any] = {
+    "account.getAppPermissions": lambda self, params: self.rights,
     "users.get": VkEmulator.users_get,
     "groups.getById": VkEmulator.groups_get_by_id,
     "photos.saveWallPhoto": VkEmulator.photos_save_wall_photo,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from crosspost.config import DEFAULT_API_VERSION  # the dataclass default, for accounts built in code
@@ -24,14 +25,23 @@ class VkSpec(PlatformSpec):
     url_pattern = r"https://(?:m\.)?vk\.(?:com|ru)/wall(?P<id>-\d+_\d+)/?"
     adapter = "crosspost.platforms.vk.adapter:VkAdapter"
     emulator = "crosspost.platforms.vk.emulator:VkEmulator"
+    login = "crosspost.platforms.vk.token:login"
     sandbox_credentials = {"group_id": "1000003", "access_token": "vk1.a.sandboxusertoken"}
     publish_path = r"^/method/wall\.post$"
-    hosts = ("api.vk.ru", "api.vk.com")
+    hosts = ("api.vk.ru", "api.vk.com", "id.vk.com")
+    # Either a long-lived user token, or a VK ID app whose short-lived tokens live in token_file.
     credentials = ("access_token",)
+    credentials_unless = ("vk_id_client_id", "token_file")
     required = ("group_id",)
-    optional = ("api_version", "max_length")
+    optional = ("api_version", "max_length", "vk_id_client_id", "token_file")
+    path_options = ("token_file",)
+    # VK documents wall.post's guid as valid for one hour: a resend later than that may post twice.
+    resend_window = timedelta(hours=1)
+    refuses_duplicates = False  # a repeated guid gets the first post's id; VK documents no duplicate error
     hints = {
         "access_token": 'access_token = "${TOKEN_VARIABLE}"',
+        "vk_id_client_id": "vk_id_client_id = 51234567 (the VK ID app's id)",
+        "token_file": 'token_file = "secrets/vk-id.json" (written by `crosspost accounts login NAME`)',
         "group_id": "group_id = 123456 (the community's numeric id, without the minus)",
     }
     max_length_ceiling = DEFAULT_MAX_LENGTH
@@ -58,7 +68,31 @@ class VkSpec(PlatformSpec):
                 f"{prefix}.api_version",
                 f'{version!r} is not a VK API version; write api_version = "{DEFAULT_API_VERSION}"',
             )
-        return {"group_id": abs(group_id), "api_version": version}
+        return {"group_id": abs(group_id), "api_version": version, **self._token_form(table, prefix, fail)}
+
+    def _token_form(self, table: Mapping[str, Any], prefix: str, fail: Fail) -> dict[str, Any]:
+        """``access_token``, or ``vk_id_client_id`` + ``token_file``: exactly one of the two forms."""
+        vk_id = [key for key in ("vk_id_client_id", "token_file") if key in table]
+        if "access_token" in table and vk_id:
+            raise fail(
+                f"{prefix}.{vk_id[0]}",
+                "an account has either access_token or vk_id_client_id + token_file; remove one form",
+            )
+        if "access_token" in table:  # the config already demanded one form
+            return {}
+        missing = [key for key in ("vk_id_client_id", "token_file") if key not in table]
+        if missing:
+            raise fail(f"{prefix}.{missing[0]}", f"missing; add {self.hints[missing[0]]}")
+        client_id = table["vk_id_client_id"]
+        if isinstance(client_id, str) and client_id.strip().isdigit():
+            client_id = int(client_id)
+        if not isinstance(client_id, int) or isinstance(client_id, bool) or client_id <= 0:
+            raise fail(
+                f"{prefix}.vk_id_client_id", f"must be the app's numeric id; write {self.hints['vk_id_client_id']}"
+            )
+        if table["token_file"] is None:
+            raise fail(f"{prefix}.token_file", f"is empty; write {self.hints['token_file']}")
+        return {"vk_id_client_id": client_id, "token_file": table["token_file"]}
 
     def target(self, account: AccountConfig) -> str:
         return str(account.group_id) if account.group_id else "—"
