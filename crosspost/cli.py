@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import sys
 import traceback
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
@@ -51,6 +51,7 @@ class App:
         self.debug = debug
         self._settings: Settings | None = None
         self._store: SqlStore | None = None
+        self.journal = False  # stderr is journald's: each line gets its <N> priority (crosspost.journal)
 
     @cached_property
     def now(self) -> datetime:
@@ -73,10 +74,15 @@ class App:
 
     @property
     def store(self) -> SqlStore:
+        """The database as it is: one that does not exist yet or needs `crosspost upgrade` is an error."""
+        return self.open_store("existing")
+
+    def open_store(self, schema: str) -> SqlStore:
+        """The store, opened under ``schema`` (crosspost.store.migrations: upgrade, create or existing)."""
         if self._store is None:
             from crosspost.store.sql import SqlStore
 
-            self._store = SqlStore(self.settings.database_url, self.settings.media_dir)
+            self._store = SqlStore(self.settings.database_url, self.settings.media_dir, schema=schema)
         return self._store
 
     def close(self) -> None:
@@ -92,6 +98,10 @@ class App:
         """Print a problem to stderr, redacted."""
         from crosspost.redact import redact
 
+        if self.journal:
+            from crosspost.journal import prefixed
+
+            text = "\n".join(prefixed(line) for line in text.split("\n"))
         click.echo(redact(text, self.secrets), err=True)
 
     def mask(self, text: str) -> str:
@@ -154,6 +164,8 @@ def cli(ctx: click.Context, config: str | None, debug: bool) -> None:
 
 
 pass_app = click.pass_obj
+LIMIT_HELP = "Only the first N (0: all; on a terminal the default is 200, a pipe gets all)."
+WIDE_HELP = "Show every column in full, with absolute times (on a terminal, lines may wrap)."
 WHEN_HELP = "WHEN: ISO 8601 (naive is in the config timezone), 'now', or a delay such as +30m, +2h, +1d."
 
 
@@ -285,7 +297,7 @@ def queue(app: App, file: Path, at: str | None, to: tuple[str, ...], again: bool
     _refuse_past(app, due, f"{file}: the publish time", "write a later time, or --at now to send it at once")
     title = parsed.title or file.stem
     try:
-        post_id = app.store.queue_post(
+        post_id = app.open_store("create").queue_post(
             title=title,
             source=str(parsed.source),
             drafts=drafts,
@@ -340,36 +352,90 @@ def _refuse_past(app: App, due: datetime, what: str, fix: str) -> None:
     "--attention", is_flag=True, help="Only posts with a delivery that needs a person (failed, unknown, missed)."
 )
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array of posts.")
+@click.option("--limit", type=click.IntRange(min=0), metavar="N", help=LIMIT_HELP)
+@click.option("--wide", is_flag=True, help=WIDE_HELP)
 @pass_app
-def list_(app: App, status: tuple[str, ...], attention: bool, as_json: bool) -> None:
+def list_(app: App, status: tuple[str, ...], attention: bool, as_json: bool, limit: int | None, wide: bool) -> None:
     """List every post (cancelled and finished ones too): the waiting ones soonest due first,
-    then the rest newest first."""
+    then the rest newest first.
+
+    On a terminal the table fits its width, times read "in 3 h" / "2 d ago", the first 200 posts
+    are shown (--limit) and a long list goes through $PAGER; a pipe gets every post, in full."""
     from crosspost import output
-    from crosspost.timeutil import human
+    from crosspost.terminal import Terminal
 
     zone = app.settings.timezone
     wanted = _wanted(status, attention)
     if as_json:
-        _print_json(app, [output.post_json(p, zone) for p in app.store.list_posts(status=wanted)])
+        posts_json = app.store.list_posts(status=wanted)
+        _print_json(app, [output.post_json(p, zone) for p in posts_json[: limit or None]])
         return
-    posts = app.store.post_summaries(status=wanted)
+    term = Terminal.detect(os.environ)
+    shown = _shown_limit(limit, term)
+    if wanted or shown is None:  # a status filter needs every post's summary: it is read anyway
+        everything = app.store.post_summaries(status=wanted)
+        posts = everything[:shown] if shown is not None else everything
+        more = len(everything) - len(posts)
+    else:  # a terminal's first screenful: the database picks those posts
+        posts = app.store.post_summaries(limit=shown)
+        more = app.store.post_count() - len(posts) if len(posts) == shown else 0
     if posts:
         rows = [
             [
                 str(p.id),
-                human(p.due_at, zone),
+                _when(app, p.due_at, term, wide),
                 output.post_status_text(p.status, (s for _, s in p.states)),
                 p.title,
                 output.delivery_states(p),
             ]
             for p in posts
         ]
-        app.out(output.table(["ID", "DUE", "STATUS", "TITLE", "DELIVERIES"], rows, shorten=("TITLE",)))
+        headers = ["ID", "DUE", "STATUS", "TITLE", "DELIVERIES"]
+        _print_table(app, term, wide, headers, rows, fit=("TITLE", "DELIVERIES"), more=more)
     elif wanted:
         app.out(f"no posts with status {' or '.join(wanted)}")
     else:
         app.out("no posts; queue one with: crosspost queue FILE")
     _daemon_footer(app)
+
+
+def _shown_limit(limit: int | None, term: Any) -> int | None:
+    """The rows to show: --limit N (0: all); on a terminal without --limit, the first TTY_LIMIT."""
+    from crosspost.terminal import TTY_LIMIT
+
+    if limit is None:
+        return TTY_LIMIT if term.is_tty else None
+    return limit or None
+
+
+def _when(app: App, at: datetime | None, term: Any, wide: bool) -> str:
+    """A table's time: relative on a terminal ("in 3 h"), where people read it; absolute elsewhere."""
+    from crosspost import output
+    from crosspost.timeutil import human
+
+    if term.is_tty and not wide:
+        return output.ago(at, app.now, app.settings.timezone)
+    return human(at, app.settings.timezone)
+
+
+def _print_table(
+    app: App, term: Any, wide: bool, headers: list[str], rows: list[list[str]], *, fit: tuple[str, ...], more: int
+) -> None:
+    """A table fitted to the terminal (unless --wide), "N more" under a cut one, paged when long."""
+    from crosspost import output
+
+    text = output.table(
+        headers,
+        rows,
+        shorten=() if wide else ("TITLE",),
+        width=None if wide else term.width,
+        fit=fit,
+        tty=term.is_tty,
+    )
+    if more > 0:
+        text += f"\n{more} more: --limit 0 for all"
+    if not term.page(app.mask(text), os.environ):
+        app.out(text)
 
 
 def _wanted(status: tuple[str, ...], attention: bool) -> tuple[str, ...]:
@@ -533,7 +599,8 @@ def resolve(app: App, post_id: int, account: str, sent: str | None, not_sent: bo
 @click.option("--since", metavar="WHEN", help="Only between this time, or this long ago (such as 7d, 12h), and now.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array of delivery records.")
 @click.option("--csv", "as_csv", is_flag=True, help="Print CSV with a header row.")
-@click.option("--limit", type=click.IntRange(min=1), metavar="N", help="Only the newest N rows.")
+@click.option("--limit", type=click.IntRange(min=0), metavar="N", help=LIMIT_HELP)
+@click.option("--wide", is_flag=True, help=WIDE_HELP)
 @pass_app
 def log(
     app: App,
@@ -545,8 +612,13 @@ def log(
     as_json: bool,
     as_csv: bool,
     limit: int | None,
+    wide: bool,
 ) -> None:
-    """Show the delivery log, one row per delivery, newest first (by sent time, else due time)."""
+    """Show the delivery log, one row per delivery, newest first (by sent time, else due time).
+
+    On a terminal the table fits its width (the url or error cut with an ellipsis; --wide shows
+    all), times read "in 3 h" / "2 d ago", the newest 200 rows are shown (--limit) and a long log
+    goes through $PAGER; a pipe, --json and --csv get every row, in full."""
     if as_json and as_csv:
         raise click.UsageError("--json and --csv cannot be used together")
     from crosspost import output
@@ -563,37 +635,73 @@ def log(
         raise Failure(
             f"--since {since}: {human(start, zone)} is in the future; --since keeps rows between then and now"
         )
-    records = app.store.log(
+    from crosspost.terminal import Terminal
+
+    term = Terminal.detect(os.environ) if not (as_json or as_csv) else Terminal()
+    shown = _shown_limit(limit, term) if not (as_json or as_csv) or limit else None
+    filters: dict[str, Any] = dict(
         status=_wanted(status, attention),
         account=account,
         post_id=post_id,
         since=start,
         until=app.now if start is not None else None,
-        limit=limit,
     )
+    headers = ["POST", "TITLE", "ACCOUNT", "PLATFORM", "STATUS", "TRIES", "DUE", "SENT", "URL / ERROR"]
+
+    def row(d: DeliveryRecord) -> list[str]:
+        return [
+            str(d.post_id),
+            d.post_title,
+            d.account,
+            d.platform,
+            d.status,
+            str(d.attempts),
+            _when(app, d.due_at, term, wide),
+            _when(app, d.sent_at, term, wide),
+            output.outcome_of(d),
+        ]
+
+    if shown is None and not as_csv and (as_json or not term.is_tty):  # everything, to a pipe: streamed
+        _stream_log(app, app.store.iter_log(**filters), row, headers, as_json=as_json)
+        return
+    records = app.store.log(**filters, limit=shown)
     if as_json:
         _print_json(app, [output.delivery_json(d, zone) for d in records])
     elif as_csv:
         click.echo(app.mask(output.log_csv(records, zone)), nl=False)
     elif records:
-        headers = ["POST", "TITLE", "ACCOUNT", "PLATFORM", "STATUS", "TRIES", "DUE", "SENT", "URL / ERROR"]
-        rows = [
-            [
-                str(d.post_id),
-                d.post_title,
-                d.account,
-                d.platform,
-                d.status,
-                str(d.attempts),
-                human(d.due_at, zone),
-                human(d.sent_at, zone),
-                output.outcome_of(d),
-            ]
-            for d in records
-        ]
-        app.out(output.table(headers, rows, shorten=("TITLE",)))
+        cut = limit is None and len(records) == shown  # the terminal's default limit was reached
+        more = app.store.log_count(**filters) - len(records) if cut else 0
+        _print_table(app, term, wide, headers, [row(d) for d in records], fit=("URL / ERROR", "TITLE"), more=more)
     else:
         app.out("no deliveries match")
+
+
+def _stream_log(app: App, records: Iterator[DeliveryRecord], row: Any, headers: list[str], *, as_json: bool) -> None:
+    """Print the log as its rows are read: a table (columns widen as needed) or a JSON array."""
+    import itertools
+    import json
+
+    from crosspost import output
+
+    zone = app.settings.timezone
+    first = next(records, None)
+    everything = itertools.chain([first] if first is not None else [], records)
+    if as_json:
+        if sys.stdout.isatty():  # a person: indented, all at once
+            _print_json(app, [output.delivery_json(d, zone) for d in everything])
+            return
+        click.echo("[", nl=False)  # the same text json.dumps gives for the whole list
+        for i, d in enumerate(everything):
+            click.echo(
+                (", " if i else "") + app.mask(json.dumps(output.delivery_json(d, zone), ensure_ascii=False)), nl=False
+            )
+        click.echo("]")
+    elif first is None:
+        app.out("no deliveries match")
+    else:
+        for line in output.streamed_table(headers, (row(d) for d in everything)):
+            app.out(line)
 
 
 def _print_json(app: App, data: object) -> None:
@@ -613,10 +721,63 @@ def _print_json(app: App, data: object) -> None:
 def daemon(app: App, once: bool) -> None:
     """Run the scheduler in the foreground until SIGTERM or SIGINT."""
     from crosspost.daemon import run_daemon
+    from crosspost.journal import is_journal
 
+    app.journal = is_journal(sys.stderr, os.environ)
+    app.settings.require_credentials(notify=True)  # the daemon talks to every account and notify target
     code = run_daemon(app.settings, once=once, log=app.err)
     if code:
         raise Failure("not every delivery was sent; see: crosspost log --since 1h" if once else f"daemon exit {code}")
+
+
+@cli.command(short_help="Create the database, or upgrade it to this crosspost's schema.")
+@pass_app
+def upgrade(app: App) -> None:
+    """Create the database, or migrate it to this version's schema (an admin's step after installing
+    a new crosspost; the daemon's start does it too). No other command changes the schema."""
+    from crosspost.store import migrations
+    from crosspost.store.reads import sqlite_path
+
+    path = sqlite_path(app.settings.database_url)
+    before = migrations.sqlite_version(path) if path is not None else "?"
+    app.open_store(migrations.UPGRADE)
+    if before == migrations.HEAD:
+        app.out(f"database {app.settings.database_url}: already at schema {migrations.HEAD}")
+    else:
+        was = {None: "created", "": "created"}.get(before, f"upgraded from {before}")
+        app.out(f"database {app.settings.database_url}: at schema {migrations.HEAD} ({was})")
+
+
+@cli.command(short_help="Copy the database and the media into a new folder.")
+@click.argument("path", type=click.Path(path_type=Path))
+@pass_app
+def backup(app: App, path: Path) -> None:
+    """Copy the database (SQLite's online backup: safe while the daemon runs) and the media copies into
+    the new folder PATH. To restore: stop the daemon, put PATH/crosspost.db at the database's path and
+    PATH/media/* in the media folder. PostgreSQL: back the database up with pg_dump; media are copied."""
+    from crosspost.store.maintenance import backup as make_backup
+
+    done = make_backup(app.store, path)
+    if done.database is None:
+        app.err(f"crosspost: the database is not SQLite: back it up with pg_dump -Fc -f {path}/crosspost.dump DBNAME")
+    else:
+        app.out(f"{done.database}: the database")
+    app.out(f"{path / 'media'}: {_count(done.media_files, 'media file')}")
+
+
+@cli.command(short_help="Delete old history rows of deliveries that are over.")
+@click.option("--before", "age", metavar="AGE", required=True, help="Older than this: 90d, 6m, 1y.")
+@pass_app
+def prune(app: App, age: str) -> None:
+    """Delete the history (attempt) rows older than AGE of sent and cancelled deliveries. The posts,
+    their deliveries and the history of failed, unknown and missed ones are kept: retry reads it."""
+    from crosspost.store.maintenance import parse_age
+    from crosspost.store.maintenance import prune as prune_store
+    from crosspost.timeutil import human
+
+    before = app.now - parse_age(age)
+    count = prune_store(app.store, before)
+    app.out(f"{_count(count, 'history row')} from before {human(before, app.settings.timezone)} deleted")
 
 
 @cli.group(short_help="List the accounts; --check proves their credentials.", invoke_without_command=True)
@@ -640,6 +801,7 @@ def login(app: App, name: str) -> None:
     settings = app.settings
     if name not in settings.accounts:
         raise Failure(f"no account {name} in {settings.path}; the accounts are: {', '.join(settings.accounts)}")
+    settings.require_credentials([name])  # accounts login talks to the platform
     account = settings.accounts[name]
     spec = spec_for(account.platform)
     if not spec.login:
@@ -689,9 +851,15 @@ def _accounts(app: App, check: bool) -> None:
 def _daemon_footer(app: App) -> None:
     """Whether a daemon is publishing for this database, and when it last showed signs of life."""
     from crosspost import output
+    from crosspost.store.migrations import SchemaError
 
-    status = app.store.daemon_status()
-    last_seen = app.store.daemon_last_seen() if status is None else None
+    try:
+        store = app.store
+    except SchemaError:  # `accounts` on a new install (no database yet): no daemon has run on it
+        status, last_seen = None, None
+    else:
+        status = store.daemon_status()
+        last_seen = store.daemon_last_seen() if status is None else None
     footer = output.daemon_line(status, app.now, app.settings.timezone, last_seen)
     if footer:
         app.out(footer)
@@ -720,6 +888,7 @@ def notify(app: App, test: bool) -> None:
 
     settings = app.settings
     notify = settings.notify
+    settings.require_credentials([], notify=True)
     if not notify.urls:
         raise Failure(f'{settings.path}: no [notify] urls; add [notify] with urls = ["mailtos://..."]')
     if not test:

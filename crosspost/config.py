@@ -12,7 +12,7 @@ import hashlib
 import json
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import time, timedelta
 from pathlib import Path
@@ -53,9 +53,17 @@ class AccountConfig:
     # A platform's own plain keys that are not fields above (a plugin's; a channel's chat_id), as its spec
     # checked them; they read back as attributes: ``account.chat_id``.
     options: Mapping[str, Any] = field(default_factory=dict)
+    # One line per credential whose ${VAR} is unset (file, key, fix). Not an error at load time: staff
+    # without the secrets may run every command that does not talk to the platform (contract).
+    unset: tuple[str, ...] = ()
+
+    def require_credentials(self) -> None:
+        """Raise ConfigError (the first unset ``${VAR}``'s line) unless every credential is set."""
+        if self.unset:
+            raise ConfigError(self.unset[0])
 
     def __getattr__(self, name: str) -> Any:
-        if name.startswith("__") or name == "options":
+        if name.startswith("__") or name in ("options", "unset"):
             raise AttributeError(name)
         try:
             return self.options[name]
@@ -84,6 +92,8 @@ class NotifyConfig:
     on: frozenset[str] = frozenset(NOTIFY_DEFAULT_ON)
     secrets: frozenset[str] = field(default=frozenset(), repr=False)
     digest: time | None = None  # the daily digest's time of day, in the config timezone
+    # The line naming an unset ``${VAR}`` in ``urls`` (then ``urls`` is empty): only sending needs it.
+    unset: str | None = None
 
 
 @dataclass(frozen=True)
@@ -122,14 +132,35 @@ class Settings:
         accounts = frozenset(v for a in self.accounts.values() for v in a.credentials.values() if v)
         return accounts | self.notify.secrets
 
+    def require_credentials(self, accounts: Iterable[str] | None = None, *, notify: bool = False) -> None:
+        """Raise ConfigError unless the named accounts (default: all) have every credential set, and,
+        with ``notify``, the ``[notify]`` urls too. Called by the commands that talk to platforms."""
+        for name in self.accounts if accounts is None else accounts:
+            self.accounts[name].require_credentials()
+        if notify and self.notify.unset:
+            raise ConfigError(self.notify.unset)
+
+
+CONFIG_NAME = "crosspost.toml"
+
 
 def find_config_path(option: str | None, environ: Mapping[str, str], cwd: Path) -> Path:
-    """``--config``, else ``$CROSSPOST_CONFIG``, else ``./crosspost.toml``."""
+    """``--config``, else ``$CROSSPOST_CONFIG``, else ``crosspost.toml`` in ``cwd`` or the nearest
+    folder above it (as git finds its repository), so a staffer in ``posts/`` uses the team's config.
+
+    Raises ConfigError when none is found: the message points to the existing config (--config,
+    CROSSPOST_CONFIG, the folder to work in) rather than to making a second one."""
     if option:
         return Path(option)
     if environ.get("CROSSPOST_CONFIG"):
         return Path(environ["CROSSPOST_CONFIG"])
-    return cwd / "crosspost.toml"
+    for folder in (cwd, *cwd.parents):
+        if (folder / CONFIG_NAME).is_file():
+            return folder / CONFIG_NAME
+    raise ConfigError(
+        f"no {CONFIG_NAME} in {cwd} or any folder above it; run crosspost in the folder that holds the "
+        "config (or one below it), pass --config PATH or set CROSSPOST_CONFIG=PATH"
+    )
 
 
 def load_config(path: Path, environ: Mapping[str, str]) -> Settings:
@@ -139,8 +170,7 @@ def load_config(path: Path, environ: Mapping[str, str]) -> Settings:
         raw = path.read_bytes()
     except FileNotFoundError:
         raise ConfigError(
-            f"{shown}: config file not found; copy config.example.toml there, or pass --config PATH "
-            "or set CROSSPOST_CONFIG"
+            f"{shown}: config file not found; check the path given by --config or CROSSPOST_CONFIG"
         ) from None
     except OSError as exc:
         raise ConfigError(f"{shown}: cannot read the config file ({exc.strerror}); check its permissions") from None
@@ -244,7 +274,8 @@ class _Reader:
             raise self.fail("notify.urls", 'must be a list of Apprise URLs; write urls = ["mailtos://..."]')
         urls: list[str] = []
         secrets: set[str] = set()
-        for i, url in enumerate(raw):
+        unset = next(filter(None, (self.unset_var(f"notify.urls[{i}]", url) for i, url in enumerate(raw))), None)
+        for i, url in enumerate(raw if unset is None else ()):
             key = f"notify.urls[{i}]"
             expanded = self.expand(key, url).strip()
             if not re.fullmatch(r"[A-Za-z][A-Za-z0-9+.-]*://\S+", expanded):
@@ -266,8 +297,10 @@ class _Reader:
             if match is None:
                 raise self.fail("notify.digest", 'must be a time of day as "HH:MM"; write digest = "08:00"')
             digest = time(int(match.group(1)), int(match.group(2)))
-        ids = tuple(hashlib.sha256(url.encode()).hexdigest()[:12] for url in raw)
-        return NotifyConfig(urls=tuple(urls), ids=ids, on=frozenset(on), secrets=frozenset(secrets), digest=digest)
+        ids = tuple(hashlib.sha256(url.encode()).hexdigest()[:12] for url in raw) if unset is None else ()
+        return NotifyConfig(
+            urls=tuple(urls), ids=ids, on=frozenset(on), secrets=frozenset(secrets), digest=digest, unset=unset
+        )
 
     def text(self, table: dict[str, Any], key: str, default: str) -> str:
         value = table.get(key.rsplit(".", 1)[-1], default)
@@ -283,6 +316,19 @@ class _Reader:
             raise self.fail(
                 key, f'{value!r} is not a duration; write whole numbers with s, m, h or d, such as "{default}"'
             ) from None
+
+    def unset_var(self, key: str, value: str) -> str | None:
+        """The one-line message for the first ``${VAR}`` in ``value`` that the environment lacks, else None
+        (a badly written name is still an error at once: it is a typo in the file, not a missing secret)."""
+        for var in _VAR.findall(value):
+            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", var):
+                raise self.fail(key, f"${{{var}}} is not a valid variable name; use letters, digits and _")
+        for var in _VAR.findall(value):
+            if var not in self.environ:
+                return str(
+                    self.fail(key, f"environment variable {var} is not set; export {var}=... before running crosspost")
+                )
+        return None
 
     def expand(self, key: str, value: str) -> str:
         def substitute(match: re.Match[str]) -> str:
@@ -332,11 +378,16 @@ class _Reader:
                 raise self.fail(f"{prefix}.{key}", f"missing; add {spec.hints.get(key, f'{key} = ...')}")
 
         credentials: dict[str, str] = {}
+        unset: list[str] = []
         # each required one is there by now; an optional one (facebook's app_secret) only if given
         for key in (k for k in (*spec.credentials, *spec.optional_credentials) if k in table):
             value = table[key]
             if not isinstance(value, str):
                 raise self.fail(f"{prefix}.{key}", f"must be a string; write {spec.hints.get(key, f'{key} = ...')}")
+            missing = self.unset_var(f"{prefix}.{key}", value)
+            if missing:
+                unset.append(missing)
+                continue
             expanded = self.expand(f"{prefix}.{key}", value).strip()
             if not expanded:
                 raise self.fail(
@@ -368,7 +419,7 @@ class _Reader:
                     f'{base!r} is not a base URL; write scheme, host and port only, such as "http://127.0.0.1:8080"',
                 )
             fields["api_base"] = base
-        return AccountConfig(name=name, platform=platform, credentials=credentials, **fields)
+        return AccountConfig(name=name, platform=platform, credentials=credentials, unset=tuple(unset), **fields)
 
 
 def loose_permissions_warning(path: Path, raw_toml_data: Mapping[str, Any]) -> str | None:

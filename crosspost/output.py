@@ -10,12 +10,13 @@ import csv
 import io
 import re
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, tzinfo
 from functools import lru_cache
+from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from unicodedata import combining, east_asian_width
+from unicodedata import combining
 
 from crosspost.timeutil import human, iso
 
@@ -41,6 +42,7 @@ LOG_FIELDS = (
     "next_try_at",
 )
 SHORTEN_AT = 48  # on a terminal, titles are cut to this many columns
+FIT_MIN = 12  # a column cut to fit the terminal keeps at least this many cells
 DAEMON_ALIVE_SECONDS = 15.0  # the daemon beats every 2 s and counts as gone after 15 s silent
 
 # ---------------------------------------------------------------- JSON shapes
@@ -163,6 +165,28 @@ def delivery_states(p: PostSummary) -> str:
 def outcome_of(d: DeliveryRecord) -> str:
     """The url of a sent delivery, else its last error, else ``-``."""
     return d.url or d.error or "-"
+
+
+def ago(at: datetime | None, now: datetime, zone: tzinfo) -> str:
+    """A time as people read it in a table: ``in 3 h``, ``2 d ago``, ``in 25 min``, ``now``; one unit,
+    cut, not rounded; beyond 60 days the date (``2025-10-01``); ``-`` for no time."""
+    if at is None:
+        return "-"
+    seconds = int((at - now).total_seconds())
+    size = abs(seconds)
+    if size < 10:
+        return "now"
+    if size >= 60 * 86400:
+        return at.astimezone(zone).date().isoformat()
+    if size < 60:
+        n, unit = size, "s"
+    elif size < 3600:
+        n, unit = size // 60, "min"
+    elif size < 48 * 3600:
+        n, unit = size // 3600, "h"
+    else:
+        n, unit = size // 86400, "d"
+    return f"in {n} {unit}" if seconds > 0 else f"{n} {unit} ago"
 
 
 def daemon_line(
@@ -353,15 +377,25 @@ def _tries(n: int) -> str:
 # ---------------------------------------------------------------- tables
 
 
-def table(headers: Sequence[str], rows: Iterable[Sequence[str]], *, shorten: Sequence[str] = ()) -> str:
-    """A table for people: columns aligned by display width (CJK counts 2), two spaces apart.
+def table(
+    headers: Sequence[str],
+    rows: Iterable[Sequence[str]],
+    *,
+    shorten: Sequence[str] = (),
+    width: int | None = None,
+    fit: Sequence[str] = (),
+    tty: bool | None = None,
+) -> str:
+    """A table for people: columns aligned by display width (wcwidth: CJK and emoji 2), two spaces apart.
 
     Drawn here rather than by rich, which takes over a second for a log of a thousand
     rows (the contract wants ``log`` under half a second). Never wrapped, so each row is
-    one line for grep and tests; on a terminal the header is bold and the ``shorten``
-    columns are cut to :data:`SHORTEN_AT` characters with an ellipsis.
+    one line for grep and tests; on a terminal (``tty``, default: stdout is one) the header is
+    bold and the ``shorten`` columns are cut to :data:`SHORTEN_AT` cells with an ellipsis. With
+    ``width`` (the terminal's), the ``fit`` columns, in that order, are cut further with an
+    ellipsis until each line fits: an 80-column terminal shows one line per row, not two.
     """
-    tty = sys.stdout.isatty()
+    tty = sys.stdout.isatty() if tty is None else tty
     cells = [[_one_line(c) for c in row] for row in rows]
     if tty:
         for i, header in enumerate(headers):
@@ -371,6 +405,19 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[str]], *, shorten: Seq
     grid = [list(headers), *cells]
     measured = [[_width(cell) for cell in row] for row in grid]
     widths = [max(row[i] for row in measured) for i in range(len(headers))]
+    if width is not None:
+        for name in fit:
+            excess = sum(widths) + 2 * (len(widths) - 1) - width
+            if excess <= 0:
+                break
+            i = list(headers).index(name)
+            target = max(FIT_MIN, len(headers[i]), widths[i] - excess)
+            if target < widths[i]:
+                for row, row_widths in zip(grid[1:], measured[1:], strict=True):
+                    if row_widths[i] > target:
+                        row[i] = _shortened(row[i], target)
+                        row_widths[i] = _width(row[i])
+                widths[i] = max(row[i] for row in measured)
     lines = []
     for row, row_widths in zip(grid, measured, strict=True):
         padded = [cell + " " * (widths[i] - row_widths[i]) for i, cell in enumerate(row)]
@@ -378,6 +425,25 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[str]], *, shorten: Seq
     if tty:
         lines[0] = f"\x1b[1m{lines[0]}\x1b[0m"
     return "\n".join(lines)
+
+
+def streamed_table(headers: Sequence[str], rows: Iterable[Sequence[str]], *, chunk: int = 500) -> Iterator[str]:
+    """:func:`table`'s lines for a pipe, yielded as the rows come (nothing cut, no bold): each chunk
+    of rows is aligned with the widest cells seen so far, so columns only ever widen. A piped log
+    of 30,000 rows starts at once instead of after all of them are read and measured."""
+    widths = [_width(h) for h in headers]
+    pending: list[Sequence[str]] = [headers]
+    iterator = iter(rows)
+    while True:
+        block = [[_one_line(c) for c in row] for row in islice(iterator, chunk)]
+        pending += block
+        measured = [[_width(c) for c in row] for row in pending]
+        widths = [max([w, *(m[i] for m in measured)]) for i, w in enumerate(widths)]
+        for row, row_widths in zip(pending, measured, strict=True):
+            yield "  ".join(cell + " " * (widths[i] - row_widths[i]) for i, cell in enumerate(row)).rstrip()
+        pending = []
+        if len(block) < chunk:
+            return
 
 
 _BREAKS = re.compile(r"[\n\r\t\v\f]")
@@ -389,10 +455,14 @@ def _one_line(text: str) -> str:
 
 @lru_cache(maxsize=8192)  # a log repeats its accounts, statuses and titles many times
 def _width(text: str) -> int:
-    """Columns ``text`` takes in a terminal: wide (CJK) characters 2, combining marks 0."""
-    if text.isascii():
+    """Columns ``text`` takes in a terminal, as wcwidth measures them: CJK and emoji 2, combining marks
+    and joiners 0 (a family emoji is one glyph of 2)."""
+    if text.isascii() and text.isprintable():
         return len(text)
-    return sum(0 if combining(c) else 2 if east_asian_width(c) in "WF" else 1 for c in text)
+    from wcwidth import wcswidth
+
+    measured = wcswidth(text)
+    return measured if measured >= 0 else sum(1 for c in text if not combining(c))  # a control character
 
 
 def _shortened(text: str, limit: int) -> str:

@@ -308,7 +308,7 @@ def test_a_settled_post_is_refused_too_pointing_to_what_helps(
 def test_two_queues_of_one_file_at_once_make_one_post(folder: Path) -> None:
     env = {**os.environ, "CROSSPOST_CONFIG": str(folder / "crosspost.toml")}
     args = [sys.executable, "-m", "crosspost", "queue", AGREEMENT, "--at", "+1h"]
-    queue_now = [sys.executable, "-m", "crosspost", "list"]
+    queue_now = [sys.executable, "-m", "crosspost", "upgrade"]
     subprocess.run(queue_now, cwd=folder, env=env, capture_output=True, check=True, timeout=60)  # the schema first
     procs = [
         subprocess.Popen(args, cwd=folder, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

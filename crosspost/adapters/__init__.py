@@ -15,5 +15,6 @@ def adapter_for(account: AccountConfig, timeout: float) -> Adapter:
     from crosspost.adapters.transport import new_session
     from crosspost.platforms import load, spec_for
 
+    account.require_credentials()  # an unset ${VAR} stops here, in one line, not as a KeyError inside a library
     cls = load(spec_for(account.platform).adapter)
     return cls(account, new_session(account.platform, account.api_base, timeout))  # type: ignore[no-any-return]

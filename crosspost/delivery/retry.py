@@ -69,7 +69,16 @@ def retry_post(
     results: list[tuple[DeliveryRecord, str]] = []
     post = store.get_post(post_id)
     histories = {d.id: d.history for d in post.deliveries}
-    for record in store.retryable(post_id, account):
+    retryable = store.retryable(post_id, account)
+    looked_up = [
+        r.account
+        for r in retryable
+        if r.account in settings.accounts
+        and (r.status == UNKNOWN or reconcile.open_doubts(histories.get(r.id, ()), since=None))
+    ]
+    # Before anything changes: a look-up needs the account's secrets (an unset ${VAR} stops here, one line).
+    settings.require_credentials(looked_up)
+    for record in retryable:
         doubts = reconcile.open_doubts(histories.get(record.id, ()), since=None)
         if (record.status == UNKNOWN or doubts) and record.account in settings.accounts:
             began = doubts[0].at if doubts else record.due_at

@@ -18,6 +18,7 @@ from pathlib import Path
 from crosspost.errors import CrosspostError
 from crosspost.images import ImageUnfit, prepare
 from crosspost.model import Image
+from crosspost.store.permissions import make_folder, share_file
 
 
 class MediaCopier:
@@ -54,7 +55,7 @@ class MediaCopier:
         return replace(image, path=target, sha256=digest, mime=prepared.mime)
 
     def _write(self, target: Path, data: bytes) -> None:
-        self.media_dir.mkdir(parents=True, exist_ok=True)
+        make_folder(self.media_dir)
         fd, temp_name = tempfile.mkstemp(dir=self.media_dir, prefix=".incoming-")
         temp = Path(temp_name)
         try:
@@ -62,6 +63,7 @@ class MediaCopier:
                 out.write(data)
                 out.flush()
                 os.fsync(out.fileno())
+            share_file(temp)  # mkstemp made it 0600: the daemon, another user in the group, must read it
             os.replace(temp, target)
         except BaseException:
             temp.unlink(missing_ok=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -91,9 +91,12 @@ def _placeholders(prefix: str, values: Sequence[Any]) -> tuple[str, dict[str, An
 class Reader:
     """The read queries over one connection. ``bind`` turns an aware time into the database's form."""
 
-    def __init__(self, run: Run, bind: Callable[[datetime], Any]) -> None:
+    def __init__(
+        self, run: Run, bind: Callable[[datetime], Any], stream: Callable[..., Iterable[Sequence[Any]]] | None = None
+    ) -> None:
         self._run = run
         self._bind = bind
+        self._stream = stream or run  # rows as the cursor yields them (SQLite), else all at once
 
     # ---------------------------------------------------------------- deliveries
     def log(
@@ -106,6 +109,34 @@ class Reader:
         until: datetime | None = None,
         limit: int | None = None,
     ) -> list[DeliveryRecord]:
+        where, params = self._log_filter(status=status, account=account, post_id=post_id, since=since, until=until)
+        sql = _DELIVERY + where + f" ORDER BY {_LOG_AT} DESC, d.id DESC"
+        if limit is not None:
+            sql += " LIMIT :limit"
+            params["limit"] = int(limit)
+        return [delivery_from_row(r) for r in self._run(sql, params)]
+
+    def iter_log(self, **filters: Any) -> Iterator[DeliveryRecord]:
+        """:meth:`log`'s rows (same keywords but ``limit``) one by one, as the cursor yields them: a
+        piped ``crosspost log`` starts printing before the last row is read."""
+        where, params = self._log_filter(**filters)
+        for row in self._stream(_DELIVERY + where + f" ORDER BY {_LOG_AT} DESC, d.id DESC", params):
+            yield delivery_from_row(row)
+
+    def log_count(self, **filters: Any) -> int:
+        """How many rows :meth:`log` would give with these filters and no limit (for "N more")."""
+        where, params = self._log_filter(**filters)
+        return int(self._run("SELECT count(*) FROM deliveries d" + where, params)[0][0])
+
+    def _log_filter(
+        self,
+        *,
+        status: str | Sequence[str] | None = None,
+        account: str | None = None,
+        post_id: int | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> tuple[str, dict[str, Any]]:
         where: list[str] = []
         params: dict[str, Any] = {}
         wanted = _statuses(status)
@@ -128,12 +159,7 @@ class Reader:
         if until is not None:
             where.append(f"{_LOG_AT} <= :until")
             params["until"] = self._bind(until)
-        sql = _DELIVERY + (" WHERE " + " AND ".join(where) if where else "")
-        sql += f" ORDER BY {_LOG_AT} DESC, d.id DESC"
-        if limit is not None:
-            sql += " LIMIT :limit"
-            params["limit"] = int(limit)
-        return [delivery_from_row(r) for r in self._run(sql, params)]
+        return (" WHERE " + " AND ".join(where) if where else ""), params
 
     def deliveries_by_id(self, ids: Sequence[int]) -> list[DeliveryRecord]:
         if not ids:
@@ -187,14 +213,26 @@ class Reader:
             result = [p for p in result if _matches(p.status, [d.status for d in p.deliveries], wanted)]
         return list_order(result)
 
-    def post_summaries(self, *, status: str | Sequence[str] | None = None) -> list[PostSummary]:
-        """What :meth:`list_posts` gives, reduced to what ``list`` prints: five columns a row, not seventeen."""
+    def post_summaries(
+        self, *, status: str | Sequence[str] | None = None, limit: int | None = None
+    ) -> list[PostSummary]:
+        """What :meth:`list_posts` gives, reduced to what ``list`` prints: five columns a row, not seventeen.
+
+        ``limit`` (without ``status``): only the first posts in ``list``'s order, chosen by the database
+        (a terminal's first screenful of 10,000 posts without reading them all)."""
         wanted = _check_list_status(status)
-        rows = self._run(
+        sql = (
             "SELECT p.id, p.title, p.created_at, d.account, d.status, d.due_at"
-            " FROM posts p LEFT JOIN deliveries d ON d.post_id = p.id ORDER BY p.id, d.id",
-            {},
+            " FROM posts p LEFT JOIN deliveries d ON d.post_id = p.id"
         )
+        params: dict[str, Any] = {}
+        if limit is not None and not wanted:
+            ids = [row[0] for row in self._run(_FIRST_LISTED, {"limit": int(limit)})]
+            if not ids:
+                return []
+            marks, params = _placeholders("id", ids)
+            sql += f" WHERE p.id IN ({marks})"
+        rows = self._run(sql + " ORDER BY p.id, d.id", params)
         grouped: dict[int, tuple[Sequence[Any], list[tuple[str, str]], list[Any]]] = {}
         for row in rows:
             entry = grouped.setdefault(row[0], (row, [], []))
@@ -210,7 +248,11 @@ class Reader:
             # Stored times sort as they compare (fixed-width UTC text on SQLite, timestamps elsewhere).
             due = _aware(min(dues)) if dues else _aware(head[2])
             result.append(PostSummary(head[0], head[1], due, summary, tuple(states)))
-        return list_order(result)
+        ordered = list_order(result)
+        return ordered[:limit] if limit is not None else ordered
+
+    def post_count(self) -> int:
+        return int(self._run("SELECT count(*) FROM posts", {})[0][0])
 
     def same_content(self, content_hash: str) -> list[tuple[int, str, tuple[str, ...]]]:
         """(id, status, its deliveries' statuses) of each post queued from the same file content, oldest
@@ -313,6 +355,17 @@ def _matches(summary: str, delivery_statuses: Sequence[str], wanted: Sequence[st
 
 
 WAITING = ("queued", "sending")  # post statuses whose deliveries are still to go out
+# The ids of list_order's first posts, ordered by the database: a post waits (queued or sending) when
+# a delivery is pending, retrying or sending; its due time is its soonest delivery's, else its creation.
+_FIRST_LISTED = (
+    "SELECT id FROM (SELECT p.id AS id, p.created_at AS created,"
+    " MAX(CASE WHEN d.status IN ('pending', 'retrying', 'sending') THEN 1 ELSE 0 END) AS waiting,"
+    " MIN(d.due_at) AS due FROM posts p LEFT JOIN deliveries d ON d.post_id = p.id GROUP BY p.id, p.created_at) s"
+    " ORDER BY waiting DESC,"
+    " CASE WHEN waiting = 1 THEN COALESCE(due, created) END ASC, CASE WHEN waiting = 1 THEN id END ASC,"
+    " CASE WHEN waiting = 0 THEN COALESCE(due, created) END DESC, CASE WHEN waiting = 0 THEN id END DESC"
+    " LIMIT :limit"
+)
 
 
 def list_order(posts: list[Listed]) -> list[Listed]:
@@ -341,7 +394,11 @@ def sqlite_reader(path: Path) -> Iterator[Reader]:
     try:
         conn.execute("BEGIN")
         try:
-            yield Reader(lambda sql, params: conn.execute(sql, params).fetchall(), to_db_text)
+            yield Reader(
+                lambda sql, params: conn.execute(sql, params).fetchall(),
+                to_db_text,
+                lambda sql, params: conn.execute(sql, params),
+            )
         finally:
             conn.execute("COMMIT")
     finally:

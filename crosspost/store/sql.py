@@ -32,8 +32,9 @@ if TYPE_CHECKING:
 
 
 class SqlStore:
-    def __init__(self, url: str, media_dir: Path) -> None:
-        """Open (creating or upgrading through Alembic migrations, automatically) the database at ``url``.
+    def __init__(self, url: str, media_dir: Path, *, schema: str = migrations.UPGRADE) -> None:
+        """Open the database at ``url``; ``schema`` says whether it may be created or upgraded through the
+        Alembic migrations (see :func:`crosspost.store.migrations.prepare`; the default does both).
 
         SQLite: WAL, busy timeout (30 s), foreign keys on; writers use BEGIN IMMEDIATE so
         concurrent CLI commands and the daemon never fail with "database is locked".
@@ -46,11 +47,13 @@ class SqlStore:
         self._writer: Writer | None = None
         try:
             if self._path is not None:
-                if not migrations.is_current_sqlite(self._path):
-                    self._path.absolute().parent.mkdir(parents=True, exist_ok=True)
-                    migrations.upgrade(self.engine)
-            elif not migrations.is_current(self.engine):
-                migrations.upgrade(self.engine)
+                version = migrations.sqlite_version(self._path)
+                if version != migrations.HEAD:
+                    migrations.prepare(version, schema, _shown(url), self._create_sqlite)
+            else:
+                migrations.prepare(migrations.engine_version(self.engine), schema, _shown(url), self._upgrade)
+        except CrosspostError:
+            raise
         except ImportError as exc:
             raise CrosspostError(
                 f"database {_shown(url)}: its driver is not installed ({exc.name or exc}); install it, such as "
@@ -70,6 +73,17 @@ class SqlStore:
                     f"database {_shown(url)}: cannot open it ({reason}); check the database setting"
                 ) from None
             raise
+
+    def _upgrade(self) -> None:
+        migrations.upgrade(self.engine)
+
+    def _create_sqlite(self) -> None:
+        assert self._path is not None
+        from crosspost.store.permissions import make_folder, share_file
+
+        make_folder(self._path.absolute().parent)
+        self._upgrade()
+        share_file(self._path)  # SQLite made it 0644 less the umask: the staff group must write it too
 
     @property
     def engine(self) -> Engine:
@@ -149,11 +163,18 @@ class SqlStore:
         with self._read() as r:
             return r.list_posts(status=status)
 
-    def post_summaries(self, *, status: str | Sequence[str] | None = None) -> list[PostSummary]:
+    def post_summaries(
+        self, *, status: str | Sequence[str] | None = None, limit: int | None = None
+    ) -> list[PostSummary]:
         """:meth:`list_posts` reduced to what ``crosspost list`` prints (id, title, due, status, each
-        delivery's account and status): several times faster on a big database."""
+        delivery's account and status): several times faster on a big database. ``limit``: the first
+        posts only (chosen by the database when there is no ``status``)."""
         with self._read() as r:
-            return r.post_summaries(status=status)
+            return r.post_summaries(status=status, limit=limit)
+
+    def post_count(self) -> int:
+        with self._read() as r:
+            return r.post_count()
 
     def get_post(self, post_id: int) -> PostRecord:
         """One post with drafts and every delivery's history. Raises NotFound."""
@@ -234,6 +255,17 @@ class SqlStore:
         on that same time (both ends included); ``status`` is one status or several (any of them)."""
         with self._read() as r:
             return r.log(status=status, account=account, post_id=post_id, since=since, until=until, limit=limit)
+
+    def iter_log(self, **filters: Any) -> Iterator[DeliveryRecord]:
+        """:meth:`log`'s rows (its keywords but ``limit``), streamed from one read snapshot; close the
+        generator (or read it to the end) to end that snapshot."""
+        with self._read() as r:
+            yield from r.iter_log(**filters)
+
+    def log_count(self, **filters: Any) -> int:
+        """How many rows :meth:`log` gives with these filters (its keywords but ``limit``) and no limit."""
+        with self._read() as r:
+            return r.log_count(**filters)
 
     # ------------------------------------------------------------ daemon
     def claim_due(
