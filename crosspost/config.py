@@ -363,7 +363,8 @@ class _Reader:
             raise self.fail(f"{prefix}.platform", f"unknown platform {platform!r}; use {choices}")
         spec = known[platform]
         optional = ("max_length",) if spec.max_length_ceiling is not None else ()
-        allowed = {"platform", "api_base", *spec.credentials, *spec.required, *spec.optional, *optional}
+        allowed = {"platform", "api_base", *spec.credentials, *spec.optional_credentials, *spec.required}
+        allowed |= {*spec.optional, *optional}
         for key in table:
             if key not in allowed:
                 raise self.fail(
@@ -378,7 +379,8 @@ class _Reader:
 
         credentials: dict[str, str] = {}
         unset: list[str] = []
-        for key in (k for k in spec.credentials if k in table):  # each required one is there by now
+        # each required one is there by now; an optional one (facebook's app_secret) only if given
+        for key in (k for k in (*spec.credentials, *spec.optional_credentials) if k in table):
             value = table[key]
             if not isinstance(value, str):
                 raise self.fail(f"{prefix}.{key}", f"must be a string; write {spec.hints.get(key, f'{key} = ...')}")
@@ -438,7 +440,7 @@ def loose_permissions_warning(path: Path, raw_toml_data: Mapping[str, Any]) -> s
         return None
     from crosspost.platforms import specs
 
-    secret_keys = {key for spec in specs().values() for key in spec.credentials}
+    secret_keys = {key for spec in specs().values() for key in (*spec.credentials, *spec.optional_credentials)}
     literal = [
         f"accounts.{name}.{key}"
         for name, table in accounts.items()

@@ -42,7 +42,7 @@ BROKEN: dict[str, tuple[str | bytes, str]] = {
     "account_key": (
         TWITTER + 'page_id = "1"\n',
         ": accounts.tw.page_id: unknown key for a twitter account; remove it (allowed: access_token, "
-        "access_token_secret, api_base, consumer_key, consumer_secret, platform)",
+        "access_token_secret, api_base, consumer_key, consumer_secret, omit_links, platform)",
     ),
     "no_platform": (
         '[accounts.x]\naccess_token = "a"\n',

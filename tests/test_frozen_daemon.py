@@ -122,8 +122,9 @@ def test_a_daemon_frozen_mid_request_and_resumed_after_a_take_over_publishes_not
     scenario: str,
 ) -> None:
     if scenario == "upload":
-        # Image only: no text for X to refuse as a duplicate, so a second copy would show.
-        post = queue_file(world, "", image=True)
+        # X refuses a post without text, so this one has a text; a second copy X refused as a duplicate
+        # would still show as a second POST /2/tweets (asserted below).
+        post = queue_file(world, f"A photo {time.time()}.", image=True)
         first = freeze_during(world, Fault(path="^/2/media/upload", method="POST", delay=2.0, times=1), 1)
     elif scenario == "post":
         post = queue_file(world, f"A plain post {time.time()}.")
@@ -148,6 +149,8 @@ def test_a_daemon_frozen_mid_request_and_resumed_after_a_take_over_publishes_not
     expected = 3 if scenario == "thread part" else 1
     assert len(posts) == expected, texts
     assert tw.remote_id == posts[0]["id"]
+    if scenario == "upload":
+        assert len(world.requests("/2/tweets")) == 1  # only the second daemon posted, once
     assert_fenced(err, post)
     # Only the second daemon wrote: the lost try, its look-up, and (unless found whole) the rest published.
     expected_history = {

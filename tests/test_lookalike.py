@@ -22,6 +22,7 @@ from crosspost.sandbox import Fault, Sandbox
 
 __all__ = ["fresh_fixture", "sandbox_fixture"]  # fixtures, used by name
 PLATFORMS = ["twitter", "facebook", "vk"]
+IMAGE_ONLY = ["facebook", "vk"]  # X refuses a post without text (OpenAPI 2.167; tests/test_twitter_2026.py)
 
 
 @pytest.mark.parametrize("platform", ["twitter", "vk"])
@@ -69,7 +70,7 @@ def test_a_link_written_without_its_scheme_is_found(sandbox: Sandbox) -> None:
     assert adapter("twitter", sandbox).find(draft("twitter", other), Progress(), since()) is None
 
 
-@pytest.mark.parametrize("platform", PLATFORMS)
+@pytest.mark.parametrize("platform", IMAGE_ONLY)
 def test_two_photo_posts_in_a_row(sandbox: Sandbox, tmp_path: Path, platform: str) -> None:
     """Yesterday's image-only post is not today's: the media ids tell them apart."""
     sandbox.seed(platform, {"images": 1})

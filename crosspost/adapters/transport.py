@@ -33,6 +33,9 @@ class RoutingAdapter(HTTPAdapter):
             parts = urlsplit(request.url)
             if (parts.hostname or "").lower() in self.hosts:
                 request.url = urlunsplit((self.base.scheme, self.base.netloc, parts.path, parts.query, ""))
+                # The platform's own host travels on in the proxies' standard header: it is what an
+                # OAuth 1.0a signature was made for (the X emulator checks the signature for it).
+                request.headers["X-Forwarded-Host"] = parts.netloc
         return super().send(request, **kwargs)
 
 

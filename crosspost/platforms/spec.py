@@ -75,6 +75,7 @@ class PlatformSpec:
 
     # -- config: the account table's keys
     credentials: ClassVar[tuple[str, ...]] = ()  # required secret keys (``${VAR}`` expanded, never shown)
+    optional_credentials: ClassVar[tuple[str, ...]] = ()  # secret keys an account may leave out (treated alike)
     # Plain keys of another credential form (VK ID's client id and token file): with any of them in the
     # table the ``credentials`` may be left out; ``read_options`` checks that exactly one form is whole.
     credentials_unless: ClassVar[tuple[str, ...]] = ()

@@ -17,6 +17,8 @@ classify from Graph's error JSON (or the status when there is none).
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import re
 from collections.abc import Iterator
@@ -78,6 +80,38 @@ def _raise_for_status(response: requests.Response, *args: Any, **kwargs: Any) ->
         raise GraphHTTPError(response)
 
 
+def appsecret_proof(access_token: str, app_secret: str) -> str:
+    """Graph's ``appsecret_proof``: HMAC-SHA256 of the access token keyed with the app secret, in hex."""
+    return hmac.new(app_secret.encode(), access_token.encode(), hashlib.sha256).hexdigest()
+
+
+class ProvenGraphAPI(facebook.GraphAPI):  # type: ignore[misc]  # facebook-sdk is untyped
+    """facebook-sdk's GraphAPI sending ``appsecret_proof`` with every call, beside the access token.
+
+    An app with "Require App Secret" on refuses any call without it (code 100); facebook-sdk 3.1
+    knows nothing of it, so it is added where facebook-sdk adds ``access_token``.
+    """
+
+    def __init__(self, *, proof: str | None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.proof = proof
+
+    def request(
+        self,
+        path: str,
+        args: dict[str, Any] | None = None,
+        post_args: dict[str, Any] | None = None,
+        files: Any = None,
+        method: str | None = None,
+    ) -> Any:
+        if self.proof:
+            if post_args is not None:
+                post_args = {**post_args, "appsecret_proof": self.proof}
+            else:
+                args = {**(args or {}), "appsecret_proof": self.proof}
+        return super().request(path, args, post_args, files, method)
+
+
 class FacebookAdapter(Adapter):
     """A Facebook Page, posted to with a Page access token."""
 
@@ -91,8 +125,13 @@ class FacebookAdapter(Adapter):
         self.secrets = [v for v in account.credentials.values() if v]
         if _raise_for_status not in session.hooks["response"]:
             session.hooks["response"].append(_raise_for_status)
+        token = account.credentials["page_access_token"]
+        app_secret = account.credentials.get("app_secret")
+        proof = appsecret_proof(token, app_secret) if app_secret else None
+        if proof:
+            self.secrets.append(proof)  # it travels in URLs; it proves the token, so it is kept out of messages
         # No timeout here: the session's routing adapter applies the configured one.
-        self.graph = facebook.GraphAPI(access_token=account.credentials["page_access_token"], session=session)
+        self.graph = ProvenGraphAPI(access_token=token, session=session, proof=proof)
         self.graph.version = account.graph_version  # the constructor refuses anything newer than 3.1
 
     # ------------------------------------------------------------ publish
@@ -335,6 +374,8 @@ class FacebookAdapter(Adapter):
             raise self._auth_or_lookup(f"{text}: {fix}", shown, lookup)
         if code == 3:
             raise self._auth_or_lookup(f"{text}: the app lacks this capability", shown, lookup)
+        if code == 100 and "appsecret_proof" in detail.lower():
+            raise self._auth_or_lookup(f"{text}: {self._proof_fix()}", shown, lookup)
         if code == DUPLICATE_CODE:
             raise Rejected(
                 f"{text}: Facebook already has this text as a recent post",
@@ -360,6 +401,20 @@ class FacebookAdapter(Adapter):
                 f"{text}: set graph_version to a current version such as v24.0", code=shown, platform=PLATFORM
             ) from None
         raise Rejected(text, code=shown, platform=PLATFORM) from None
+
+    def _proof_fix(self) -> str:
+        """What to do when Graph refuses the call's ``appsecret_proof`` (missing or wrong)."""
+        name = self.account.name
+        if "app_secret" not in self.account.credentials:
+            return (
+                "the app has \"Require App Secret\" on, so every call needs appsecret_proof; add "
+                f'app_secret = "${{FACEBOOK_APP_SECRET}}" to [accounts.{name}] with the App Secret from the app '
+                "dashboard (App settings > Basic)"
+            )
+        return (
+            f"the app_secret of [accounts.{name}] is not the secret of the app that issued the Page token; "
+            "copy the App Secret of that app (App settings > Basic) into it"
+        )
 
     def _auth_or_lookup(self, text: str, code: int | None, lookup: bool) -> PlatformError:
         if lookup:

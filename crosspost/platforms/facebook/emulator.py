@@ -1,10 +1,12 @@
 """An emulator of the Graph API, as far as a Page's feed goes.
 
 It checks what Graph checks for the calls crosspost makes: a versioned path
-(versions below v18.0 and unversioned calls are refused), the Page access
+(versions below v21.0, expired by December 2026, and unversioned calls are refused), the Page access
 token (query or body ``access_token``, or an ``Authorization: OAuth``/``Bearer``
 header), required parameters and their formats, the message limit, real image
-uploads (Pillow), single use of unpublished photos and duplicate messages. It
+uploads (Pillow) in the formats Graph documents (JPEG, BMP, PNG, GIF, TIFF: no
+WebP), ``appsecret_proof`` when the app requires it (``app_secret`` set: Meta's
+"Require App Secret"), single use of unpublished photos and duplicate messages. It
 answers with Graph's documented shapes: ``{"id": ...}`` on success and
 ``{"error": {"message", "type", "code", "error_subcode", "fbtrace_id"}}`` on
 failure.
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import html
 import io
 import json
@@ -33,7 +36,10 @@ from urllib.parse import urlencode, urlsplit
 from crosspost.sandbox.core import Emulator, SandboxRequest, SandboxResponse
 
 MAX_MESSAGE = 63206
-OLDEST_VERSION = (18, 0)
+OLDEST_VERSION = (21, 0)  # v20.0 expired 2026-09-24; v21.0 is served until 2027-01-21 (Graph changelog)
+# "Facebook supports the following formats: JPEG, BMP, PNG, GIF, TIFF" (photo-uploads guide): Pillow's names.
+# MPO is Pillow's name for a camera JPEG with a second picture inside: a JPEG file all the same.
+PHOTO_MIMES = ("image/jpeg", "image/mpo", "image/bmp", "image/png", "image/gif", "image/tiff")
 # Graph refuses the same status text twice in a row for some time; a day is a safe model of it.
 DUPLICATE_WINDOW = 24 * 3600
 PAGE_NAME = "crosspost sandbox Page"
@@ -122,6 +128,9 @@ class FacebookEmulator(Emulator):
         self.posts: list[_Post] = []
         self.photos: dict[str, _Photo] = {}
         self.next_id = 1
+        # The app's secret when the app has "Require App Secret" on (tests set it): every call then needs
+        # appsecret_proof = HMAC-SHA256 of its access token keyed with this secret, in hex.
+        self.app_secret: str | None = None
 
     # ------------------------------------------------------------ Emulator
 
@@ -304,6 +313,20 @@ class FacebookEmulator(Emulator):
             )
         if not secrets.compare_digest(token.encode(), self.token.encode()):
             raise _GraphError(401, 190, "Invalid OAuth access token - Cannot parse access token")
+        if self.app_secret is not None:
+            self._check_proof(token, params.get("appsecret_proof"))
+
+    def _check_proof(self, token: str, proof: str | None) -> None:
+        """Graph's answers for an app that requires ``appsecret_proof`` (php-graph-sdk #984, oauth2-facebook #17)."""
+        if not proof:
+            raise _GraphError(
+                400, 100, "API calls from the server require an appsecret_proof argument", type_="GraphMethodException"
+            )
+        wanted = hmac.new((self.app_secret or "").encode(), token.encode(), hashlib.sha256).hexdigest()
+        if not secrets.compare_digest(proof.encode(), wanted.encode()):
+            raise _GraphError(
+                400, 100, "Invalid appsecret_proof provided in the API argument", type_="GraphMethodException"
+            )
 
     def _no_object(self, node: str, method: str) -> _GraphError:
         verb = "get" if method == "GET" else "post"
@@ -486,6 +509,10 @@ class FacebookEmulator(Emulator):
         mime = _image_mime(data)
         if mime is None:
             raise _GraphError(400, 324, "(#324) Missing or invalid image file")
+        if mime not in PHOTO_MIMES:
+            raise _GraphError(
+                400, 324, f"(#324) Unsupported image format ({mime}): upload a JPEG, BMP, PNG, GIF or TIFF photo"
+            )
         published = params.get("published", "true").lower() not in ("false", "0")
         alt = params.get("alt_text_custom") or None
         photo = _Photo(

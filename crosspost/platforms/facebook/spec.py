@@ -29,11 +29,13 @@ class FacebookSpec(PlatformSpec):
     publish_path = r"^/v[\d.]+/\d+/feed$"
     hosts = ("graph.facebook.com",)
     credentials = ("page_access_token",)
+    optional_credentials = ("app_secret",)  # sent as appsecret_proof, for apps with "Require App Secret" on
     required = ("page_id",)
     optional = ("graph_version", "max_length")
     hints = {
         "page_access_token": 'page_access_token = "${FACEBOOK_PAGE_TOKEN}"',
         "page_id": 'page_id = "1234567890" (the Page\'s numeric id)',
+        "app_secret": 'app_secret = "${FACEBOOK_APP_SECRET}"',
     }
     max_length_ceiling = MAX_LENGTH
     default_limit = MAX_LENGTH

@@ -36,6 +36,7 @@ from crosspost.config import AccountConfig
 from crosspost.model import Draft, Progress
 from crosspost.platforms.twitter import errors as twitter_errors
 from crosspost.platforms.twitter.media import MediaUploader, media_expired
+from crosspost.platforms.twitter.spec import omits_links
 from crosspost.redact import redact
 
 PLATFORM = "twitter"
@@ -44,6 +45,13 @@ CLOCK_MARGIN = timedelta(seconds=60)
 LOOKUP_PAGE = 10
 LOOKUP_PAGES = 5
 _URL = re.compile(r"https?://\S+", re.IGNORECASE)
+TWEEPY_HOST = "https://api.twitter.com"
+X_HOST = "https://api.x.com"
+NO_TEXT = "X refuses a post without text (POST /2/tweets needs text even with images); give the post a body"
+THREAD_WARNING = (
+    "X may refuse thread replies made through the API (changelog 2026-02-23: replies only where the author "
+    "mentioned or quoted the account), so a post longer than one tweet may stop after part 1"
+)
 
 
 def normalize(text: str) -> str:
@@ -72,7 +80,7 @@ class TwitterAdapter(Adapter):
             return_type=requests.Response,
             wait_on_rate_limit=False,
         )
-        self.client.session = session
+        self.client.session = XHostSession(session)  # type: ignore[assignment]
         auth = tweepy.OAuth1UserHandler(
             creds["consumer_key"], creds["consumer_secret"], creds["access_token"], creds["access_token_secret"]
         ).apply_auth()
@@ -86,6 +94,9 @@ class TwitterAdapter(Adapter):
 
     def publish(self, draft: Draft, progress: Progress) -> Receipt:
         parts = draft.parts or ("",)
+        if not progress.parts and not parts[0].strip():
+            # POST /2/tweets refuses an absent text (OpenAPI 2.167); validate says so first.
+            raise Rejected(NO_TEXT, platform=PLATFORM)
         if len(progress.parts) < len(parts):
             # Media go with the first part only; once it exists they are no longer needed.
             reused = [i.sha256 for i in draft.images if i.sha256 in progress.media] if not progress.parts else []
@@ -99,6 +110,8 @@ class TwitterAdapter(Adapter):
                     if index == 0 and reused and "media" in exc.message.lower():
                         progress.forget_media(reused)
                         raise media_expired() from None
+                    if index > 0 and twitter_errors.REPLY_REFUSED in exc.message.lower():
+                        raise self._thread_stopped(progress.parts, len(parts), exc) from None
                     raise
                 progress.add_part(tweet_id)
         if self._username is None:
@@ -138,6 +151,26 @@ class TwitterAdapter(Adapter):
         if isinstance(answer, dict) and answer.get("errors"):
             raise Rejected(redact(f"X refused the post: {answer['errors']}", self.secrets), platform=PLATFORM)
         raise self._garbled(response.status_code)
+
+    def _thread_stopped(self, published: list[str], total: int, refusal: Rejected) -> Rejected:
+        """X refused a reply of the thread: say what is public, what is not, and why.
+
+        "already on" is what a notice reads to say the post is partly public (notify.compose.public_line).
+        """
+        if self._username is None:
+            self._learn_username()
+        done = len(published)
+        public = ", ".join(self._url(i) for i in published)
+        missing = f"part {done + 1}" if done + 1 == total else f"parts {done + 1}-{total}"
+        return Rejected(
+            f"X refused part {done + 1} of the thread as a reply, so the thread stopped: "
+            f"{_count_parts(done)} already on X and public ({public}), {missing} of {total} not. "
+            "Since 2026-02-23 X lets the API reply only where the author of the post replied to has "
+            "mentioned or quoted this account, and may refuse replies to its own posts: post the rest by hand "
+            f"as replies on X, or shorten the text to one tweet ({refusal.message})",
+            code=refusal.code,
+            platform=PLATFORM,
+        )
 
     def _garbled(self, status: int | None = None) -> Ambiguous:
         return Ambiguous(
@@ -249,7 +282,8 @@ class TwitterAdapter(Adapter):
                 code=403,
                 platform=PLATFORM,
             )
-        return f"@{username} (id {user_id})"
+        links = "; links are left out of its posts (omit_links)" if omits_links(self.account) else ""
+        return f"@{username} (id {user_id}){links}; warning: {THREAD_WARNING}"
 
     # ------------------------------------------------------------ helpers
 
@@ -297,6 +331,30 @@ class TwitterAdapter(Adapter):
         if self._username:
             return f"https://x.com/{self._username}/status/{tweet_id}"
         return f"https://x.com/i/web/status/{tweet_id}"
+
+
+class XHostSession:
+    """The adapter's session as tweepy sees it: calls to api.twitter.com go to api.x.com instead.
+
+    tweepy 4.17 hard-codes ``https://api.twitter.com``; X documents ``https://api.x.com``. The
+    URL is changed before requests prepares the call, so OAuth 1.0a signs the host the request
+    is sent to (``api_base`` then reroutes it as for every other call).
+    """
+
+    def __init__(self, session: requests.Session) -> None:
+        self.session = session
+
+    def request(self, method: str, url: str, **kwargs: Any) -> requests.Response:
+        if url.startswith(TWEEPY_HOST):
+            url = X_HOST + url[len(TWEEPY_HOST) :]
+        return self.session.request(method, url, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.session, name)
+
+
+def _count_parts(n: int) -> str:
+    return "part 1 is" if n == 1 else f"parts 1-{n} are"
 
 
 def restore_text(tweet: dict[str, Any]) -> str | None:

@@ -13,7 +13,11 @@ media upload forms (see :mod:`crosspost.platforms.twitter.emulator_media`) and
 POST /2/media/metadata. The retired v1.1 API answers 403 code 453.
 
 Test knobs (attributes): ``access_level`` ("read-write" or "read"),
-``timeline_access`` (False: the Free tier, user timelines refused).
+``timeline_access`` (False: the Free tier, user timelines refused),
+``replies_allowed`` (False: every reply refused, as X's 2026-02-23 rule may do).
+Fault kinds of its own beyond the common ones: "no_credits" (402), "usage_cap"
+(429 UsageCapExceeded), "daily_cap" (429 with the 24-hour cap spent),
+"reply_refused" (403).
 """
 
 from __future__ import annotations
@@ -98,6 +102,12 @@ NOT_ENROLLED = (
     "When authenticating requests to the Twitter API v2 endpoints, you must use keys and tokens from a Twitter "
     "developer App that is attached to a Project. You can create a project via the developer portal."
 )
+# X's refusal of a programmatic reply (changelog 2026-02-23; the wording from gptme/gptme-contrib #811).
+REPLY_REFUSED = (
+    "Reply to this conversation is not allowed because you have not been mentioned or otherwise engaged by the "
+    "author of the post you are replying to."
+)
+DAY = 86400
 _ID = re.compile(r"^[0-9]{1,19}$")
 _TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,3})?(Z|[+-]\d\d:\d\d)$")
 _T_CO = itertools.count(1)
@@ -136,6 +146,8 @@ class TwitterEmulator(Emulator):
         self.display_name = "Sandbox Press Office"
         self.access_level = "read-write"
         self.timeline_access = True
+        # False: X's 2026-02-23 rule caught the account's own replies, so every thread reply is refused.
+        self.replies_allowed = True
         self.posts: list[dict[str, Any]] = []
         self.media: dict[str, tm.Media] = {}
         self._last_ms = 0
@@ -150,6 +162,7 @@ class TwitterEmulator(Emulator):
         with self.lock:
             self.posts.clear()
             self.media.clear()
+            self.replies_allowed = True
 
     def state(self) -> dict[str, Any]:
         with self.lock:
@@ -203,6 +216,43 @@ class TwitterEmulator(Emulator):
                 429,
                 {"Content-Type": "application/problem+json", **headers},
             )
+        if kind == "daily_cap":
+            # The 24-hour posting cap spent (akrherz/iembot #163): the 15-minute window may reset far sooner.
+            now = int(time.time())
+            headers = {
+                "x-rate-limit-limit": "100",
+                "x-rate-limit-remaining": "0",
+                "x-rate-limit-reset": str(now + max(0, reset_in)),
+                "x-user-limit-24hour-limit": "17",
+                "x-user-limit-24hour-remaining": "0",
+                "x-user-limit-24hour-reset": str(now + DAY),
+                "x-app-limit-24hour-limit": "10000",
+                "x-app-limit-24hour-remaining": "9000",
+                "x-app-limit-24hour-reset": str(now + DAY // 2),
+            }
+            return SandboxResponse.json(
+                {"title": "Too Many Requests", "detail": "Too Many Requests", "type": "about:blank", "status": 429},
+                429,
+                {"Content-Type": "application/problem+json", **headers},
+            )
+        if kind == "no_credits":
+            # Pay-per-use without prepaid credits (tryethernal/ethernal #1314): 402, not in X's error table.
+            return problem(402, "Payment Required", "Your account has no credits left. Add credits to continue.")
+        if kind == "usage_cap":
+            # The live body of a monthly cap (xdevplatform/xdk #25): the 15-minute window is far from spent.
+            return SandboxResponse.json(
+                {
+                    "title": "UsageCapExceeded",
+                    "detail": "Usage cap exceeded: Monthly product cap",
+                    "type": PROBLEMS + "usage-capped",
+                    "period": "Monthly",
+                    "scope": "Product",
+                },
+                429,
+                {"Content-Type": "application/problem+json", "x-rate-limit-remaining": "39999"},
+            )
+        if kind == "reply_refused":
+            return problem(403, "Forbidden", REPLY_REFUSED)
         if kind == "server":
             return problem(503, "Service Unavailable", "Service Unavailable")
         # "bad_request" (and anything X has no own answer for, such as VK's captcha)
@@ -299,7 +349,10 @@ class TwitterEmulator(Emulator):
                     f"$.{key}: is not defined in the schema and the schema does not allow additional properties", key
                 )
         text = body.get("text")
-        if text is not None and not isinstance(text, str):
+        if text is None:
+            # OpenAPI 2.167: text is always sent; the backend's tweet_text is non-null and refuses an absent value.
+            return invalid("$.text: is required; an absent text is refused even when media are attached", "text")
+        if not isinstance(text, str):
             return invalid("$.text: string expected", "text", text)
         media_ids, bad = self._media_ids(body.get("media"))
         if bad is not None:
@@ -322,6 +375,8 @@ class TwitterEmulator(Emulator):
             return invalid("Tweet text contains characters that are not allowed.", "text")
         if reply_to is not None and not any(p["id"] == reply_to for p in self.posts):
             return problem(403, "Forbidden", "You attempted to reply to a Tweet that is deleted or not visible to you.")
+        if reply_to is not None and not self.replies_allowed:
+            return problem(403, "Forbidden", REPLY_REFUSED)
         if text and any(p["text"] == text for p in self.posts):
             return problem(403, "Forbidden", "You are not allowed to create a Tweet with duplicate content.")
         tweet_id = self._next_id()
@@ -597,6 +652,12 @@ class TwitterEmulator(Emulator):
         raise tm.MediaProblem("media is required: send the file as the multipart field 'media'", "media")
 
     def _upload_one_shot(self, request: SandboxRequest, fields: dict[str, Any]) -> SandboxResponse:
+        sent = set(fields) | {part.name for part in request.multipart_fields()}
+        for name in sorted(sent - set(tm.ONE_SHOT_FIELDS)):
+            # OpenAPI 2.167 ``MediaUploadRequest``: additionalProperties false, and no media_type any more.
+            raise tm.MediaProblem(
+                f"$.{name}: is not defined in the schema and the schema does not allow additional properties", name
+            )
         category = tm.check_category(fields.get("media_category"), required=True)
         data = self._file(request, fields)
         item = tm.Media(id=self._next_id(), owner=self.user_id, category=category)

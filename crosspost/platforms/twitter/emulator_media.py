@@ -2,7 +2,7 @@
 
 Three documented forms reach the same store, because independent clients use
 any of them: the one-shot ``POST /2/media/upload`` (multipart ``media`` or
-base64 ``media_data``/JSON ``media``, with ``media_category``), the older
+base64 JSON ``media``, with ``media_category`` and nothing else), the older
 ``command=INIT|APPEND|FINALIZE|STATUS`` form on that same path, and the
 dedicated ``/2/media/upload/initialize``, ``/{id}/append``, ``/{id}/finalize``.
 Alt text arrives through ``POST /2/media/metadata`` (or ``/metadata/create``).
@@ -21,6 +21,8 @@ from typing import Any
 
 from PIL import Image, UnidentifiedImageError
 
+# The one-shot upload's fields (OpenAPI 2.167 ``MediaUploadRequest``, additionalProperties false).
+ONE_SHOT_FIELDS = ("media", "media_category", "additional_owners")
 CATEGORIES = ("tweet_image", "tweet_gif", "tweet_video", "amplify_video", "dm_image", "dm_gif", "dm_video", "subtitles")
 IMAGE_FORMATS = {
     "JPEG": "image/jpeg",

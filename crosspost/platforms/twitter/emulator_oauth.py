@@ -2,8 +2,11 @@
 
 X signs every user-context request with HMAC-SHA1 over the method, the
 platform's own URL and the parameters. The sandbox is reached through
-``api_base`` (another scheme, host and port), so the client signed a URL we
-never see: we try each of X's own hosts with the path we received.
+``api_base`` (another scheme, host and port), which passes X's own host on in
+``X-Forwarded-Host``, as a proxy does: the signature is checked for that host
+(else for the ``Host`` the request arrived with) only,
+as X checks it for the host that received the request. A signature made for
+another of X's hosts than the one the request names is refused.
 """
 
 from __future__ import annotations
@@ -18,8 +21,8 @@ from urllib.parse import parse_qsl, quote, unquote
 
 from crosspost.sandbox.core import SandboxRequest
 
-# The hosts X documents for its API and uploads; a client may have signed any of them.
-SIGNED_BASES = ("https://api.twitter.com", "https://api.x.com", "https://upload.twitter.com", "https://upload.x.com")
+# The hosts X documents for its API and uploads: the only ones a request may be signed for.
+X_HOSTS = ("api.twitter.com", "api.x.com", "upload.twitter.com", "upload.x.com")
 REQUIRED = (
     "oauth_consumer_key",
     "oauth_token",
@@ -74,10 +77,11 @@ class OAuthVerifier:
             return "bad timestamp"
         if abs((now if now is not None else time.time()) - stamp) > MAX_SKEW_SECONDS:
             return "timestamp out of bounds"
-        if not any(
-            hmac.compare_digest(self.sign(request, fields, base), fields["oauth_signature"]) for base in SIGNED_BASES
-        ):
-            return "signature mismatch"
+        host = (request.headers.get("x-forwarded-host") or request.headers.get("host", "")).lower()
+        if host not in X_HOSTS:
+            return f"the request names host {host or 'none'}, not one of X's"
+        if not hmac.compare_digest(self.sign(request, fields, f"https://{host}"), fields["oauth_signature"]):
+            return f"signature mismatch (checked for https://{host})"
         nonce = (fields["oauth_nonce"], fields["oauth_timestamp"])
         if nonce in self.nonces:
             return "nonce used before"

@@ -34,6 +34,14 @@ _ACCESS_MARKS = (
     "locked",
 )
 _ACCESS_CODES = {453, 261, 326, 64, 220}  # tier, app write-restricted, locked, suspended, credentials lack access
+# X's refusal of an API reply to a post whose author did not "summon" the replier (changelog 2026-02-23).
+REPLY_REFUSED = "reply to this conversation is not allowed"
+NO_CREDITS = (
+    "X: no API credits left on this account (HTTP 402): add credits in the developer console, then `crosspost retry ID`"
+)
+BILLING = "no API credits left, or the usage cap is used up, on this account"
+# The rate-limit windows X reports: the 15-minute one and the two 24-hour posting caps (user, app).
+_WINDOWS = ("x-rate-limit", "x-user-limit-24hour", "x-app-limit-24hour")
 
 
 def _payload(response: requests.Response) -> dict[str, Any]:
@@ -89,6 +97,23 @@ def classify(
             ),
             **kw,
         )
+    if lookup and (status == 402 or (status == 429 and usage_capped(response))):
+        # A look-up X will not answer until credits are added or the period ends: it settles nothing.
+        return LookupUnavailable(redact(f"X will not list this account's posts ({text}): {BILLING}", secrets), **kw)
+    if status == 402:
+        # Pay-per-use without prepaid credits: "API requests will be blocked until you add credits" (pricing).
+        # Lasting for the account: another try costs a try and changes nothing.
+        return AuthError(f"{NO_CREDITS} ({message})", **kw)
+    if status == 429 and usage_capped(response):
+        return AuthError(
+            redact(
+                f"X: this account's usage cap is used up ({text}): X refuses every post until the period "
+                f"({_payload(response).get('period') or 'monthly'}) ends or the cap is raised in the developer "
+                "console; then `crosspost retry ID`",
+                secrets,
+            ),
+            **kw,
+        )
     if status == 429:
         reset = reset_at(response)
         # A look-up refused for rate settles nothing yet: the delivery asks again after the reset.
@@ -123,9 +148,34 @@ def classify(
     return Rejected(message, **kw)
 
 
+def usage_capped(response: requests.Response) -> bool:
+    """Whether a 429 is the usage cap (a monthly period), not a rate window: its problem type or title says so."""
+    data = _payload(response)
+    return data.get("title") == "UsageCapExceeded" or str(data.get("type", "")).endswith("/usage-capped")
+
+
 def reset_at(response: requests.Response) -> datetime | None:
-    """When X allows again, from ``x-rate-limit-reset`` (unix seconds)."""
-    value = response.headers.get("x-rate-limit-reset", "")
+    """When X allows again: the latest reset (unix seconds) of the windows that are spent.
+
+    X reports a 15-minute window (``x-rate-limit-*``) and the 24-hour posting caps
+    (``x-user-limit-24hour-*``, ``x-app-limit-24hour-*``). Waiting for the 15-minute reset
+    while a 24-hour cap is spent only burns tries, so a window counts when its ``remaining``
+    is 0; when none says so, the first window given (the 15-minute one, as before) counts.
+    """
+    spent: list[datetime] = []
+    given: list[datetime] = []
+    for window in _WINDOWS:
+        when = _stamp(response.headers.get(f"{window}-reset", ""))
+        if when is None:
+            continue
+        given.append(when)
+        if response.headers.get(f"{window}-remaining", "").strip() == "0":
+            spent.append(when)
+    chosen = spent or given[:1]
+    return max(chosen) if chosen else None
+
+
+def _stamp(value: str) -> datetime | None:
     try:
         return datetime.fromtimestamp(int(value), UTC)
     except (ValueError, OverflowError, OSError):

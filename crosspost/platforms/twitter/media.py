@@ -1,8 +1,10 @@
 """Image upload to X through the v2 media endpoints (tweepy 4.17 has only the retired v1.1 upload).
 
 Which form, and why: X documents three. We send still images with the one-shot
-``POST /2/media/upload`` (multipart: the ``media`` file,
-``media_category=tweet_image``, ``media_type``): one request per image, nothing
+``POST /2/media/upload`` (multipart: the ``media`` file and
+``media_category=tweet_image``, nothing else: the schema since OpenAPI 2.167
+lists ``media``, ``media_category`` and ``additional_owners`` and forbids other
+fields, so ``media_type`` would be refused): one request per image, nothing
 half-finished to clean up, and images are far below its 5 MB limit. GIFs are
 the exception: the one-shot form does not take ``image/gif``, so they go
 through ``/2/media/upload/initialize``, ``/{id}/append``, ``/{id}/finalize``
@@ -32,9 +34,9 @@ from crosspost.model import Image, Progress
 from crosspost.platforms.twitter import errors as twitter_errors
 from crosspost.redact import redact
 
-# X documents api.x.com; api.twitter.com serves the same API and is the host tweepy signs every other
-# call for. One host for all of an account's OAuth 1.0a signatures keeps a verifying proxy's job simple.
-API = "https://api.twitter.com/2/media"
+# X documents api.x.com (openapi ``servers``); tweepy's calls are moved there too (adapter.XHostSession),
+# so every OAuth 1.0a signature of an account is made for the one host its requests go to.
+API = "https://api.x.com/2/media"
 MAX_IMAGES = 4
 ONE_SHOT_TYPES = ("image/jpeg", "image/png", "image/webp", "image/bmp", "image/tiff", "image/pjpeg")
 _MAGIC = (
@@ -110,7 +112,7 @@ class MediaUploader:
                 f"{API}/upload",
                 progress,
                 files={"media": ("image", data, mime)},
-                data={"media_category": "tweet_image", "media_type": mime},
+                data={"media_category": "tweet_image"},
             )
             return self._id(answer)
         if mime != "image/gif":

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import dataclasses
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from crosspost.images.limits import MB, ImageLimits
-from crosspost.platforms.spec import PlatformSpec
+from crosspost.platforms.spec import Fail, PlatformSpec
 
 if TYPE_CHECKING:
     from crosspost.config import AccountConfig
@@ -14,6 +16,9 @@ if TYPE_CHECKING:
 
 MAX_IMAGES = 4
 MAX_ALT = 1000
+# X bills a post that contains a URL at $0.20 instead of $0.015 since 2026-04-20 (changelog 2026-04-16,
+# pricing "Post: Create (with URL)"): an account may leave links out of its posts.
+OMIT_LINKS = "omit_links"
 
 
 class TwitterSpec(PlatformSpec):
@@ -34,6 +39,7 @@ class TwitterSpec(PlatformSpec):
     publish_path = r"^/2/tweets$"
     hosts = ("api.twitter.com", "api.x.com", "upload.twitter.com", "upload.x.com")
     credentials = ("consumer_key", "consumer_secret", "access_token", "access_token_secret")
+    optional = (OMIT_LINKS,)
     hints = {
         "consumer_key": 'consumer_key = "${TWITTER_CONSUMER_KEY}"',
         "consumer_secret": 'consumer_secret = "${TWITTER_CONSUMER_SECRET}"',
@@ -55,6 +61,12 @@ class TwitterSpec(PlatformSpec):
         gif_alone=True,
     )
 
+    def read_options(self, table: Mapping[str, Any], prefix: str, fail: Fail) -> dict[str, Any]:
+        omit = table.get(OMIT_LINKS, False)
+        if not isinstance(omit, bool):
+            raise fail(f"{prefix}.{OMIT_LINKS}", f"must be true or false; write {OMIT_LINKS} = true")
+        return {OMIT_LINKS: True} if omit else {}
+
     @property
     def default_limit(self) -> int:  # type: ignore[override]
         from crosspost.platforms.twitter.thread import MAX_WEIGHT
@@ -73,6 +85,8 @@ class TwitterSpec(PlatformSpec):
         from crosspost import render
         from crosspost.platforms.twitter import thread
 
+        if omits_links(account):
+            content = dataclasses.replace(content, link=None)
         whole = render.render_text(content.body, content.link, content.tags)
         if thread.twitter_weight(whole) <= self.default_limit:
             return [whole]
@@ -102,9 +116,12 @@ class TwitterSpec(PlatformSpec):
         )
 
     def findings(self, account: AccountConfig, draft: Draft) -> list[Finding]:
+        from twitter_text.extract_urls import extract_urls
+
         from crosspost.render import Finding
 
-        return [
+        name = account.name
+        found = [
             Finding(
                 "images",
                 f"the alt text of image {n} is {len(image.alt)} characters; X takes at most {MAX_ALT}: shorten it",
@@ -112,6 +129,30 @@ class TwitterSpec(PlatformSpec):
             for n, image in enumerate(draft.images, 1)
             if len(image.alt) > MAX_ALT
         ]
+        if draft.images and not draft.text.strip():
+            found.append(
+                Finding(
+                    "body",
+                    f'X refuses a post of images only: account "{name}" needs a text; '
+                    f"write a body (or a [variants.{name}] body)",
+                )
+            )
+        if omits_links(account):
+            urls = sorted({url for part in draft.parts for url in extract_urls(part)})
+            if urls:
+                found.append(
+                    Finding(
+                        "body",
+                        f'account "{name}" has {OMIT_LINKS} = true, but its text shows {", ".join(urls)}; '
+                        f"give it a [variants.{name}] body without links (X bills a post with a URL at $0.20)",
+                    )
+                )
+        return found
 
 
 SPEC = TwitterSpec()
+
+
+def omits_links(account: AccountConfig) -> bool:
+    """Whether ``account`` leaves links out of its posts (``omit_links = true``)."""
+    return bool(account.options.get(OMIT_LINKS, False))
