@@ -69,6 +69,13 @@ LOOKUP_PATH = {
     "telegram": r"^$",
 }
 LOOKUP_METHOD = {"twitter": "GET", "facebook": "GET", "vk": "", "telegram": ""}
+# The image upload, per platform (Telegram has none apart from the post: sendPhoto, sendMediaGroup).
+UPLOAD_PATH = {
+    "twitter": r"^/2/media/upload",
+    "facebook": r"^/v[\d.]+/\d+/photos$",
+    "vk": r"^/upload/vk/",
+    "telegram": r"^/bot[^/]+/send(Photo|MediaGroup)$",
+}
 # Platforms whose look-up cannot settle an ambiguous try: there it ends "unknown", by design.
 BLIND = frozenset(p for p in PLATFORMS if not spec_for(p).can_look_up)
 TERMINAL = frozenset({"sent", "failed", "unknown", "missed", "cancelled"})
