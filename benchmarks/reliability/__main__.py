@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.reliability import after, badinput, faults, frozen, load, lookalike, secretscan, soak
-from benchmarks.reliability.common import machine
+from benchmarks.reliability.common import PLATFORMS, machine
 
 PARTS = ("soak", "faults", "after", "lookalike", "frozen", "badinput", "secrets", "load")
 # The parts that count duplicates, lost, false sent and unknown (benchmarks.reliability.tally).
@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if "soak" in parts:
         posts, kills = (20, 10) if quick else (100, 50)
-        say(f"\n1. crash soak: {posts} posts x 3 accounts, {kills} SIGKILLs, then a clean run")
+        say(f"\n1. crash soak: {posts} posts x {len(PLATFORMS)} accounts, {kills} SIGKILLs, then a clean run")
         r = soak.run(posts=posts, kills=kills, quick=quick, out=say)
         results["soak"] = r
         say(

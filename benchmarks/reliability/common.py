@@ -1,6 +1,6 @@
 """The harness shared by every reliability part: a sandbox with distinctive credentials, a config, the CLI.
 
-A :class:`World` is one temporary folder with a config whose three accounts
+A :class:`World` is one temporary folder with a config whose four accounts (one per platform)
 point ``api_base`` at an in-process sandbox (127.0.0.1, a free port). The
 credentials are distinctive values the sandbox accepts, given to crosspost
 through ``${VAR}`` from the environment of each subprocess, so that afterwards
@@ -83,7 +83,7 @@ _SIGNATURE = re.compile(r'oauth_signature="([^"]+)"')
 
 
 def config_text(api_base: str, *, literal: bool = False, **main: str | int) -> str:
-    """A config with the three accounts on the sandbox; ``literal`` writes the secrets in the file."""
+    """A config with one account per platform on the sandbox; ``literal`` writes the secrets in the file."""
     refs = {
         "twitter": {
             "consumer_key": "RELIAB_TW_CONSUMER_KEY",

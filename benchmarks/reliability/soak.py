@@ -1,6 +1,6 @@
 """Part 1, the crash soak: the daemon killed with SIGKILL at random moments, then a clean run to finish.
 
-Posts go to the three sandbox accounts, due over the soak (some due now, the
+Posts go to the four sandbox accounts (one per platform), due over the soak (some due now, the
 rest a little later each). A ``crosspost daemon`` subprocess is started and
 killed with SIGKILL after a random lifetime, again and again; the sandbox
 delays some publish and upload requests (faults re-armed as the soak goes), so
