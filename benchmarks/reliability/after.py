@@ -31,6 +31,9 @@ LONG = (
 )
 
 
+THREAD_PARTS = 6  # what X makes of the thread shape's text; run() checks it against the clean publish
+
+
 @dataclass(frozen=True)
 class Step:
     """One publishing request: which post shape makes it, and its path on each platform that has it."""
@@ -48,8 +51,11 @@ STEPS: tuple[Step, ...] = (
     Step("VK saves the uploaded photo", "image", {"vk": r"^/method/photos\.saveWallPhoto$"}),
     Step("the alt text", "image", {"twitter": r"^/2/media/metadata"}),
     Step("the post with its image", "image", {p: PUBLISH_PATH[p] for p in ("twitter", "facebook", "vk")}),
-    Step("thread part 2", "thread", {"twitter": PUBLISH_PATH["twitter"]}, skip=1, quick=True),
-    Step("thread part 3", "thread", {"twitter": PUBLISH_PATH["twitter"]}, skip=2),
+    # The matrix's thread is 6 tweets (see baselines); part 1 is "the post".
+    *(
+        Step(f"thread part {n}", "thread", {"twitter": PUBLISH_PATH["twitter"]}, skip=n - 1, quick=n == 2)
+        for n in range(2, THREAD_PARTS + 1)
+    ),
     Step("the album", "album", {"telegram": r"^/bot[^/]+/sendMediaGroup$"}, quick=True),
     Step("the text after the album", "album", {"telegram": r"^/bot[^/]+/sendMessage$"}),
 )
@@ -144,6 +150,8 @@ def run(quick: bool = False, out: Callable[[str], None] = print) -> dict[str, An
     with World("after", main={"request_timeout": "2s"}) as world:
         base = baselines(world)
         out(f"  one clean publish makes: {base}")
+        if base["thread"]["twitter"] != THREAD_PARTS:
+            raise RuntimeError(f"the thread is {base['thread']['twitter']} tweets, not {THREAD_PARTS}: fix the text")
         for step in STEPS:
             if quick and not step.quick:
                 continue

@@ -259,7 +259,17 @@ class World:
             return store.log()
 
     def settle(self, *, max_runs: int = 8, max_wait: float = 20.0) -> list[subprocess.CompletedProcess[bytes]]:
-        """``daemon --once`` until nothing is pending or retrying (bounded); waits for each next try."""
+        """``daemon --once`` until nothing is pending or retrying (bounded); waits for each next try.
+
+        A run that stopped with a request still in flight (its drain is bounded; on a loaded machine a
+        slow answer outlasts it) leaves that delivery ``sending`` under its lease: the next run may take
+        it over only after the lease and the take-over margin, so wait that long rather than spend runs."""
+        from crosspost.config import load_config
+        from crosspost.daemon.presence import LEASE_SECONDS
+        from crosspost.delivery.policy import TAKEOVER_MARGIN
+
+        timeout = load_config(self.config, self.env).request_timeout
+        takeover = LEASE_SECONDS + timeout + TAKEOVER_MARGIN.total_seconds() + 0.5
         runs = []
         for _ in range(max_runs):
             runs.append(self.cli("daemon", "--once", label="daemon --once"))
@@ -268,7 +278,10 @@ class World:
                 break
             now = datetime.now(UTC)
             due = [d.next_try_at or d.due_at for d in waiting]
-            time.sleep(min(max_wait, max(0.05, max((t - now).total_seconds() for t in due) + 0.1)))
+            pause = max(0.05, max((t - now).total_seconds() for t in due) + 0.1)
+            if any(d.status == "sending" for d in waiting):
+                pause = max(pause, takeover)
+            time.sleep(min(max(max_wait, takeover), pause))
         return runs
 
     # ------------------------------------------------------------ secrets
