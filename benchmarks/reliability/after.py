@@ -113,7 +113,9 @@ def write(world: World, shape: str, stamp: str) -> Any:
 
 def publish(world: World, shape: str, stamp: str, faults: list[dict[str, Any]]) -> tuple[int, Snapshot, list[Any]]:
     path = write(world, shape, stamp)
-    world.sandbox.clear_faults()
+    # Each cell on empty walls: X's look-up reads at most 50 posts of its window (minutes wide), and this
+    # matrix alone would fill it; a look-up that cannot read its window settles nothing (unknown).
+    world.sandbox.reset()
     before = Snapshot.take(world)
     for fields in faults:
         world.fault(**fields)

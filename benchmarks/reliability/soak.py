@@ -22,6 +22,7 @@ reports (lost); each ``unknown`` is explained by its history; every final ``fail
 
 from __future__ import annotations
 
+import json
 import random
 import signal
 import time
@@ -32,7 +33,15 @@ from typing import Any
 
 from sqlalchemy import func, select, update
 
-from benchmarks.reliability.common import PLATFORMS, PUBLISH_PATH, TERMINAL, UPLOAD_PATH, World, has_traceback
+from benchmarks.reliability.common import (
+    PLATFORMS,
+    PUBLISH_PATH,
+    TERMINAL,
+    UPLOAD_PATH,
+    Output,
+    World,
+    has_traceback,
+)
 from benchmarks.reliability.receiver import Receiver
 from crosspost.notify.sender import GROUP_WINDOW, LEASE
 from crosspost.store.tables import deliveries, notices
@@ -121,6 +130,7 @@ def run(
         clean_err = world.daemon_stderr(clean)
         result = verify(world, post_ids)
         result.update(notices=check_notices(world, hook) | {"held_by_a_killed_sender": held})
+        world.outputs += [Output(f"notice {i}", json.dumps(b).encode()) for i, b in enumerate(hook.bodies)]
         result.update(
             posts=posts,
             deliveries=posts * len(PLATFORMS),
