@@ -14,14 +14,25 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.reliability import badinput, faults, load, secretscan, soak
-from benchmarks.reliability.common import machine
+from benchmarks.reliability import after, badinput, faults, frozen, load, lookalike, secretscan, soak
+from benchmarks.reliability.common import PLATFORMS, machine
 
-PARTS = ("soak", "faults", "badinput", "secrets", "load")
+PARTS = ("soak", "faults", "after", "lookalike", "frozen", "badinput", "secrets", "load")
+# The parts that count duplicates, lost, false sent and unknown (benchmarks.reliability.tally).
+COUNTED: dict[str, tuple[Any, str]] = {
+    "after": (after, "2b. after-the-post faults: 5xx/garbage/drop after the platform acted, on every publishing step"),
+    "lookalike": (lookalike, "2c. look-ups among look-alike posts (seeded), publish dropped before or after"),
+    "frozen": (frozen, "2d. frozen daemons: SIGSTOP mid-request, a second daemon takes over, then SIGCONT"),
+}
 
 
 def say(line: str = "") -> None:
     print(line, flush=True)
+
+
+def counted(t: dict[str, Any]) -> str:
+    return (f"{t['deliveries']} deliveries: duplicates {t['duplicates']}, lost {t['lost']}, "
+            f"false sent {t['false_sent']}, unknown {t['unknown']}")  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -40,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if "soak" in parts:
         posts, kills = (20, 10) if quick else (100, 50)
-        say(f"\n1. crash soak: {posts} posts x 3 accounts, {kills} SIGKILLs, then a clean run")
+        say(f"\n1. crash soak: {posts} posts x {len(PLATFORMS)} accounts, {kills} SIGKILLs, then a clean run")
         r = soak.run(posts=posts, kills=kills, quick=quick, out=say)
         results["soak"] = r
         say(
@@ -53,10 +64,15 @@ def main(argv: list[str] | None = None) -> int:
             say(f"  unknown: post {u['post']} {u['account']} on the platform: {u['on_platform']}; {u['error']}")
         for w in r["wrong_status"]:
             say(f"  WRONG: {w}")
+        n = r["notices"]
+        say(f"  notices: {n['finals']} final failed/unknown/missed deliveries {n['by_status']}, "
+            f"{n['received']} notices received, outbox {n['states']}; wrong {len(n['wrong'])}")  # fmt: skip
+        for w in n["wrong"]:
+            say(f"  NOTICE WRONG: {w}")
         verdicts["soak"] = (
             r["duplicates"] == 0 and r["lost"] == 0 and not r["wrong_status"] and r["tracebacks"] == 0
-            and r["clean_exit"] == 0 and all(not u["on_platform"] or "look-up" in (u["error"] or "")
-                                             for u in r["unknown"])
+            and r["clean_exit"] == 0 and not r["notices"]["wrong"]
+            and all(not u["on_platform"] or "look-up" in (u["error"] or "") for u in r["unknown"])
         )  # fmt: skip
 
     if "faults" in parts:
@@ -65,6 +81,19 @@ def main(argv: list[str] | None = None) -> int:
         results["faults"] = r
         say(f"  {len(r['results'])} cells over {r['cells']} faults: {r['mismatches']} mismatches; {r['seconds']} s")
         verdicts["faults"] = r["mismatches"] == 0
+
+    for part, (module, heading) in COUNTED.items():
+        if part not in parts:
+            continue
+        say(f"\n{heading}")
+        r = module.run(quick=quick, out=say)
+        results[part] = r
+        say(f"  {counted(r['totals'])}; wrong {len(r['wrong'])}; {r['seconds']} s")
+        for line in r["wrong"]:
+            say(f"  WRONG: {line}")
+        for reason in r["unknown_reasons"]:
+            say(f"  unknown: {reason}")
+        verdicts[part] = not r["wrong"]
 
     if "badinput" in parts:
         say("\n3. bad input: crosspost queue with broken files; hypothesis fuzzing of posts and config")
@@ -92,11 +121,12 @@ def main(argv: list[str] | None = None) -> int:
         say("\n5. secrets: distinctive tokens in every scenario; scan of everything crosspost wrote")
         r = secretscan.run(quick=quick, out=say)
         results["secrets"] = r
-        others: dict[str, Any] = {p: results[p]["leaks"] for p in ("soak", "faults", "badinput") if p in results}
+        scanned_parts = ("soak", "faults", *COUNTED, "badinput")
+        others: dict[str, Any] = {p: results[p]["leaks"] for p in scanned_parts if p in results}
         if "load" in results:
             others.update({f"load.{k}": results["load"][k]["leaks"] for k in ("hammer", "big", "memory")})
         total = sum(len(v) for v in others.values()) + len(r["scenario"]["leaks"])
-        scanned = sum(results[p]["scanned"][1] for p in ("soak", "faults", "badinput") if p in results)
+        scanned = sum(results[p]["scanned"][1] for p in scanned_parts if p in results)
         say(f"  leaks: scenario {len(r['scenario']['leaks'])}, other parts {others}; bytes scanned in other parts "
             f"{scanned}")  # fmt: skip
         for p, leaks in [("scenario", r["scenario"]["leaks"]), *others.items()]:

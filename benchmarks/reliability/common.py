@@ -1,6 +1,6 @@
 """The harness shared by every reliability part: a sandbox with distinctive credentials, a config, the CLI.
 
-A :class:`World` is one temporary folder with a config whose three accounts
+A :class:`World` is one temporary folder with a config whose four accounts (one per platform)
 point ``api_base`` at an in-process sandbox (127.0.0.1, a free port). The
 credentials are distinctive values the sandbox accepts, given to crosspost
 through ``${VAR}`` from the environment of each subprocess, so that afterwards
@@ -69,6 +69,13 @@ LOOKUP_PATH = {
     "telegram": r"^$",
 }
 LOOKUP_METHOD = {"twitter": "GET", "facebook": "GET", "vk": "", "telegram": ""}
+# The image upload, per platform (Telegram has none apart from the post: sendPhoto, sendMediaGroup).
+UPLOAD_PATH = {
+    "twitter": r"^/2/media/upload",
+    "facebook": r"^/v[\d.]+/\d+/photos$",
+    "vk": r"^/upload/vk/",
+    "telegram": r"^/bot[^/]+/send(Photo|MediaGroup)$",
+}
 # Platforms whose look-up cannot settle an ambiguous try: there it ends "unknown", by design.
 BLIND = frozenset(p for p in PLATFORMS if not spec_for(p).can_look_up)
 TERMINAL = frozenset({"sent", "failed", "unknown", "missed", "cancelled"})
@@ -76,7 +83,7 @@ _SIGNATURE = re.compile(r'oauth_signature="([^"]+)"')
 
 
 def config_text(api_base: str, *, literal: bool = False, **main: str | int) -> str:
-    """A config with the three accounts on the sandbox; ``literal`` writes the secrets in the file."""
+    """A config with one account per platform on the sandbox; ``literal`` writes the secrets in the file."""
     refs = {
         "twitter": {
             "consumer_key": "RELIAB_TW_CONSUMER_KEY",
@@ -252,7 +259,17 @@ class World:
             return store.log()
 
     def settle(self, *, max_runs: int = 8, max_wait: float = 20.0) -> list[subprocess.CompletedProcess[bytes]]:
-        """``daemon --once`` until nothing is pending or retrying (bounded); waits for each next try."""
+        """``daemon --once`` until nothing is pending or retrying (bounded); waits for each next try.
+
+        A run that stopped with a request still in flight (its drain is bounded; on a loaded machine a
+        slow answer outlasts it) leaves that delivery ``sending`` under its lease: the next run may take
+        it over only after the lease and the take-over margin, so wait that long rather than spend runs."""
+        from crosspost.config import load_config
+        from crosspost.daemon.presence import LEASE_SECONDS
+        from crosspost.delivery.policy import TAKEOVER_MARGIN
+
+        timeout = load_config(self.config, self.env).request_timeout
+        takeover = LEASE_SECONDS + timeout + TAKEOVER_MARGIN.total_seconds() + 0.5
         runs = []
         for _ in range(max_runs):
             runs.append(self.cli("daemon", "--once", label="daemon --once"))
@@ -261,7 +278,10 @@ class World:
                 break
             now = datetime.now(UTC)
             due = [d.next_try_at or d.due_at for d in waiting]
-            time.sleep(min(max_wait, max(0.05, max((t - now).total_seconds() for t in due) + 0.1)))
+            pause = max(0.05, max((t - now).total_seconds() for t in due) + 0.1)
+            if any(d.status == "sending" for d in waiting):
+                pause = max(pause, takeover)
+            time.sleep(min(max(max_wait, takeover), pause))
         return runs
 
     # ------------------------------------------------------------ secrets

@@ -1,6 +1,6 @@
 """Part 2, the fault matrix: each fault, on each platform's publish request, through ``crosspost daemon --once``.
 
-One cell is one fault kind. For each cell a fresh post goes to the three
+One cell is one fault kind. For each cell a fresh post goes to the four
 accounts at once (the fault matches only that platform's publish path, so the
 platforms do not disturb each other), then ``daemon --once`` runs until the
 deliveries settle (bounded). Recorded per platform: the final status, the

@@ -161,6 +161,7 @@ def simultaneous_daemons() -> dict[str, Any]:
         for p in alive:
             p.send_signal(signal.SIGTERM)
             p.wait(30)
+        # Once on each platform, whichever daemon published.
         copies = sum(1 for p in PLATFORMS for x in world.posts(p) if "two daemons" in (x.get("text") or ""))
         return {
             "running": len(alive),
@@ -168,7 +169,7 @@ def simultaneous_daemons() -> dict[str, Any]:
             "exit_codes": [p.returncode for p in exited],
             "messages": messages,
             "copies": copies,
-            "ok": len(alive) == 1 and all(p.returncode == 1 for p in exited) and copies == 3,
+            "ok": len(alive) == 1 and all(p.returncode == 1 for p in exited) and copies == len(PLATFORMS),
         }
 
 
