@@ -60,22 +60,32 @@ def _as_written(url: str) -> str:
 
 
 def _protect_www(state: StateCore) -> None:
-    """Escape emphasis characters inside ``www.`` URLs before inline parsing, so that they stay as typed.
+    """Escape emphasis characters inside bare URLs before inline parsing, so that they stay as typed.
 
     markdown-it linkifies ``https://`` URLs while it parses inline, ahead of emphasis, but ``www.``
-    ones only afterwards, when ``www.example.org/_media_/`` has already lost its underscores. A
-    backslash before each ``_``, ``*`` and ``~`` in such a URL makes them plain characters.
+    ones only afterwards, when ``www.example.org/_media_/`` has already lost its underscores. And
+    linkify-it ends a URL at ``..`` (so that a sentence's "..." is not taken in), which leaves the
+    rest of what the author typed as one word (``https://example.org/x.._y_``) to emphasis. A
+    backslash before each ``_``, ``*`` and ``~`` in such a URL, or in that rest, makes them plain.
     """
     for token in state.tokens:
-        if token.type != "inline" or "www." not in token.content.lower():
+        if token.type != "inline" or not any(k in token.content.lower() for k in ("www.", "://")):
             continue
         text = token.content
         pieces: list[str] = []
         done = 0
         for match in linkify(state.md).match(text) or ():
-            if match.schema or not match.text.lower().startswith("www.") or text[: match.index].count("`") % 2:
-                continue  # a scheme URL (markdown-it's own rule keeps it), or inside a code span
+            if text[: match.index].count("`") % 2:
+                continue  # inside a code span
             start, end = match.index, match.last_index
+            if match.schema:
+                # markdown-it's own rule keeps the URL itself; protect only the rest of the word it ends in.
+                start = end
+                end += len(re.match(r"\S*", text[end:]).group())  # type: ignore[union-attr]
+                if not re.search(r"[^*_~.,;:!?)\]»\"'”’]", text[start:end]):
+                    continue  # only closing emphasis and punctuation follow: they are not part of the URL
+            elif not match.text.lower().startswith("www."):
+                continue
             # "**www.example.org**": the closing emphasis is not part of the URL (as markdown-it's own rule says).
             while end > start and (text[end - 1] == "*" or (text[end - 1] == "_" and text[start - 1 : start] == "_")):
                 end -= 1
