@@ -73,8 +73,14 @@ def test_a_daemon_killed_mid_run_has_its_work_taken_over(world: Daemons) -> None
     now = datetime.now(UTC)
     world.queue_many(40, now + timedelta(seconds=4), now=now)
     procs = {p.pid: p for p in (world.start() for _ in range(3))}
-    world.wait_until(lambda: world.statuses().get("sent", 0) >= 30 and bool(world.senders()))
-    victim = procs[world.senders()[0]]  # one holding a claim: killed with its work on hand
+    holding: list[int] = []
+
+    def some_sent_and_one_holding() -> bool:
+        holding[:] = world.senders()  # read once: a claim held now may be settled a moment later
+        return world.statuses().get("sent", 0) >= 30 and bool(holding)
+
+    world.wait_until(some_sent_and_one_holding)
+    victim = procs[holding[0]]  # one holding a claim: killed with its work on hand
     others = [p for p in procs.values() if p is not victim]
     victim.send_signal(signal.SIGKILL)
     victim.wait()

@@ -491,7 +491,9 @@ class FacebookEmulator(Emulator):
         if len(message) > MAX_MESSAGE:
             raise _GraphError(400, 100, f"(#100) The message is too long: at most {MAX_MESSAGE} characters")
         now = time.time()
-        if message and any(p.message == message and now - p.created_at < DUPLICATE_WINDOW for p in self.posts):
+        if message and any(
+            p.author is None and p.message == message and now - p.created_at < DUPLICATE_WINDOW for p in self.posts
+        ):
             raise _GraphError(400, 506, "(#506) Duplicate status message")
         post = _Post(id=f"{self.page_id}_{self._new_id()}", message=message, link=link, photos=photos, created_at=now)
         for photo in photos:
