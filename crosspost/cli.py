@@ -919,8 +919,8 @@ def notify(app: App, test: bool) -> None:
 def sandbox(port: int) -> None:
     """Run local emulators of every registered platform's API on 127.0.0.1 until interrupted.
 
-    Point an account's api_base at the printed URL; the emulators accept the
-    credentials in crosspost.sandbox.CREDENTIALS.
+    Point an account's api_base at the printed URL; the emulators accept each
+    platform spec's sandbox_credentials.
     """
     import signal
     import threading
@@ -934,9 +934,11 @@ def sandbox(port: int) -> None:
         url = box.start(port)
     except OSError as exc:
         raise Failure(f"cannot listen on 127.0.0.1:{port} ({exc.strerror}); pass --port N with a free port") from None
-    click.echo(f"sandbox: serving the {served} emulators on {url} (its page shows every wall); Ctrl-C stops it")
     stop = threading.Event()
+    # The handler goes in before the line that says it is serving: whoever waits for that line (a test,
+    # a supervisor) may send SIGTERM at once.
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    click.echo(f"sandbox: serving the {served} emulators on {url} (its page shows every wall); Ctrl-C stops it")
     try:
         while not stop.wait(0.5):
             pass
