@@ -44,6 +44,7 @@ from benchmarks.reliability.common import (
 )
 from benchmarks.reliability.receiver import Receiver
 from crosspost.notify.sender import GROUP_WINDOW, LEASE
+from crosspost.statuses import OUT_INTERRUPTED
 from crosspost.store.tables import deliveries, notices
 
 NOTICE_ON = frozenset({"failed", "unknown", "missed"})  # [notify] on's default
@@ -162,8 +163,8 @@ def run(
     return result
 
 
-def arm_delays(world: World, rng: random.Random, refuse: bool = False) -> int:
-    """Slow some publish and upload requests (0.5 to 3 s), so kills land mid-request; with ``refuse``,
+def arm_delays(world: World, rng: random.Random, refuse: bool = False, longest: float = 3.0) -> int:
+    """Slow some publish and upload requests (0.5 to ``longest`` s), so kills land mid-request; with ``refuse``,
     one platform also refuses its next post outright (a ``failed`` delivery, and its notice). Returns
     how many refusals were armed."""
     world.sandbox.clear_faults()
@@ -172,7 +173,8 @@ def arm_delays(world: World, rng: random.Random, refuse: bool = False) -> int:
         # not the plain "refused, nothing public" this is meant to produce).
         world.fault(path=PUBLISH_PATH[rng.choice(REFUSERS)], method="POST", error="bad_request", times=1)
     for platform in PLATFORMS:
-        world.fault(path=PUBLISH_PATH[platform], method="POST", delay=rng.uniform(0.5, 3.0), times=rng.randint(1, 3))
+        delay = rng.uniform(0.5, longest)
+        world.fault(path=PUBLISH_PATH[platform], method="POST", delay=delay, times=rng.randint(1, 3))
         if rng.random() < 0.5:
             world.fault(path=UPLOAD_PATH[platform], delay=rng.uniform(0.5, 2.0), times=1)
     return int(refuse)
@@ -229,6 +231,7 @@ def verify(world: World, post_ids: list[int]) -> dict[str, Any]:
     duplicates = {p: sum(c - 1 for t, c in texts[p].items() if c > 1) for p in PLATFORMS}
     statuses: Counter[str] = Counter()
     matrix: Counter[str] = Counter()  # what the store says beside what the platform shows
+    interrupted: Counter[str] = Counter()  # deliveries with a try cut off by a kill, by final status
     lost: list[str] = []
     unknown: list[dict[str, Any]] = []
     wrong: list[str] = []
@@ -237,6 +240,8 @@ def verify(world: World, post_ids: list[int]) -> dict[str, Any]:
             post = store.get_post(post_id)
             for d in post.deliveries:
                 statuses[d.status] += 1
+                if any(a.outcome == OUT_INTERRUPTED for a in d.history):
+                    interrupted[d.status] += 1
                 draft, _progress = store.draft_of(d.id)
                 parts = [_norm(t) for t in draft.parts]
                 on_platform = [t for t in parts if texts[d.platform][t]]
@@ -268,6 +273,7 @@ def verify(world: World, post_ids: list[int]) -> dict[str, Any]:
     return {
         "statuses": dict(statuses),
         "store_vs_platform": dict(sorted(matrix.items())),
+        "interrupted_by_status": dict(interrupted),
         "duplicates": sum(duplicates.values()),
         "duplicates_by_platform": duplicates,
         "lost": len(lost),

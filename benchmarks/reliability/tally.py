@@ -19,6 +19,7 @@ account", whichever daemon (or dead daemon) sent them.
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -130,6 +131,11 @@ def report(world: World, counts: list[Count], wrong: list[str], started: float) 
     }
 
 
+def _bare(path: str) -> str:
+    """A request path fit to print: Telegram's carries the bot token."""
+    return re.sub(r"^/bot[^/]+/", "/bot…/", path)
+
+
 def overlaps(world: World) -> dict[str, Any]:
     """For each platform (one account each here): the requests the sandbox served, and those that
     began while another request of the same account was still being served.
@@ -154,7 +160,8 @@ def overlaps(world: World) -> dict[str, Any]:
         for start, stop, what in spans:
             if start < end:  # begun before the latest-ending earlier request was answered
                 counts[platform] += 1
-                examples.append(f"{platform}: {what} began {end - start:.3f} s before {path} was answered")
+                ahead = end - start
+                examples.append(f"{platform}: {_bare(what)} began {ahead:.3f} s before {_bare(path)} was answered")
             if stop > end:
                 end, path = stop, what
     return {
