@@ -26,7 +26,11 @@ pytestmark = pytest.mark.skipif(
 def test_three_daemons_killed_at_random_publish_each_post_once_one_request_per_account() -> None:
     # Notices are left to the SQLite soak: a notice group a killed daemon claimed waits out its
     # five-minute lease, far beyond this test's time.
-    r = soak_pg.run(posts=8, kills=4, seed=11, pause=(0.6, 1.2), notify=False, settle_seconds=60, out=lambda _: None)
+    # The first kill lands as a publish delayed 9 s begins: longer than a claim's lease (6 s), so that a
+    # take-over that did not wait for request_timeout (10 s) would meet the killed owner's request.
+    r = soak_pg.run(
+        posts=6, kills=4, seed=11, pause=(0.6, 1.2), notify=False, settle_seconds=60, request_timeout=10, longest=9
+    )
     assert r["kills"] == 4 and r["kills_exited_early"] == 0  # each kill hit a live daemon
     assert r["duplicates"] == 0, r["duplicates_by_platform"]
     assert r["lost"] == 0, r["lost_detail"]

@@ -156,6 +156,7 @@ class World:
         take = self.sandbox.take_fault
         self.started_requests = 0
         self.started_by_platform: Counter[str] = Counter()
+        self.publishes_begun: Counter[str] = Counter()  # publishing requests (PUBLISH_PATH), by platform
         self._done_by_platform: Counter[str] = Counter()
         self._done_seen = 0
 
@@ -164,6 +165,8 @@ class World:
             with self.sandbox.lock:  # handler threads race here: a lost count would be a false "in flight"
                 self.started_requests += 1
                 self.started_by_platform[platform] += 1
+                if platform and request.method == "POST" and re.search(PUBLISH_PATH[platform], request.path):
+                    self.publishes_begun[platform] += 1
             for sig in _SIGNATURE.findall(request.headers.get("authorization", "")):
                 self.signatures.add(unquote(sig))
                 self.signatures.add(sig)

@@ -142,25 +142,36 @@ def run(
         clean_err = world.daemon_stderr(clean)
         result = verify(world, post_ids)
         result.update(notices=check_notices(world, hook) | {"held_by_a_killed_sender": held})
-        world.outputs += [Output(f"notice {i}", json.dumps(b).encode()) for i, b in enumerate(hook.bodies)]
         result.update(
             posts=posts,
             deliveries=posts * len(PLATFORMS),
             overdue_posts=len(overdue),
-            refusals_armed=refusals,
-            kills=len(kill_log),
             kills_mid_request=sum(1 for k in kill_log if k["in_flight"]),
             kills_with_sending_rows=sum(1 for k in kill_log if k["sending"]),
-            kills_exited_early=sum(1 for k in kill_log if k["exited_early"] is not None),
             clean_exit=clean_code,
             clean_traceback=has_traceback(clean_err),
-            tracebacks=sum(1 for p in world.procs if has_traceback(world.daemon_stderr(p))),
-            seconds=round(time.monotonic() - started, 1),
-            sandbox_requests=len(world.sandbox.requests),
-            leaks=world.scan(),
-            scanned=world.scanned(),
+            **closing_figures(world, kill_log, refusals, started, hook),
         )
     return result
+
+
+def closing_figures(
+    world: World, kill_log: list[dict[str, Any]], refusals: int, started: float, hook: Receiver | None
+) -> dict[str, Any]:
+    """What every soak reports at its end: kills, tracebacks, time, and the secrets scan of everything
+    crosspost wrote (the notices the receiver got included)."""
+    if hook is not None:
+        world.outputs += [Output(f"notice {i}", json.dumps(b).encode()) for i, b in enumerate(hook.bodies)]
+    return {
+        "refusals_armed": refusals,
+        "kills": len(kill_log),
+        "kills_exited_early": sum(1 for k in kill_log if k["exited_early"] is not None),
+        "tracebacks": sum(1 for p in world.procs if has_traceback(world.daemon_stderr(p))),
+        "seconds": round(time.monotonic() - started, 1),
+        "sandbox_requests": len(world.sandbox.requests),
+        "leaks": world.scan(),
+        "scanned": world.scanned(),
+    }
 
 
 def arm_delays(world: World, rng: random.Random, refuse: bool = False, longest: float = 3.0) -> int:

@@ -6,12 +6,14 @@ names). Posts are queued all through the run (a batch before each kill, due
 within seconds, as staff queue them while the daemons run), to the four
 sandbox accounts, with images and X threads as in the SQLite soak (part 1);
 a few are left overdue (``missed``) and now and then a platform refuses one
-(``failed``). The sandbox delays some publish requests by 0.5 to 8 s (longer than
-a claim's lease, under ``request_timeout``) and some uploads, and every other kill waits for a moment when the
-victim holds a claim whose account has a request in flight at the sandbox: with
+(``failed``). The sandbox delays some publish requests by 0.5 to 8 s (some longer
+than a claim's lease, all under ``request_timeout``) and some uploads, and every
+other kill waits for a moment when the victim holds a claim whose account has a request in flight at the sandbox: with
 one request in flight per account, that request is the victim's, so the kill
-lands mid-request. Each killed daemon is restarted at once. Then the faults are
-cleared, the three daemons settle everything, and each stops on SIGTERM.
+lands mid-request. The first kill lands at the start of a publish delayed
+beyond the lease, so that the take-over's wait is put to the test every run.
+Each killed daemon is restarted at once. Then the faults are cleared, the three
+daemons settle everything, and each stops on SIGTERM.
 
 Checked afterwards, from the sandbox's own records: no text twice on any
 account (duplicates); every ``sent`` delivery on the platform at its remote id,
@@ -37,11 +39,12 @@ from typing import Any
 
 from sqlalchemy import select
 
-from benchmarks.reliability.common import PLATFORMS, TERMINAL, World, has_traceback
+from benchmarks.reliability.common import PLATFORMS, PUBLISH_PATH, TERMINAL, World
 from benchmarks.reliability.receiver import Receiver
 from benchmarks.reliability.soak import (
     arm_delays,
     check_notices,
+    closing_figures,
     held_notices,
     make_overdue,
     queued_notices,
@@ -69,7 +72,7 @@ def database_url(given: str | None = None) -> str:
     """The server to soak on: ``given``, else CROSSPOST_TEST_POSTGRES; one clear error without either."""
     url = given or os.environ.get("CROSSPOST_TEST_POSTGRES", "")
     if not url.startswith("postgresql"):
-        raise ValueError(NO_DATABASE if not url else f"{NO_DATABASE}; {url.split(':', 1)[0]}: is not PostgreSQL")
+        raise ValueError(NO_DATABASE if not url else f"{NO_DATABASE}; a {url.split(':', 1)[0]}: URL is not PostgreSQL")
     return url
 
 
@@ -82,13 +85,16 @@ def run(
     pause: tuple[float, float] = (1.0, 8.0),
     notify: bool = True,
     settle_seconds: float = 300,
+    request_timeout: int = REQUEST_TIMEOUT,
+    longest: float = LONGEST_DELAY,
     out: Callable[[str], None] = print,
 ) -> dict[str, Any]:
-    """Queue ``posts`` over ``kills`` kills ``pause`` seconds apart (uniform), settle, check."""
+    """Queue ``posts`` over ``kills`` kills ``pause`` seconds apart (uniform), settle, check. Publish
+    delays go up to ``longest`` seconds, under ``request_timeout``: keep it above the lease (6 s)."""
     url = database_url(database)
     rng = random.Random(seed)
     started = time.monotonic()
-    main = {"max_attempts": 20, "request_timeout": f"{REQUEST_TIMEOUT}s"}
+    main = {"max_attempts": 20, "request_timeout": f"{request_timeout}s"}
     with World("soakpg", main=main, postgres=url) as world, Receiver() as hook:
         if notify:
             text = world.config.read_text(encoding="utf-8") + f'\n[notify]\nurls = ["{hook.url}"]\n'
@@ -96,16 +102,18 @@ def run(
         with world.store():  # the schema, made once before three daemons race for it
             pass
         stamp = time.strftime("%H%M%S")
-        paths = [write_soak_post(world, i, stamp) for i in range(posts)]
-        # A fifth due at once (with a few of them overdue), the rest in one batch before each kill.
-        first, rest = paths[: max(1, posts // 5)], paths[max(1, posts // 5) :]
-        batches = [rest[k * len(rest) // kills : (k + 1) * len(rest) // kills] for k in range(kills)]
-        post_ids = world.queue_inprocess([(p, datetime.now(UTC)) for p in first])
+        # A fifth due at once (a few of them made overdue before any daemon can claim them), the rest in
+        # one batch before each kill, written while the daemons start.
+        first = max(1, posts // 5)
+        post_ids = world.queue_inprocess([(write_soak_post(world, i, stamp), datetime.now(UTC)) for i in range(first)])
         overdue = make_overdue(world, post_ids[1::7][: max(1, posts // 50)])
+        daemons = [world.daemon() for _ in range(DAEMONS)]
+        rest = [write_soak_post(world, i, stamp) for i in range(first, posts)]
+        batches = [rest[k * len(rest) // kills : (k + 1) * len(rest) // kills] for k in range(kills)]
         out(f"  {DAEMONS} daemons on PostgreSQL; {posts} posts x {len(PLATFORMS)} accounts queued over the run "
             f"({len(overdue)} overdue); {kills} kills")  # fmt: skip
-        daemons = [world.daemon() for _ in range(DAEMONS)]
         wait_live(world, DAEMONS)  # the first kill then finds three daemons at work, not three starting
+        live_after = round(time.monotonic() - started, 1)
         kill_log: list[dict[str, Any]] = []
         refusals = 0
         for k in range(kills):
@@ -113,10 +121,12 @@ def run(
             post_ids += world.queue_inprocess(
                 (p, now + timedelta(seconds=rng.uniform(0, pause[1]))) for p in batches[k]
             )
-            if k % 3 == 0:
-                refusals += arm_delays(world, rng, refuse=k % 9 == 0, longest=LONGEST_DELAY)
-            time.sleep(rng.uniform(*pause))
-            slot, moment = pick_victim(world, daemons, rng, mid_request=k % 2 == 0)
+            if k == 0:
+                arm_long(world, longest)  # and no pause: the kill waits for one of those to begin
+            elif k % 3 == 0:
+                refusals += arm_delays(world, rng, refuse=k % 9 == 0, longest=longest)
+            time.sleep(rng.uniform(*pause) if k else 0)
+            slot, moment = pick_victim(world, daemons, rng, mid_request=k % 2 == 0, fresh=k == 0, wait=longest)
             victim = daemons[slot]
             early = victim.poll()
             victim.send_signal(signal.SIGKILL)
@@ -148,21 +158,15 @@ def run(
             posts=len(post_ids),
             deliveries=len(post_ids) * len(PLATFORMS),
             overdue_posts=len(overdue),
-            refusals_armed=refusals,
-            kills=len(kill_log),
             kills_mid_request=sum(1 for k in kill_log if k["mid_request"]),
             kills_holding_claims=sum(1 for k in kill_log if k["claims"]),
-            kills_exited_early=sum(1 for k in kill_log if k["exited_early"] is not None),
             kill_log=kill_log,
             daemons_started=len(world.procs),
             shares=shares(world),
             clean_exits=exits,
-            tracebacks=sum(1 for p in world.procs if has_traceback(world.daemon_stderr(p))),
+            live_after=live_after,
             settled_after=settled_after,
-            seconds=round(time.monotonic() - started, 1),
-            sandbox_requests=len(world.sandbox.requests),
-            leaks=world.scan(),
-            scanned=world.scanned(),
+            **closing_figures(world, kill_log, refusals, started, hook if notify else None),
         )
     return result
 
@@ -190,24 +194,46 @@ def claims_by_pid(world: World) -> dict[int, set[str]]:
     return held
 
 
+def arm_long(world: World, seconds: float) -> None:
+    """Every platform's next two publishing requests take ``seconds`` (longer than a lease): the first
+    kill lands at the start of one, so the killed owner's request is still on its way when its lease
+    lapses, and a take-over that did not wait for ``request_timeout`` would meet it (an overlap)."""
+    world.sandbox.clear_faults()
+    for platform in PLATFORMS:
+        world.fault(path=PUBLISH_PATH[platform], method="POST", delay=seconds, times=2)
+
+
 def pick_victim(
-    world: World, daemons: list[subprocess.Popen[bytes]], rng: random.Random, *, mid_request: bool
+    world: World,
+    daemons: list[subprocess.Popen[bytes]],
+    rng: random.Random,
+    *,
+    mid_request: bool,
+    fresh: bool = False,
+    wait: float = 3.0,
 ) -> tuple[int, dict[str, Any]]:
     """Which daemon to kill now, and what it was doing.
 
-    ``mid_request``: wait (up to 3 s) for a daemon holding a claim whose account has a request in flight
-    at the sandbox. Each account has one request in flight at most (the rule :func:`overlaps` checks),
-    so that request is the victim's. Otherwise, or when no such moment comes: any daemon, at once."""
-    deadline = time.monotonic() + (3.0 if mid_request else 0.0)
+    ``mid_request``: wait (up to ``wait`` s) for a daemon holding a claim whose account has a request in
+    flight at the sandbox. Each account has one request in flight at most (the rule :func:`overlaps`
+    checks), so that request is the victim's. ``fresh``: a publishing request begun since this call, so
+    that the kill lands at its start. Otherwise, or when no such moment comes: any daemon, at once."""
+    deadline = time.monotonic() + (wait if mid_request else 0.0)
+    with world.sandbox.lock:
+        before = Counter(world.publishes_begun)
     while True:
         held, busy = claims_by_pid(world), world.in_flight_by_platform()
+        if fresh:
+            with world.sandbox.lock:
+                begun = world.publishes_begun - before
+            busy = {p: n for p, n in busy.items() if begun[p]}
         pids = [p.pid for p in daemons]
         # One account per platform in this world: a platform's requests are its account's.
         hit = [i for i, pid in enumerate(pids) if held.get(pid, set()) & set(busy)]
         if hit or time.monotonic() >= deadline:
             slot = rng.choice(hit) if hit else rng.randrange(len(daemons))
             claims = sorted(held.get(pids[slot], set()))
-            moment = {"claims": claims, "in_flight": busy, "mid_request": bool(set(claims) & set(busy))}
+            moment = {"claims": claims, "in_flight": busy, "mid_request": bool(set(claims) & set(busy)), "fresh": fresh}
             return slot, moment
         time.sleep(0.02)
 
