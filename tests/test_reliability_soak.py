@@ -48,7 +48,6 @@ def test_an_overdue_claim_lost_before_any_try_is_missed_without_a_look_up(tmp_pa
     from test_delivery import POLICY, Clock, ScriptedAdapter, queue, record
 
     from crosspost.adapters.base import LookupUnavailable
-
     from crosspost.delivery import deliver
     from crosspost.store.sql import SqlStore
 
