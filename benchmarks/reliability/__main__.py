@@ -1,8 +1,11 @@
-"""``python -m benchmarks.reliability [--quick] [--only PART ...] [--json PATH]``: run the parts, print the figures.
+"""``python -m benchmarks.reliability [--quick] [--only PART ...] [--database-url URL] [--json PATH]``: run the parts.
 
 Exit status 0 when every check holds (0 duplicates, 0 lost, every fault cell
 right, bad input refused cleanly, no secret found, no "database is locked"),
 else 1. ``--quick`` runs a smaller version of every part (under ~3 minutes).
+``soak-pg`` (three daemons on PostgreSQL) runs on the server that ``--database-url`` or
+CROSSPOST_TEST_POSTGRES names (``.ci/with-postgres`` starts one); without either it is skipped,
+unless asked for by name with ``--only``: then that is an error.
 """
 
 from __future__ import annotations
@@ -14,10 +17,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.reliability import after, badinput, faults, frozen, load, lookalike, secretscan, soak
+from benchmarks.reliability import after, badinput, faults, frozen, load, lookalike, secretscan, soak, soak_pg
 from benchmarks.reliability.common import PLATFORMS, machine
 
-PARTS = ("soak", "faults", "after", "lookalike", "frozen", "badinput", "secrets", "load")
+PARTS = ("soak", "soak-pg", "faults", "after", "lookalike", "frozen", "badinput", "secrets", "load")
 # The parts that count duplicates, lost, false sent and unknown (benchmarks.reliability.tally).
 COUNTED: dict[str, tuple[Any, str]] = {
     "after": (after, "2b. after-the-post faults: 5xx/garbage/drop after the platform acted, on every publishing step"),
@@ -40,9 +43,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="smaller runs of every part")
     parser.add_argument("--only", nargs="+", choices=PARTS, help="run only these parts")
     parser.add_argument("--json", type=Path, help="also write every figure to this JSON file")
+    parser.add_argument("--database-url", help="soak-pg: a PostgreSQL server (default: $CROSSPOST_TEST_POSTGRES)")
     args = parser.parse_args(argv)
     parts = args.only or PARTS
     quick = args.quick
+    try:
+        postgres = soak_pg.database_url(args.database_url)
+    except ValueError as exc:
+        if args.only and "soak-pg" in args.only:
+            parser.error(f"soak-pg: {exc}")
+        postgres = ""
     info = machine()
     say(f"crosspost reliability ({'quick' if quick else 'full'}): {info}")
     results: dict[str, Any] = {"machine": info, "quick": quick}
@@ -74,6 +84,16 @@ def main(argv: list[str] | None = None) -> int:
             and r["clean_exit"] == 0 and not r["notices"]["wrong"]
             and all(not u["on_platform"] or "look-up" in (u["error"] or "") for u in r["unknown"])
         )  # fmt: skip
+
+    if "soak-pg" in parts and not postgres:
+        say(f"\n1b. crash soak on PostgreSQL: skipped ({soak_pg.NO_DATABASE})")
+        results["soak-pg"] = {"skipped": soak_pg.NO_DATABASE}
+    elif "soak-pg" in parts:
+        posts, kills = (40, 8) if quick else (300, 40)
+        say(f"\n1b. crash soak on PostgreSQL: {soak_pg.DAEMONS} daemons, {posts} posts x {len(PLATFORMS)} accounts "
+            f"queued over the run, {kills} SIGKILLs of a random daemon, each restarted")  # fmt: skip
+        results["soak-pg"] = r = soak_pg.run(posts=posts, kills=kills, database=postgres, notify=not quick, out=say)
+        verdicts["soak-pg"] = soak_pg.report(r, say)
 
     if "faults" in parts:
         say("\n2. fault matrix: one post per cell to each platform, daemon --once until settled")
@@ -121,12 +141,14 @@ def main(argv: list[str] | None = None) -> int:
         say("\n5. secrets: distinctive tokens in every scenario; scan of everything crosspost wrote")
         r = secretscan.run(quick=quick, out=say)
         results["secrets"] = r
-        scanned_parts = ("soak", "faults", *COUNTED, "badinput")
-        others: dict[str, Any] = {p: results[p]["leaks"] for p in scanned_parts if p in results}
+        scanned_parts = [
+            p for p in ("soak", "soak-pg", "faults", *COUNTED, "badinput") if "leaks" in results.get(p, ())
+        ]
+        others: dict[str, Any] = {p: results[p]["leaks"] for p in scanned_parts}
         if "load" in results:
             others.update({f"load.{k}": results["load"][k]["leaks"] for k in ("hammer", "big", "memory")})
         total = sum(len(v) for v in others.values()) + len(r["scenario"]["leaks"])
-        scanned = sum(results[p]["scanned"][1] for p in scanned_parts if p in results)
+        scanned = sum(results[p]["scanned"][1] for p in scanned_parts)
         say(f"  leaks: scenario {len(r['scenario']['leaks'])}, other parts {others}; bytes scanned in other parts "
             f"{scanned}")  # fmt: skip
         for p, leaks in [("scenario", r["scenario"]["leaks"]), *others.items()]:

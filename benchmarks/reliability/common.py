@@ -22,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -32,7 +33,7 @@ from urllib.parse import unquote
 
 from crosspost.demo import demo_config
 from crosspost.platforms import spec_for
-from crosspost.sandbox import Fault, build_sandbox
+from crosspost.sandbox import Fault, Sandbox, build_sandbox
 from crosspost.store.records import DeliveryRecord
 from crosspost.store.sql import SqlStore
 
@@ -118,16 +119,25 @@ class World:
     main: dict[str, Any] = field(default_factory=dict)
     literal: bool = False
     keep: bool = False
+    # A PostgreSQL server's URL: the world's database is then a new schema there (dropped at close).
+    # Empty: a SQLite file in the folder.
+    postgres: str = ""
 
     def __post_init__(self) -> None:
         self.folder = Path(tempfile.mkdtemp(prefix=f"crosspost-reliab-{self.name}-"))
+        self.schema = ""
+        self.database_url = f"sqlite:///{self.db}"
+        if self.postgres:
+            from benchmarks.reliability.postgres import new_schema
+
+            self.schema, self.database_url = new_schema(self.postgres, f"reliab_{self.name}")
+            self.main = {**self.main, "database": self.database_url}
         self.sandbox = build_sandbox(credentials=CREDENTIALS)
         self.signatures: set[str] = set()
         self._watch_signatures()
         self.api_base = self.sandbox.start(port=0)
         self.config = self.folder / "crosspost.toml"
         self.config.write_text(config_text(self.api_base, literal=self.literal, **self.main), encoding="utf-8")
-        self.config.chmod(0o600)
         self.config.chmod(0o600)
         (self.folder / "posts").mkdir()
         (self.folder / "logs").mkdir()
@@ -145,9 +155,18 @@ class World:
         """Remember every OAuth 1.0a signature the sandbox receives (the sandbox is the test double)."""
         take = self.sandbox.take_fault
         self.started_requests = 0
+        self.started_by_platform: Counter[str] = Counter()
+        self.publishes_begun: Counter[str] = Counter()  # publishing requests (PUBLISH_PATH), by platform
+        self._done_by_platform: Counter[str] = Counter()
+        self._done_seen = 0
 
         def watching(request: Any) -> Any:
-            self.started_requests += 1
+            platform = platform_of(self.sandbox, request.path)
+            with self.sandbox.lock:  # handler threads race here: a lost count would be a false "in flight"
+                self.started_requests += 1
+                self.started_by_platform[platform] += 1
+                if platform and request.method == "POST" and re.search(PUBLISH_PATH[platform], request.path):
+                    self.publishes_begun[platform] += 1
             for sig in _SIGNATURE.findall(request.headers.get("authorization", "")):
                 self.signatures.add(unquote(sig))
                 self.signatures.add(sig)
@@ -162,6 +181,16 @@ class World:
         """Requests the sandbox has begun (fault looked up) but not yet answered or dropped."""
         with self.sandbox.lock:
             return self.started_requests - len(self.sandbox.requests)
+
+    def in_flight_by_platform(self) -> dict[str, int]:
+        """:meth:`in_flight` per platform (each platform is one account here), those with any."""
+        with self.sandbox.lock:
+            # The log only grows (nothing here resets the sandbox): count the new rows alone.
+            new = self.sandbox.requests[self._done_seen :]
+            self._done_seen += len(new)
+            started = Counter(self.started_by_platform)
+        self._done_by_platform.update(platform_of(self.sandbox, r["path"]) for r in new)
+        return {p: n for p, n in (started - self._done_by_platform).items() if n > 0}
 
     def posts(self, platform: str) -> list[dict[str, Any]]:
         return self.sandbox.state()[platform]["posts"]
@@ -248,7 +277,7 @@ class World:
 
     @contextmanager
     def store(self) -> Iterator[SqlStore]:
-        store = SqlStore(f"sqlite:///{self.db}", self.folder / "media")
+        store = SqlStore(self.database_url, self.folder / "media")
         try:
             yield store
         finally:
@@ -295,7 +324,7 @@ class World:
         """Where a secret or an OAuth signature appears in what crosspost wrote (empty: clean)."""
         needles = needles_for(list(SECRETS), sorted(self.signatures))
         findings: list[str] = []
-        for out in self.outputs:
+        for out in [*self.outputs, *self._database_dump()]:
             findings += [f"{out.label}: {what}" for what in search(out.data, needles)]
         for path in self.written_files():
             findings += [f"{path.relative_to(self.folder)}: {what}" for what in search(path.read_bytes(), needles)]
@@ -304,8 +333,17 @@ class World:
     def scanned(self) -> tuple[int, int]:
         """(how many outputs and files, how many bytes) :meth:`scan` looked through."""
         files = self.written_files()
-        size = sum(len(o.data) for o in self.outputs) + sum(p.stat().st_size for p in files)
-        return len(self.outputs) + len(files), size
+        outputs = [*self.outputs, *self._database_dump()]
+        size = sum(len(o.data) for o in outputs) + sum(p.stat().st_size for p in files)
+        return len(outputs) + len(files), size
+
+    def _database_dump(self) -> list[Output]:
+        """PostgreSQL: the schema's rows (a SQLite database is a file in the folder, scanned as such)."""
+        if not self.schema:
+            return []
+        from benchmarks.reliability.postgres import dump
+
+        return [Output(f"database schema {self.schema}", dump(self.database_url))]
 
     # ------------------------------------------------------------ the end
     def close(self) -> None:
@@ -314,6 +352,10 @@ class World:
                 proc.send_signal(signal.SIGKILL)
                 proc.wait(10)
         self.sandbox.stop()
+        if self.schema and not self.keep:
+            from benchmarks.reliability.postgres import drop_schema
+
+            drop_schema(self.postgres, self.schema)
         if not self.keep:
             shutil.rmtree(self.folder, ignore_errors=True)
 
@@ -322,6 +364,11 @@ class World:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def platform_of(sandbox: Sandbox, path: str) -> str:
+    """The platform whose emulator serves ``path`` ("" for none)."""
+    return next((e.name for e in sandbox.emulators if e.owns(path)), "")
 
 
 def needles_for(secrets: list[str], signatures: list[str], window: int = 12) -> list[tuple[str, bytes]]:

@@ -44,6 +44,7 @@ from benchmarks.reliability.common import (
 )
 from benchmarks.reliability.receiver import Receiver
 from crosspost.notify.sender import GROUP_WINDOW, LEASE
+from crosspost.statuses import OUT_INTERRUPTED
 from crosspost.store.tables import deliveries, notices
 
 NOTICE_ON = frozenset({"failed", "unknown", "missed"})  # [notify] on's default
@@ -63,6 +64,28 @@ def png(path: Any, seed: int) -> None:
     Image.new("RGB", (32, 24), ((seed * 37) % 256, (seed * 91) % 256, (seed * 53) % 256)).save(path)
 
 
+def write_soak_post(world: World, i: int, stamp: str) -> Any:
+    """Soak post ``i``: every tenth (from the 3rd) with an image, every seventh (from the 5th) long
+    enough to be an X thread; ``stamp`` keeps the texts of two runs apart."""
+    extra = ""
+    body = f"Soak post {i} of run {stamp}: the press office reports item number {i}."
+    if i % 10 == 3:
+        (world.folder / "posts" / "media").mkdir(exist_ok=True)
+        png(world.folder / "posts" / "media" / f"img{i}.png", i)
+        extra = f'images = [{{ path = "media/img{i}.png", alt = "Picture {i}" }}]\n'
+    if i % 7 == 5:
+        body += "\n\n" + "".join(LONG.format(i=i, j=j) for j in range(3))
+    return world.write_post(body, title=f"soak {i}", extra=extra)
+
+
+def make_overdue(world: World, post_ids: list[int]) -> list[int]:
+    """Move these posts' deliveries past ``late_limit``, as a daemon that was down finds them: missed."""
+    with world.store() as store, store.engine.begin() as conn:
+        due = datetime.now(UTC) - OVERDUE
+        conn.execute(update(deliveries).where(deliveries.c.post_id.in_(post_ids)).values(due_at=due))
+    return post_ids
+
+
 def run(
     posts: int = 100, kills: int = 50, seed: int = 1949, quick: bool = False, out: Callable[[str], None] = print
 ) -> dict[str, Any]:
@@ -72,26 +95,15 @@ def run(
         notify = f'\n[notify]\nurls = ["{hook.url}"]\n'
         world.config.write_text(world.config.read_text(encoding="utf-8") + notify, encoding="utf-8")
         stamp = time.strftime("%H%M%S")
-        (world.folder / "posts" / "media").mkdir()
         expected_phase = kills * 3.0
         items = []
         for i in range(posts):
-            extra = ""
-            body = f"Soak post {i} of run {stamp}: the press office reports item number {i}."
-            if i % 10 == 3:
-                png(world.folder / "posts" / "media" / f"img{i}.png", i)
-                extra = f'images = [{{ path = "media/img{i}.png", alt = "Picture {i}" }}]\n'
-            if i % 7 == 5:
-                body += "\n\n" + "".join(LONG.format(i=i, j=j) for j in range(3))
-            path = world.write_post(body, title=f"soak {i}", extra=extra)
+            path = write_soak_post(world, i, stamp)
             # A third due at once, the rest spread over most of the kill phase.
             offset = 0.0 if i < posts // 3 else rng.uniform(0, expected_phase * 0.8)
             items.append((path, datetime.now(UTC) + timedelta(seconds=offset)))
         post_ids = world.queue_inprocess(items)
-        overdue = post_ids[1::7][: max(1, posts // 25)]
-        with world.store() as store, store.engine.begin() as conn:  # as a daemon that was down finds them
-            due = datetime.now(UTC) - OVERDUE
-            conn.execute(update(deliveries).where(deliveries.c.post_id.in_(overdue)).values(due_at=due))
+        overdue = make_overdue(world, post_ids[1::7][: max(1, posts // 25)])
         out(f"  queued {len(post_ids)} posts x {len(PLATFORMS)} accounts ({len(overdue)} overdue); {kills} kills")
 
         kill_log: list[dict[str, Any]] = []
@@ -130,29 +142,40 @@ def run(
         clean_err = world.daemon_stderr(clean)
         result = verify(world, post_ids)
         result.update(notices=check_notices(world, hook) | {"held_by_a_killed_sender": held})
-        world.outputs += [Output(f"notice {i}", json.dumps(b).encode()) for i, b in enumerate(hook.bodies)]
         result.update(
             posts=posts,
             deliveries=posts * len(PLATFORMS),
             overdue_posts=len(overdue),
-            refusals_armed=refusals,
-            kills=len(kill_log),
             kills_mid_request=sum(1 for k in kill_log if k["in_flight"]),
             kills_with_sending_rows=sum(1 for k in kill_log if k["sending"]),
-            kills_exited_early=sum(1 for k in kill_log if k["exited_early"] is not None),
             clean_exit=clean_code,
             clean_traceback=has_traceback(clean_err),
-            tracebacks=sum(1 for p in world.procs if has_traceback(world.daemon_stderr(p))),
-            seconds=round(time.monotonic() - started, 1),
-            sandbox_requests=len(world.sandbox.requests),
-            leaks=world.scan(),
-            scanned=world.scanned(),
+            **closing_figures(world, kill_log, refusals, started, hook),
         )
     return result
 
 
-def arm_delays(world: World, rng: random.Random, refuse: bool = False) -> int:
-    """Slow some publish and upload requests (0.5 to 3 s), so kills land mid-request; with ``refuse``,
+def closing_figures(
+    world: World, kill_log: list[dict[str, Any]], refusals: int, started: float, hook: Receiver | None
+) -> dict[str, Any]:
+    """What every soak reports at its end: kills, tracebacks, time, and the secrets scan of everything
+    crosspost wrote (the notices the receiver got included)."""
+    if hook is not None:
+        world.outputs += [Output(f"notice {i}", json.dumps(b).encode()) for i, b in enumerate(hook.bodies)]
+    return {
+        "refusals_armed": refusals,
+        "kills": len(kill_log),
+        "kills_exited_early": sum(1 for k in kill_log if k["exited_early"] is not None),
+        "tracebacks": sum(1 for p in world.procs if has_traceback(world.daemon_stderr(p))),
+        "seconds": round(time.monotonic() - started, 1),
+        "sandbox_requests": len(world.sandbox.requests),
+        "leaks": world.scan(),
+        "scanned": world.scanned(),
+    }
+
+
+def arm_delays(world: World, rng: random.Random, refuse: bool = False, longest: float = 3.0) -> int:
+    """Slow some publish and upload requests (0.5 to ``longest`` s), so kills land mid-request; with ``refuse``,
     one platform also refuses its next post outright (a ``failed`` delivery, and its notice). Returns
     how many refusals were armed."""
     world.sandbox.clear_faults()
@@ -161,7 +184,8 @@ def arm_delays(world: World, rng: random.Random, refuse: bool = False) -> int:
         # not the plain "refused, nothing public" this is meant to produce).
         world.fault(path=PUBLISH_PATH[rng.choice(REFUSERS)], method="POST", error="bad_request", times=1)
     for platform in PLATFORMS:
-        world.fault(path=PUBLISH_PATH[platform], method="POST", delay=rng.uniform(0.5, 3.0), times=rng.randint(1, 3))
+        delay = rng.uniform(0.5, longest)
+        world.fault(path=PUBLISH_PATH[platform], method="POST", delay=delay, times=rng.randint(1, 3))
         if rng.random() < 0.5:
             world.fault(path=UPLOAD_PATH[platform], delay=rng.uniform(0.5, 2.0), times=1)
     return int(refuse)
@@ -217,6 +241,8 @@ def verify(world: World, post_ids: list[int]) -> dict[str, Any]:
     ids = {p: {str(x["id"]): _norm(x.get("text") or "") for x in state[p]["posts"]} for p in PLATFORMS}
     duplicates = {p: sum(c - 1 for t, c in texts[p].items() if c > 1) for p in PLATFORMS}
     statuses: Counter[str] = Counter()
+    matrix: Counter[str] = Counter()  # what the store says beside what the platform shows
+    interrupted: Counter[str] = Counter()  # deliveries with a try cut off by a kill, by final status
     lost: list[str] = []
     unknown: list[dict[str, Any]] = []
     wrong: list[str] = []
@@ -225,10 +251,16 @@ def verify(world: World, post_ids: list[int]) -> dict[str, Any]:
             post = store.get_post(post_id)
             for d in post.deliveries:
                 statuses[d.status] += 1
+                if any(a.outcome == OUT_INTERRUPTED for a in d.history):
+                    interrupted[d.status] += 1
                 draft, _progress = store.draft_of(d.id)
                 parts = [_norm(t) for t in draft.parts]
                 on_platform = [t for t in parts if texts[d.platform][t]]
-                if d.status == "sent":
+                shown = "on" if len(on_platform) == len(parts) else "partly on" if on_platform else "not on"
+                matrix[f"{d.status}, {shown} the platform"] += 1
+                if d.status not in TERMINAL:
+                    lost.append(f"post {post_id} {d.account}: never settled, still {d.status}")
+                elif d.status == "sent":
                     if len(on_platform) != len(parts) or ids[d.platform].get(str(d.remote_id)) != parts[0]:
                         lost.append(f"post {post_id} {d.account}: sent as {d.remote_id} but not on the platform")
                 elif d.status == "unknown":
@@ -251,6 +283,8 @@ def verify(world: World, post_ids: list[int]) -> dict[str, Any]:
                         lost.append(f"post {post_id} {d.account}: {d.status}, not on the platform")
     return {
         "statuses": dict(statuses),
+        "store_vs_platform": dict(sorted(matrix.items())),
+        "interrupted_by_status": dict(interrupted),
         "duplicates": sum(duplicates.values()),
         "duplicates_by_platform": duplicates,
         "lost": len(lost),

@@ -12,15 +12,19 @@ made is what the platform would show, whatever crosspost was told.
 - **false sent**: ``sent`` with a remote id that is not a post this scenario made (another post's id,
   a look-alike's, a visitor's): the silent loss crosspost exists to prevent.
 - **unknown**: each ``unknown`` with its reason, for the report.
+
+:func:`overlaps` reads the sandbox's request log for the rule "never two requests in flight for one
+account", whichever daemon (or dead daemon) sent them.
 """
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from benchmarks.reliability.common import TERMINAL, World
+from benchmarks.reliability.common import TERMINAL, World, platform_of
 from crosspost.store.records import DeliveryRecord
 
 
@@ -124,4 +128,45 @@ def report(world: World, counts: list[Count], wrong: list[str], started: float) 
         "seconds": round(time.monotonic() - started, 1),
         "leaks": world.scan(),
         "scanned": world.scanned(),
+    }
+
+
+def _bare(path: str) -> str:
+    """A request path fit to print: Telegram's carries the bot token."""
+    return re.sub(r"^/bot[^/]+/", "/bot…/", path)
+
+
+def overlaps(world: World) -> dict[str, Any]:
+    """For each platform (one account each here): the requests the sandbox served, and those that
+    began while another request of the same account was still being served.
+
+    Each request's window is the sandbox's own: from the moment it had read the request (before any
+    injected delay) to the moment it had its answer ready (before writing it). That is what the
+    platform sees, and a lower bound on what the client sees; a request whose client was killed
+    still counts, until the sandbox is done with it.
+    """
+    with world.sandbox.lock:
+        rows = [(platform_of(world.sandbox, r["path"]), r) for r in world.sandbox.requests]
+    windows: dict[str, list[tuple[float, float, str]]] = {}
+    for platform, r in rows:
+        if platform:
+            windows.setdefault(platform, []).append((r["at"], r["at"] + r["seconds"], r["path"]))
+    counts: dict[str, int] = {}
+    examples: list[str] = []
+    for platform, spans in windows.items():
+        spans.sort()
+        counts[platform] = 0
+        end, path = float("-inf"), ""
+        for start, stop, what in spans:
+            if start < end:  # begun before the latest-ending earlier request was answered
+                counts[platform] += 1
+                ahead = end - start
+                examples.append(f"{platform}: {_bare(what)} began {ahead:.3f} s before {_bare(path)} was answered")
+            if stop > end:
+                end, path = stop, what
+    return {
+        "requests": {p: len(s) for p, s in windows.items()},
+        "overlaps": sum(counts.values()),
+        "by_platform": counts,
+        "examples": examples[:20],
     }
