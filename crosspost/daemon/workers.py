@@ -58,6 +58,9 @@ class Workers:
         self.after_work = after_work  # the scheduler claims the account's next due delivery at once
         self.policy = Policy.from_settings(settings)
         self.secrets = settings.secrets
+        # The contract's rule: a notice for each delivery that reaches a status in [notify] on; a status
+        # outside it (`sent`, by default) gets no outbox row at all (see crosspost.notify.outbox).
+        self.notify_on = settings.notify.on
         self.lock = threading.Lock()
         self.ready = threading.Condition(self.lock)  # a claim was queued, or the daemon is stopping
         self.busy: dict[str, Claim] = {}  # account -> the claim whose request is in flight
@@ -177,6 +180,7 @@ class Workers:
                 self.clock,
                 secrets=self.secrets,
                 log=self.log,
+                notify_on=self.notify_on,
             )
         except Exception as exc:  # noqa: BLE001 - the row stays sending; its lease expires and it is reconciled
             self.report(claim, "error", "internal", SENDING, redact(f"{type(exc).__name__}: {exc}", self.secrets))

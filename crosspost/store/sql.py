@@ -12,7 +12,7 @@ Alembic is imported only when the schema must be created or upgraded.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -233,6 +233,7 @@ class SqlStore:
         now: datetime,
         fence: Fence | None = None,
         history: dict[str, Any] | None = None,
+        notify_on: Collection[str] | None = None,
         **values: Any,
     ) -> bool:
         """The one guarded status write. Moves the delivery to ``to`` only from a status the transition
@@ -240,9 +241,12 @@ class SqlStore:
         claim (owner and token) still holds; leaving ``sending`` clears the lease; ``values`` are other
         columns (remote_id, url, error, next_try_at, sent_at...). ``history`` (record_attempt's keywords:
         at, seconds, outcome, code, error, is_try) is appended in the same transaction if the change
-        landed. Returns False when the guard refused: the caller must log that and act on it.
+        landed. ``notify_on`` (the config's ``[notify] on``, when the caller knows it): no outbox row for a
+        status not in it. Returns False when the guard refused: the caller must log that and act on it.
         Raises NotFound for an unknown id."""
-        return self._writes.settle(delivery_id, to, by=by, now=now, fence=fence, history=history, **values)
+        return self._writes.settle(
+            delivery_id, to, by=by, now=now, fence=fence, history=history, notify_on=notify_on, **values
+        )
 
     def delivery(self, delivery_id: int) -> DeliveryRecord:
         """One delivery as it is now (no history). Raises NotFound."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -203,10 +203,12 @@ class Writer:
         now: datetime,
         fence: Fence | None = None,
         history: dict[str, Any] | None = None,
+        notify_on: Collection[str] | None = None,
         **values: Any,
     ) -> bool:
         """The one guarded status write: see :func:`settle_row`. ``history`` (record_attempt's keywords)
-        is appended in the same transaction, only if the change landed."""
+        is appended in the same transaction, only if the change landed. ``notify_on``: the config's
+        ``[notify] on``, when the caller knows it (see :func:`crosspost.notify.outbox.enqueue_notices`)."""
         with self.engine.begin() as conn:
             changed = settle_row(conn, delivery_id, to, by=by, fence=fence, values={**values, "updated_at": now})
             if changed and history is not None:
@@ -214,7 +216,7 @@ class Writer:
             if changed and by != PERSON:
                 # The notice (issue 13) commits with the status change, or neither does: a crash cannot
                 # lose or duplicate one. A person who settled a delivery by hand needs no notice of it.
-                enqueue_notices(conn, [delivery_id], status=to, now=now)
+                enqueue_notices(conn, [delivery_id], status=to, now=now, on=notify_on)
             return changed
 
     # ---------------------------------------------------------------- the daemon's changes
