@@ -47,7 +47,14 @@ from crosspost.store.wake import Listener
 
 Clock = Callable[[], datetime]
 
-AHEAD = 0.05  # claim this long before the due time: the claim's transaction is done when the request must leave
+# Claim this long before the due time, so the claim's transaction is done when the request must leave. It
+# is the one step between a due time and its request that waits for SQLite's write lock, and another
+# process (a `crosspost queue`) may hold that lock: its waiters then sleep in SQLite's busy handler, in
+# steps of up to 100 ms. At 50 ms ahead, one post queued 0.3 s before its time went out 241 ms late (most
+# likely such a wait behind a queue's commit, fsynced then: see store.engine); 200 ms covers two of those
+# steps. The cost: a daemon killed in those 200 ms leaves the row `sending`, looked up at the next start
+# like any interrupted try.
+AHEAD = 0.2
 RECHECK_SECONDS = 1.0  # the safety net under the nudges: work due is found within this, nudge or not
 SWEEP_SECONDS = 5.0  # how often a round also looks for accounts missing from the config (a backlog walk)
 JOB_ID = "claim"
