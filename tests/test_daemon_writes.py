@@ -12,7 +12,10 @@ from pathlib import Path
 from adapter_world import adapter, fresh_fixture, sandbox_fixture
 from sqlalchemy import event, select
 
+from crosspost.config import load_config
+from crosspost.daemon import Daemon
 from crosspost.delivery import Policy, deliver
+from crosspost.demo import demo_config
 from crosspost.model import Draft
 from crosspost.sandbox import Sandbox
 from crosspost.store.sql import SqlStore
@@ -87,3 +90,46 @@ def test_a_sent_delivery_writes_no_notice_row_unless_sent_is_in_notify_on(sandbo
             )
             assert status == "sent"
             assert notice_rows(store) == expected
+
+
+def test_a_drain_settles_each_delivery_and_claims_the_next_in_one_transaction(sandbox: Sandbox, tmp_path: Path) -> None:
+    """The real daemon (--once) on one account's backlog: every delivery's `sent` and the claim of the
+    account's next delivery commit together, so the drain is one write transaction per delivery."""
+    config = tmp_path / "crosspost.toml"
+    config.write_text(demo_config(sandbox.url, database=str(tmp_path / "db.sqlite")), encoding="utf-8")
+    settings = load_config(config, {})
+    now = datetime.now(UTC) - timedelta(seconds=1)
+    count = 4
+    with SqlStore(settings.database_url, settings.media_dir) as store:
+        for i in range(count):
+            draft = Draft("twitter", "twitter", (f"Backlog post {i} {now.timestamp()}",))
+            store.queue_post(title=f"p{i}", source="p.md", drafts=[draft], due_at=now, now=now)
+        statements: list[str] = []
+        transactions: list[list[str]] = []
+
+        def statement(conn: object, cursor: object, sql: str, *args: object) -> None:
+            text = " ".join(sql.split())
+            if text.startswith("UPDATE deliveries SET status=") and "lease_token=(deliveries.lease_token +" in text:
+                statements.append("claim")
+            elif text.startswith("UPDATE deliveries SET") and "sent_at" in text:
+                statements.append("sent")
+            elif text.startswith("INSERT INTO attempts"):
+                statements.append("attempt")
+            elif text.startswith(("INSERT", "UPDATE", "DELETE")):
+                statements.append("other write")
+
+        def commit(conn: object) -> None:
+            if statements:
+                transactions.append(list(statements))
+            statements.clear()
+
+        event.listen(store.engine, "before_cursor_execute", statement)
+        event.listen(store.engine, "commit", commit)
+        assert Daemon(settings, store, log=lambda line: None).run_once() == 0
+        sent = [d.status for p in store.list_posts() for d in p.deliveries]
+    assert sent == ["sent"] * count
+    deliveries = [t for t in transactions if "claim" in t or "sent" in t]
+    # The first claim alone; then each `sent` (with its attempt row) and the next claim; the last finds
+    # nothing more due.
+    assert deliveries[0] == ["claim"]
+    assert deliveries[1:] == [["sent", "attempt", "claim"]] * (count - 1) + [["sent", "attempt"]]

@@ -34,7 +34,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Collection, Iterable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from crosspost.adapters.base import (
     Adapter,
@@ -69,6 +69,9 @@ from crosspost.statuses import (
 )
 from crosspost.store.records import Attempt, Claim
 from crosspost.store.sql import SqlStore
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
 
 RESUMES = "`crosspost retry` resumes after them"
 LOST = "lost"  # deliver()'s result when this worker's claim was taken over: it wrote nothing
@@ -112,17 +115,19 @@ def deliver(
     secrets: Iterable[str] = (),
     log: LogFn | None = None,
     notify_on: Collection[str] | None = None,
+    then: Callable[[Connection], object] | None = None,
 ) -> str:
     """Publish ``claim`` through ``adapter`` and record the outcome; returns the final status,
     ``"retrying"``, or :data:`LOST` when another daemon took the claim over (nothing was written).
 
-    ``notify_on`` (the config's ``[notify] on``): a status not in it writes no notice row.
+    ``notify_on`` (the config's ``[notify] on``): a status not in it writes no notice row. ``then(conn)``
+    runs in the transaction of the final settle, after it (the daemon claims the account's next there).
 
     Never raises for a platform's or an adapter's failure (those become
     statuses); a store failure propagates, leaving the delivery ``sending``
     under its lease, to be reconciled when the lease expires.
     """
-    return _Delivery(claim, adapter, store, policy, now_fn, frozenset(secrets), log, notify_on).run()
+    return _Delivery(claim, adapter, store, policy, now_fn, frozenset(secrets), log, notify_on, then).run()
 
 
 class _Continue(Exception):
@@ -140,6 +145,7 @@ class _Delivery:
         secrets: frozenset[str],
         log: LogFn | None,
         notify_on: Collection[str] | None = None,
+        then: Callable[[Connection], object] | None = None,
     ) -> None:
         self.claim = claim
         self.fence = claim.fence
@@ -150,6 +156,7 @@ class _Delivery:
         self.secrets = secrets
         self.log = log
         self.notify_on = notify_on
+        self.then = then
         self.saved_parts = len(claim.progress.parts)  # part ids the row has; more must be saved before a request
         self.attempts = claim.attempts
         self.first_doubt: datetime | None = None  # start of the first try in this run that may have landed
@@ -430,6 +437,7 @@ class _Delivery:
             now=now,
             fence=self.fence,
             notify_on=self.notify_on,
+            then=self.then,
             error=message,
             progress=self.claim.progress.to_json(),  # the ids this run learnt, in the same statement
             **values,
@@ -493,6 +501,7 @@ class _Delivery:
             error=message,
             history=history,
             notify_on=self.notify_on,
+            then=self.then,
         ):
             raise LostClaim(f"delivery {self.claim.delivery_id}: the claim was taken over")
         self.report("warning", "late", MISSED, reason=message)

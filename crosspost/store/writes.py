@@ -205,11 +205,16 @@ class Writer:
         fence: Fence | None = None,
         history: dict[str, Any] | None = None,
         notify_on: Collection[str] | None = None,
+        then: Callable[[Connection], object] | None = None,
         **values: Any,
     ) -> bool:
         """The one guarded status write: see :func:`settle_row`. ``history`` (record_attempt's keywords)
         is appended in the same transaction, only if the change landed. ``notify_on``: the config's
-        ``[notify] on``, when the caller knows it (see :func:`crosspost.notify.outbox.enqueue_notices`)."""
+        ``[notify] on``, when the caller knows it (see :func:`crosspost.notify.outbox.enqueue_notices`).
+        ``then(conn)`` runs after a change that landed, in the same transaction but in a savepoint of its
+        own: the daemon claims the account's next delivery there, so a settled delivery and the next
+        claim are one write transaction. Its failure undoes only what it did (the caller sees it did not
+        finish), never the result written before it."""
         with self.engine.begin() as conn:
             changed = settle_row(conn, delivery_id, to, by=by, fence=fence, values={**values, "updated_at": now})
             if changed and history is not None:
@@ -218,6 +223,12 @@ class Writer:
                 # The notice (issue 13) commits with the status change, or neither does: a crash cannot
                 # lose or duplicate one. A person who settled a delivery by hand needs no notice of it.
                 enqueue_notices(conn, [delivery_id], status=to, now=now, on=notify_on)
+            if changed and then is not None:
+                try:
+                    with conn.begin_nested():
+                        then(conn)
+                except Exception:  # noqa: BLE001 - see the docstring: the caller falls back to its own claim
+                    pass
             return changed
 
     # ---------------------------------------------------------------- the daemon's changes
