@@ -180,6 +180,7 @@ class Scheduler:
             takeover_after=self.takeover_after,
             accounts=[account],
             ahead=AHEAD,
+            daemons=self.daemons(),  # several daemons: keep to this one's share, as a round does
         )
 
     def _timed(self) -> None:
