@@ -33,8 +33,8 @@ def make_engine(url: str) -> Engine:
     writers = threading.Lock()
     event.listen(engine, "connect", _on_sqlite_connect)
     event.listen(engine, "begin", lambda conn: _on_sqlite_begin(conn, writers))
-    event.listen(engine, "commit", _release_writer)
-    event.listen(engine, "rollback", _release_writer)
+    event.listen(engine, "commit", lambda conn: _end_write(conn, "commit"))
+    event.listen(engine, "rollback", lambda conn: _end_write(conn, "rollback"))
     return engine
 
 
@@ -72,6 +72,24 @@ def _on_sqlite_begin(conn: Connection, writers: threading.Lock) -> None:
     except BaseException:
         _release_writer(conn)
         raise
+
+
+def _end_write(conn: Connection, how: str) -> None:
+    """End a write transaction, then let the next writer of this process in.
+
+    SQLAlchemy's ``commit``/``rollback`` events fire *before* the DBAPI call. Released there, the lock let
+    the next writer's BEGIN IMMEDIATE race the COMMIT still to come, and a writer that lost the race slept
+    in SQLite's busy handler (1 ms, then 2, 5, ...) with this process's one write lock idle. So the commit
+    (or rollback) is made here, on the DBAPI connection, and the lock released after it; SQLAlchemy's own
+    call then finds no transaction open, which pysqlite treats as nothing to do."""
+    if _WRITER not in conn.info:
+        return
+    try:
+        dbapi = conn.connection.dbapi_connection
+        if dbapi is not None:
+            getattr(dbapi, how)()
+    finally:
+        _release_writer(conn)
 
 
 def _release_writer(conn: Connection) -> None:
