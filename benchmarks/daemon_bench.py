@@ -45,6 +45,7 @@ from sqlalchemy import text
 from crosspost.demo import demo_config
 from crosspost.model import Draft
 from crosspost.sandbox import Fault, Sandbox, build_sandbox, core
+from crosspost.store.engine import READ_OPTION
 from crosspost.store.records import TERMINAL
 from crosspost.store.sql import SqlStore
 
@@ -125,9 +126,13 @@ class Bench:
         )
 
     def finished(self) -> int:
-        with self.store.engine.connect() as conn:
+        # A read transaction: a plain connection of this engine begins with BEGIN IMMEDIATE (the store's
+        # writers do), and polling with it took SQLite's write lock from the daemon being measured.
+        with self.store.engine.connect().execution_options(**{READ_OPTION: True}) as conn:
             marks = ", ".join(f"'{s}'" for s in sorted(TERMINAL))
-            return int(conn.execute(text(f"SELECT count(*) FROM deliveries WHERE status IN ({marks})")).scalar() or 0)
+            count = conn.execute(text(f"SELECT count(*) FROM deliveries WHERE status IN ({marks})")).scalar()
+            conn.rollback()
+            return int(count or 0)
 
     def wait_finished(self, count: int, timeout: float) -> None:
         deadline = time.monotonic() + timeout

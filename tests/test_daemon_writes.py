@@ -10,12 +10,16 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from adapter_world import adapter, fresh_fixture, sandbox_fixture
-from sqlalchemy import event
+from sqlalchemy import event, select
 
+from crosspost.config import load_config
+from crosspost.daemon import Daemon
 from crosspost.delivery import Policy, deliver
+from crosspost.demo import demo_config
 from crosspost.model import Draft
 from crosspost.sandbox import Sandbox
 from crosspost.store.sql import SqlStore
+from crosspost.store.tables import notices
 
 __all__ = ["fresh_fixture", "sandbox_fixture"]  # fixtures, used by name
 POLICY = Policy(max_attempts=3, retry_delay=timedelta(seconds=1), late_limit=timedelta(hours=1), spread=lambda: 0.0)
@@ -49,6 +53,83 @@ def test_a_clean_send_is_one_write_after_its_claim(sandbox: Sandbox, tmp_path: P
         record = store.get_post(claim.post_id).deliveries[0]
     assert (status, record.status, record.attempts) == ("sent", "sent", 1)
     assert [a.outcome for a in record.history] == ["sent"]
-    # The part's id the moment it exists (a crash after the request must not lose it), then the try's row
-    # and `sent` together: two writes, where there were three (the attempt row was a write of its own).
-    assert writes == ["write", "write"]
+    # One write: `sent`, the try's row and the post's id together, after the request. There were two (the
+    # id saved on its own first); a crash between the request and this write leaves the row `sending`,
+    # reconciled by a look-up, as a crash between the request and the id's own write did.
+    assert writes == ["write"]
+    assert store_progress(tmp_path, claim.delivery_id) == [record.remote_id]
+
+
+def store_progress(tmp_path: Path, delivery_id: int) -> list[str]:
+    with SqlStore(f"sqlite:///{tmp_path / 'db.sqlite'}", tmp_path / "media") as store:
+        return store.draft_of(delivery_id)[1].parts
+
+
+def notice_rows(store: SqlStore) -> list[tuple[str, str]]:
+    with store.engine.connect() as conn:
+        return [(r.status, r.state) for r in conn.execute(select(notices.c.status, notices.c.state))]
+
+
+def test_a_sent_delivery_writes_no_notice_row_unless_sent_is_in_notify_on(sandbox: Sandbox, tmp_path: Path) -> None:
+    """The contract: one notice per delivery that reaches a status in ``[notify] on``. A row for a `sent` that
+    no one asked to hear of would only be settled away as skipped: a write transaction per delivery."""
+    now = datetime.now(UTC)
+    for on, expected in (({"failed", "unknown", "missed"}, []), ({"sent", "failed"}, [("sent", "queued")])):
+        folder = tmp_path / "-".join(sorted(on))
+        with SqlStore(f"sqlite:///{folder / 'db.sqlite'}", folder / "media") as store:
+            store.queue_post(
+                title="t",
+                source="t.md",
+                drafts=[Draft("twitter", "twitter", (f"A notice for {sorted(on)}?",))],
+                due_at=now,
+                now=now,
+            )
+            (claim,) = store.claim_due(now=now, owner="d", lease_seconds=60)
+            status = deliver(
+                claim, adapter("twitter", sandbox), store, POLICY, lambda: datetime.now(UTC), notify_on=frozenset(on)
+            )
+            assert status == "sent"
+            assert notice_rows(store) == expected
+
+
+def test_a_drain_settles_each_delivery_and_claims_the_next_in_one_transaction(sandbox: Sandbox, tmp_path: Path) -> None:
+    """The real daemon (--once) on one account's backlog: every delivery's `sent` and the claim of the
+    account's next delivery commit together, so the drain is one write transaction per delivery."""
+    config = tmp_path / "crosspost.toml"
+    config.write_text(demo_config(sandbox.url, database=str(tmp_path / "db.sqlite")), encoding="utf-8")
+    settings = load_config(config, {})
+    now = datetime.now(UTC) - timedelta(seconds=1)
+    count = 4
+    with SqlStore(settings.database_url, settings.media_dir) as store:
+        for i in range(count):
+            draft = Draft("twitter", "twitter", (f"Backlog post {i} {now.timestamp()}",))
+            store.queue_post(title=f"p{i}", source="p.md", drafts=[draft], due_at=now, now=now)
+        statements: list[str] = []
+        transactions: list[list[str]] = []
+
+        def statement(conn: object, cursor: object, sql: str, *args: object) -> None:
+            text = " ".join(sql.split())
+            if text.startswith("UPDATE deliveries SET status=") and "lease_token=(deliveries.lease_token +" in text:
+                statements.append("claim")
+            elif text.startswith("UPDATE deliveries SET") and "sent_at" in text:
+                statements.append("sent")
+            elif text.startswith("INSERT INTO attempts"):
+                statements.append("attempt")
+            elif text.startswith(("INSERT", "UPDATE", "DELETE")):
+                statements.append("other write")
+
+        def commit(conn: object) -> None:
+            if statements:
+                transactions.append(list(statements))
+            statements.clear()
+
+        event.listen(store.engine, "before_cursor_execute", statement)
+        event.listen(store.engine, "commit", commit)
+        assert Daemon(settings, store, log=lambda line: None).run_once() == 0
+        sent = [d.status for p in store.list_posts() for d in p.deliveries]
+    assert sent == ["sent"] * count
+    deliveries = [t for t in transactions if "claim" in t or "sent" in t]
+    # The first claim alone; then each `sent` (with its attempt row) and the next claim; the last finds
+    # nothing more due.
+    assert deliveries[0] == ["claim"]
+    assert deliveries[1:] == [["sent", "attempt", "claim"]] * (count - 1) + [["sent", "attempt"]]

@@ -114,3 +114,26 @@ def test_a_worker_whose_lease_ran_out_stops_before_its_next_request(store: SqlSt
     assert deliver(claim, tw, store, POLICY, clock) == LOST
     assert tw.wall.parts == ["tw-1"]
     assert store.draft_of(record(store, post).id)[1].parts == ["tw-1"]  # a fact, kept for the next owner
+
+
+def test_a_take_over_after_a_single_posts_request_refuses_its_one_write_and_keeps_no_id(
+    store: SqlStore, clock: Clock
+) -> None:
+    """A single post's id is no longer saved on its own: it rides with `sent` (issue 14). A worker that lost
+    its claim while its request was out writes neither; the new owner finds the row as it left it."""
+    post = queue(store, "tw")
+    old = take(store, "frozen")
+
+    def posted_then_taken_over(adapter: ScriptedAdapter, draft: Draft, progress: Progress) -> object:
+        progress.checkpoint()  # the claim holds: the request goes out
+        part = adapter.post_one(progress)
+        clock.advance(LEASE + 1)
+        take(store, "second", clock())  # the answer came back after the take-over
+        return adapter.receipt(part)
+
+    tw = ScriptedAdapter("tw", [posted_then_taken_over])
+    assert deliver(old, tw, store, POLICY, clock) == LOST
+    assert tw.wall.parts == ["tw-1"]
+    rec = record(store, post)
+    assert (rec.status, rec.remote_id, rec.history) == ("sending", None, ())
+    assert store.draft_of(rec.id)[1].parts == []  # the new owner's look-up settles it, from the platform

@@ -24,7 +24,8 @@ from crosspost.cli import cli
 from crosspost.config import load_config
 from crosspost.daemon import run_daemon
 from crosspost.errors import ConfigError
-from crosspost.notify.sender import BACKOFF, GROUP_WINDOW, send_due
+from crosspost.notify import outbox
+from crosspost.notify.sender import BACKOFF, GROUP_WINDOW, lease_for, send_due
 from crosspost.sandbox import Fault, Sandbox, build_sandbox
 from crosspost.store.sql import SqlStore
 from crosspost.store.tables import deliveries, notices
@@ -291,15 +292,17 @@ def test_a_retried_delivery_that_fails_again_gets_a_second_notice(
     assert len(hook.bodies) == 2  # one per time it reached failed, never one per try
 
 
-def test_sent_is_skipped_by_default_and_told_when_asked(
+def test_sent_is_not_told_by_default_and_told_when_asked(
     tmp_path: Path, sandbox: tuple[Sandbox, str], hook: Hook
 ) -> None:
     world = make_world(tmp_path, sandbox, [hook_url(hook)])
     post = world.queue("vk")
     assert world.run_once() == 0
     assert hook.bodies == []
+    # No outbox row at all (issue 14): one would only be settled away, a write per delivery for nothing.
+    assert world.rows() == []
     code, out, _ = world.cli("log", "--json")
-    assert json.loads(out)[0]["notice"] == {"state": "skipped", "error": "sent is not in [notify] on"}
+    assert json.loads(out)[0]["notice"] is None
 
     other = make_world(tmp_path / "b", sandbox, [hook_url(hook)], on=["sent"])
     post = other.queue("vk")
@@ -489,3 +492,25 @@ def test_a_bad_digest_time_is_one_clear_line(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r'notify.digest: must be a time of day as "HH:MM"; write digest = "08:00"$'):
         load_config(path, {})
     assert load_config(write(tmp_path, '[notify]\ndigest = "08:30"\n'), {}).notify.digest == time(8, 30)
+
+
+def test_a_group_left_by_a_killed_sender_goes_out_once_its_targets_lease_lapses(
+    tmp_path: Path, sandbox: tuple[Sandbox, str], hook: Hook
+) -> None:
+    """The sender's lease is what trying each target once can take (issue 14: it was a fixed five minutes,
+    and a soak saw notices wait that long after a kill), so another sender takes the group soon after."""
+    world = make_world(tmp_path, sandbox, [hook_url(hook)])
+    world.sandbox.add_faults([Fault(path=r"^/method/wall\.post$", error="auth")])
+    world.queue("vk")
+    assert world.run_once() == 1
+    assert len(hook.bodies) == 1  # --once sent it; put it back as a sender that died mid-send leaves it
+    with world.store.engine.begin() as conn:
+        conn.execute(update(notices).values(state="queued", tries=0, next_try_at=None, done_targets="[]"))
+    now = datetime.now(UTC)
+    [row] = world.rows()
+    assert outbox.claim(world.store.engine, [row["id"]], now=now, lease=lease_for(1))  # the sender that is killed
+    lapse = now + lease_for(1)
+    assert lease_for(1) < timedelta(minutes=1)
+    assert send_due(world.store, world.settings, lapse - timedelta(seconds=1), world.lines.append) == 0
+    assert send_due(world.store, world.settings, lapse, world.lines.append) == 1
+    assert len(hook.bodies) == 2

@@ -82,6 +82,7 @@ class Daemon:
             stopping=self.stopping,
             changed=self.changed,
             after_work=lambda account: self.scheduler.account_free(account),
+            claim_next=lambda conn, account: self.scheduler.claim_next(conn, account),
         )
         self.scheduler = Scheduler(settings, store, self.workers, self.owner, log, clock=clock, stopping=self.stopping)
         self.presence = Presence(

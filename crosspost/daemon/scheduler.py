@@ -34,7 +34,7 @@ import logging
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from crosspost.config import Settings
 from crosspost.daemon.presence import LEASE_SECONDS
@@ -42,12 +42,23 @@ from crosspost.daemon.workers import Workers
 from crosspost.delivery import LogFn, log_line
 from crosspost.delivery.policy import TAKEOVER_MARGIN
 from crosspost.redact import redact
+from crosspost.store.records import Claim
 from crosspost.store.sql import SqlStore
 from crosspost.store.wake import Listener
 
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
 Clock = Callable[[], datetime]
 
-AHEAD = 0.05  # claim this long before the due time: the claim's transaction is done when the request must leave
+# Claim this long before the due time, so the claim's transaction is done when the request must leave. It
+# is the one step between a due time and its request that waits for SQLite's write lock, and another
+# process (a `crosspost queue`) may hold that lock: its waiters then sleep in SQLite's busy handler, in
+# steps of up to 100 ms. At 50 ms ahead, one post queued 0.3 s before its time went out 241 ms late (most
+# likely such a wait behind a queue's commit, fsynced then: see store.engine); 200 ms covers two of those
+# steps. The cost: a daemon killed in those 200 ms leaves the row `sending`, looked up at the next start
+# like any interrupted try.
+AHEAD = 0.2
 RECHECK_SECONDS = 1.0  # the safety net under the nudges: work due is found within this, nudge or not
 SWEEP_SECONDS = 5.0  # how often a round also looks for accounts missing from the config (a backlog walk)
 JOB_ID = "claim"
@@ -145,6 +156,32 @@ class Scheduler:
         with self.flags:
             self.free.add(account)
         self.round(self.clock())
+
+    def claim_next(self, conn: Connection, account: str) -> list[Claim]:
+        """A worker settles its delivery: claim its account's next due one in that same transaction (the
+        workers' ``claim_next``), so a drain costs one write transaction per delivery.
+
+        No ``claim_lock`` here, on purpose: the settle holds the write lock (SQLite) and a round holds
+        ``claim_lock`` while it waits for that lock, so taking both would deadlock. Nothing is lost: the
+        database serializes claimers (BEGIN IMMEDIATE, PostgreSQL's claim lock), and a round never asks
+        for this account meanwhile, since its worker counts as busy until the claim is queued."""
+        if self.stopping.is_set():
+            return []
+        from crosspost.store.claims import claim_due
+
+        busy = [a for a in self.workers.busy_accounts() if a != account]
+        return claim_due(
+            conn,
+            now=self.clock(),
+            owner=self.owner,
+            lease_seconds=LEASE_SECONDS,
+            limit=1,
+            exclude_accounts=busy,
+            takeover_after=self.takeover_after,
+            accounts=[account],
+            ahead=AHEAD,
+            daemons=self.daemons(),  # several daemons: keep to this one's share, as a round does
+        )
 
     def _timed(self) -> None:
         try:

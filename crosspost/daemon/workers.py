@@ -5,7 +5,9 @@ the daemon stops, taking its account's claims one after the other from a
 queue. Fifty accounts are fifty threads however long the backlog; no thread
 is made per delivery, and none claims (the scheduler is the one claimer: a
 worker that finishes only tells it, through ``after_work``, which account is
-free). Workers are daemon threads rather than a ThreadPoolExecutor on
+free), or claims that account's next delivery inside the transaction that
+settles the one it finished (``claim_next``: one write transaction per
+delivery, where there were two). Workers are daemon threads rather than a ThreadPoolExecutor on
 purpose: the interpreter joins an executor's threads at exit, so one stuck
 request could hold a SIGTERM past its bound. Ours are waited for up to
 ``request_timeout`` plus a margin; anything still running then stays
@@ -18,6 +20,7 @@ import threading
 from collections import deque
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from crosspost.adapters.base import Adapter
 from crosspost.config import AccountConfig, Settings
@@ -27,9 +30,14 @@ from crosspost.statuses import FAILED, OUT_LOST_CLAIM, SENDING
 from crosspost.store.records import Claim, Fence
 from crosspost.store.sql import SqlStore
 
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
 STOP_MARGIN = 5.0  # on SIGTERM, in-flight requests get request_timeout plus this to finish
 
 AdapterFactory = Callable[[AccountConfig, float], Adapter]
+# (the settle's connection, an account) -> the claims made for it in that transaction
+ClaimNext = Callable[["Connection", str], list[Claim]]
 Clock = Callable[[], datetime]
 
 
@@ -47,6 +55,7 @@ class Workers:
         stopping: threading.Event,
         changed: threading.Event,
         after_work: Callable[[str], object],
+        claim_next: ClaimNext | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -56,8 +65,12 @@ class Workers:
         self.stopping = stopping
         self.changed = changed  # set when a worker finished: the driver looks again
         self.after_work = after_work  # the scheduler claims the account's next due delivery at once
+        self.claim_next = claim_next  # the same, inside the settle's own transaction (see work())
         self.policy = Policy.from_settings(settings)
         self.secrets = settings.secrets
+        # The contract's rule: a notice for each delivery that reaches a status in [notify] on; a status
+        # outside it (`sent`, by default) gets no outbox row at all (see crosspost.notify.outbox).
+        self.notify_on = settings.notify.on
         self.lock = threading.Lock()
         self.ready = threading.Condition(self.lock)  # a claim was queued, or the daemon is stopping
         self.busy: dict[str, Claim] = {}  # account -> the claim whose request is in flight
@@ -138,13 +151,18 @@ class Workers:
                     break  # what is still queued is given back by drain()
                 claim = queue.popleft()
                 self.busy[account] = claim
+            followed: list[list[Claim]] = []  # the next claims, made in the settle's transaction
             if self.hold_until_due(claim):
-                self.outcomes[claim.delivery_id] = self.deliver_one(claim)
+                self.outcomes[claim.delivery_id] = self.deliver_one(claim, followed)
+            for claimed in followed[0] if followed else ():
+                self.start(claimed)  # queued before this account stops counting as busy
             with self.lock:
                 del self.busy[account]
             self.changed.set()
             if self.stopping.is_set():
                 break
+            if followed and all(c.account == account for c in followed[0]):
+                continue  # the account's next is claimed (or nothing is due for it): no round needed
             try:
                 self.after_work(account)  # a backlog drains at the platform's pace, not a tick's
             except Exception as exc:  # noqa: BLE001 - the scheduler's re-check claims it
@@ -164,8 +182,16 @@ class Workers:
                 return False
         return True
 
-    def deliver_one(self, claim: Claim) -> str:
+    def deliver_one(self, claim: Claim, followed: list[list[Claim]] | None = None) -> str:
+        """Deliver ``claim``; the claims its settle's transaction made for the account are appended to
+        ``followed`` (nothing appended: that transaction did not claim, the scheduler must)."""
         account = self.settings.accounts.get(claim.account)
+
+        def then(conn: Connection) -> None:
+            assert self.claim_next is not None and followed is not None
+            followed.append(self.claim_next(conn, claim.account))
+
+        use_then = self.claim_next is not None and followed is not None
         try:
             if account is None or account.platform != claim.platform:
                 return self.no_account(claim)
@@ -177,6 +203,8 @@ class Workers:
                 self.clock,
                 secrets=self.secrets,
                 log=self.log,
+                notify_on=self.notify_on,
+                then=then if use_then else None,
             )
         except Exception as exc:  # noqa: BLE001 - the row stays sending; its lease expires and it is reconciled
             self.report(claim, "error", "internal", SENDING, redact(f"{type(exc).__name__}: {exc}", self.secrets))

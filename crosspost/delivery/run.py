@@ -14,17 +14,27 @@ the delivery becomes ``unknown`` and waits for a person, never for a blind resen
 Why the fence: a daemon frozen (SIGSTOP, a suspended VM) may wake after another
 took its claim over. Every write here carries the claim's fence and is refused
 after a take-over, and :meth:`_Delivery.checkpoint` runs before every request
-that could publish (``Progress.checkpoint``, called by the adapters, and after
-each id saved): the old worker stops (:class:`~crosspost.model.LostClaim`) and
-writes nothing.
+that could publish (``Progress.checkpoint``, called by the adapters): the old
+worker stops (:class:`~crosspost.model.LostClaim`) and writes nothing.
+
+Why one write for a sent post: the result of a request is written before
+anything else happens, and a published part's id before the next request that
+could publish (a retry must resume after it, never post it again). So a thread
+part with more to come is saved the moment the adapter reports it, and any id
+not yet saved is saved at the next checkpoint, which precedes every such
+request; when no request follows (a single post, a thread's last part), the
+settle that records the result carries it, in the same statement. Media ids
+only spare an upload (uploading again makes no post): they ride with the next
+write. A sent single post is then one write transaction: ``sent``, its attempt
+row and its progress together.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from crosspost.adapters.base import (
     Adapter,
@@ -59,6 +69,9 @@ from crosspost.statuses import (
 )
 from crosspost.store.records import Attempt, Claim
 from crosspost.store.sql import SqlStore
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
 
 RESUMES = "`crosspost retry` resumes after them"
 LOST = "lost"  # deliver()'s result when this worker's claim was taken over: it wrote nothing
@@ -101,15 +114,20 @@ def deliver(
     *,
     secrets: Iterable[str] = (),
     log: LogFn | None = None,
+    notify_on: Collection[str] | None = None,
+    then: Callable[[Connection], object] | None = None,
 ) -> str:
     """Publish ``claim`` through ``adapter`` and record the outcome; returns the final status,
     ``"retrying"``, or :data:`LOST` when another daemon took the claim over (nothing was written).
+
+    ``notify_on`` (the config's ``[notify] on``): a status not in it writes no notice row. ``then(conn)``
+    runs in the transaction of the final settle, after it (the daemon claims the account's next there).
 
     Never raises for a platform's or an adapter's failure (those become
     statuses); a store failure propagates, leaving the delivery ``sending``
     under its lease, to be reconciled when the lease expires.
     """
-    return _Delivery(claim, adapter, store, policy, now_fn, frozenset(secrets), log).run()
+    return _Delivery(claim, adapter, store, policy, now_fn, frozenset(secrets), log, notify_on, then).run()
 
 
 class _Continue(Exception):
@@ -126,6 +144,8 @@ class _Delivery:
         now_fn: Callable[[], datetime],
         secrets: frozenset[str],
         log: LogFn | None,
+        notify_on: Collection[str] | None = None,
+        then: Callable[[Connection], object] | None = None,
     ) -> None:
         self.claim = claim
         self.fence = claim.fence
@@ -135,28 +155,49 @@ class _Delivery:
         self.now_fn = now_fn
         self.secrets = secrets
         self.log = log
+        self.notify_on = notify_on
+        self.then = then
+        self.saved_parts = len(claim.progress.parts)  # part ids the row has; more must be saved before a request
         self.attempts = claim.attempts
         self.first_doubt: datetime | None = None  # start of the first try in this run that may have landed
         self.name = platform_name(claim.platform)
 
     # ------------------------------------------------------------ the fence
     def checkpoint(self) -> None:
-        """Before every request that could publish: stop if this worker no longer holds its claim, or its
-        lease ran out (a take-over may be under way: the new owner trusts that nothing starts after it)."""
+        """Before every request that could publish: save the part ids published since the last write, then
+        stop if this worker no longer holds its claim, or its lease ran out (a take-over may be under way:
+        the new owner trusts that nothing starts after it).
+
+        A read, not a write: the final settle's conditional UPDATE is what fences the result (a worker that
+        lost its claim writes nothing). This check exists so that such a worker does not *publish*, and a
+        read tells that as well as a write would: a claim is only taken over ``takeover_after`` seconds after
+        its lease lapsed (store.claims), so a row that still names this owner and token with a lease running
+        past our clock cannot be taken before this request has started."""
+        self.flush_parts()
         if not self.store.holds(self.fence, now=self.now_fn()):
             raise LostClaim(f"delivery {self.claim.delivery_id}: the claim was taken over")
 
-    def save_progress(self, progress: Progress) -> None:
+    def flush_parts(self) -> None:
+        """Write the progress if it holds part ids the row lacks (fenced): before a request, or a failure's
+        history row, so a retry never publishes a part again."""
+        progress = self.claim.progress
+        if len(progress.parts) <= self.saved_parts:
+            return
         if not self.store.save_progress(self.claim.delivery_id, progress, fence=self.fence):
             raise LostClaim(f"delivery {self.claim.delivery_id}: the claim was taken over")
-        # The adapter's next request follows at once: check the lease too, for adapters that do not
-        # call progress.checkpoint() themselves.
-        self.checkpoint()
+        self.saved_parts = len(progress.parts)
+
+    def progress_changed(self, progress: Progress) -> None:
+        """The adapter recorded an id. A thread part with more parts to come is saved at once, and the
+        lease checked, as before a request (for adapters that do not call ``progress.checkpoint()``
+        themselves); the last part, and media ids, wait for the next write (see the module's note)."""
+        if self.saved_parts < len(progress.parts) < len(self.claim.draft.parts):
+            self.checkpoint()
 
     # ------------------------------------------------------------ the flow
     def run(self) -> str:
         claim = self.claim
-        claim.progress.on_change = self.save_progress
+        claim.progress.on_change = self.progress_changed
         claim.progress.guard = self.checkpoint
         try:
             return self.flow()
@@ -390,7 +431,16 @@ class _Delivery:
         """The one place a worker settles its delivery: fenced; a refusal means the claim was lost."""
         now = self.now_fn()
         if not self.store.settle(
-            self.claim.delivery_id, status, by=DAEMON, now=now, fence=self.fence, error=message, **values
+            self.claim.delivery_id,
+            status,
+            by=DAEMON,
+            now=now,
+            fence=self.fence,
+            notify_on=self.notify_on,
+            then=self.then,
+            error=message,
+            progress=self.claim.progress.to_json(),  # the ids this run learnt, in the same statement
+            **values,
         ):
             raise LostClaim(f"delivery {self.claim.delivery_id}: the claim was taken over")
         fields: dict[str, object] = {"reason": message} if message else {}
@@ -443,7 +493,15 @@ class _Delivery:
             "is_try": False,
         }
         if not self.store.settle(
-            self.claim.delivery_id, MISSED, by=DAEMON, now=now, fence=self.fence, error=message, history=history
+            self.claim.delivery_id,
+            MISSED,
+            by=DAEMON,
+            now=now,
+            fence=self.fence,
+            error=message,
+            history=history,
+            notify_on=self.notify_on,
+            then=self.then,
         ):
             raise LostClaim(f"delivery {self.claim.delivery_id}: the claim was taken over")
         self.report("warning", "late", MISSED, reason=message)
@@ -458,6 +516,7 @@ class _Delivery:
     def record_row(
         self, at: datetime, seconds: float, outcome: str, code: str | None, error: str | None, *, is_try: bool
     ) -> None:
+        self.flush_parts()  # a failure after some parts went out: their ids first, whatever follows
         if not self.store.record_attempt(
             self.claim.delivery_id,
             at=at,

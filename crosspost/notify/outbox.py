@@ -3,13 +3,17 @@
 A delivery's notice row is written by :func:`enqueue_notices` inside the transaction that changes its
 status, for every status that may be worth a notice; whether it is worth one under the current
 ``[notify]`` is the sender's decision (a row it does not send is ``skipped``, with the reason), so
-``log`` and ``show`` can always say what became of a delivery's notice.
+``log`` and ``show`` can say what became of a delivery's notice. One exception, by the contract's
+rule (one notice per delivery that reaches a status in ``on``): when the writer knows ``on`` (the
+daemon passes its config's) and the status is not in it, no row is written at all. That is the
+common ``sent`` under the default ``on``: a row there would only be settled away as ``skipped`` by
+the sender, one more write transaction per delivery for nothing; ``log`` then shows no notice.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -29,13 +33,21 @@ WAITING = (PENDING, SENDING, RETRYING)
 n = notices.c
 
 
-def enqueue_notices(conn: Connection, delivery_ids: Iterable[int], *, status: str, now: datetime) -> None:
+def enqueue_notices(
+    conn: Connection,
+    delivery_ids: Iterable[int],
+    *,
+    status: str,
+    now: datetime,
+    on: Collection[str] | None = None,
+) -> None:
     """Queue one notice per delivery in ``delivery_ids``, which have just reached ``status``.
 
     Call it in the status change's own transaction (after the guarded UPDATE succeeded), so the
-    notice commits or rolls back with it. Statuses no notice is about are ignored.
+    notice commits or rolls back with it. Statuses no notice is about are ignored, and so is a status
+    not in ``on`` (the ``[notify]`` on of the writer's config; None: not known, the sender judges).
     """
-    if status not in NOTICE_STATUSES:
+    if status not in NOTICE_STATUSES or (on is not None and status not in on):
         return
     for delivery_id in delivery_ids:
         row = conn.execute(

@@ -24,12 +24,21 @@ from crosspost.store.records import SENT
 from crosspost.store.sql import SqlStore
 
 GROUP_WINDOW = timedelta(seconds=60)
-LEASE = timedelta(minutes=5)  # longer than Apprise takes to try every target once
+# How long one target can take to be tried once: Apprise's slowest default timeouts are mail's (15 s to
+# connect, 4 s to read); its web plugins take 4 s + 4 s. Rounded up for a request or two more.
+TARGET_SECONDS = 20.0
+LEASE_MARGIN = timedelta(seconds=10)
 BACKOFF = timedelta(seconds=30)
 BACKOFF_MAX = timedelta(hours=1)
 MAX_TRIES = 10  # about five hours of trying
 POLL_SECONDS = 1.0
 CLOSE_SECONDS = 20.0
+
+
+def lease_for(urls: int) -> timedelta:
+    """How long a sender holds a group: trying each of ``urls`` targets once, plus a margin. A sender killed
+    mid-send leaves its group to another (or the next start) after this, not after a fixed five minutes."""
+    return timedelta(seconds=TARGET_SECONDS * max(1, urls)) + LEASE_MARGIN
 
 
 def backoff(tries: int) -> timedelta:
@@ -54,7 +63,7 @@ def send_due(store: SqlStore, settings: Settings, now: datetime, log: LogFn, *, 
     for group in groups.values():
         if not (final or _ready(store, group, now)):
             continue
-        if not outbox.claim(engine, [g.id for g in group], now=now, lease=LEASE):
+        if not outbox.claim(engine, [g.id for g in group], now=now, lease=lease_for(len(settings.notify.urls))):
             continue  # another daemon's sender has it
         sent += _send_group(store, settings, group, now, log)
     return sent

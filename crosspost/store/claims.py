@@ -17,13 +17,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import bindparam, func, select, union
+from sqlalchemy import bindparam, func, select, union, update
 from sqlalchemy.engine import Connection
 
 from crosspost.model import Draft, Progress
-from crosspost.statuses import CLAIM, OUT_LOOKUP_FAILED, PENDING, RETRYING, SENDING
+from crosspost.statuses import CLAIM, OUT_LOOKUP_FAILED, PENDING, RETRYING, SENDING, allowed_from
 from crosspost.store.engine import LOCK_CLAIM, serialize
 from crosspost.store.records import Claim
 from crosspost.store.tables import attempts, deliveries
@@ -77,35 +77,18 @@ def claim_due(
     lease_until = now + timedelta(seconds=lease_seconds)
     claims: list[Claim] = []
     for row in picked:
-        where = [d.status == row.status]
         if row.status == SENDING:
-            where.append(d.lease_until <= lapsed)
-        before = conn.execute(
-            select(
-                d.post_id,
-                d.platform,
-                d.draft,
-                d.progress,
-                d.attempts,
-                d.due_at,
-                d.claimed_at,
-                d.lease_owner,
-                d.lease_until,
-            ).where(d.id == row.id, *where)
-        ).first()
+            before = _take_over(conn, row.id, owner=owner, now=now, lapsed=lapsed, lease_until=lease_until)
+        else:
+            # Waiting work, the drain's every claim: one UPDATE ... RETURNING, guarded by the status the probe
+            # saw (the transition table's claim: pending or retrying to sending; never a terminal status).
+            params = {"c_id": row.id, "c_status": row.status, "c_owner": owner, "c_until": lease_until, "c_now": now}
+            before = conn.execute(_CLAIM, params).first()
         if before is None:
             continue
-        values = {"lease_owner": owner, "lease_until": lease_until, "claimed_at": now, "lease_token": d.lease_token + 1}
-        if not settle_row(conn, row.id, SENDING, by=CLAIM, values={**values, "updated_at": now}, where=where):
-            continue
-        token = conn.execute(select(d.lease_token).where(d.id == row.id)).scalar_one()
+        token = before.lease_token
         # The latest rows back to the last try: the last outcome, and the look-ups that failed since.
-        recent = conn.execute(
-            select(attempts.c.at, attempts.c.outcome, attempts.c.is_try)
-            .where(attempts.c.delivery_id == row.id)
-            .order_by(attempts.c.id.desc())
-            .limit(20)
-        ).all()
+        recent = conn.execute(_RECENT, {"id": row.id}).all()
         last = recent[0] if recent else None
         failed_lookups = 0
         for attempt in recent:
@@ -140,6 +123,47 @@ def claim_due(
     return claims
 
 
+def _take_over(
+    conn: Connection, delivery_id: int, *, owner: str, now: datetime, lapsed: datetime, lease_until: datetime
+) -> Any:
+    """A dead or frozen daemon's ``sending`` row, its lease lapsed before ``lapsed``: the row as it was
+    (the lost try's claim time and owner: the look-up's window), once it is ours; None if it is not."""
+    where = [d.status == SENDING, d.lease_until <= lapsed]
+    before = conn.execute(
+        select(
+            d.post_id,
+            d.platform,
+            d.draft,
+            d.progress,
+            d.attempts,
+            d.due_at,
+            d.claimed_at,
+            d.lease_owner,
+            d.lease_until,
+        ).where(d.id == delivery_id, *where)
+    ).first()
+    if before is None:
+        return None
+    values = {"lease_owner": owner, "lease_until": lease_until, "claimed_at": now, "lease_token": d.lease_token + 1}
+    if not settle_row(conn, delivery_id, SENDING, by=CLAIM, values={**values, "updated_at": now}, where=where):
+        return None
+    token = conn.execute(select(d.lease_token).where(d.id == delivery_id)).scalar_one()
+    return _TakenOver(*before, lease_token=token)
+
+
+class _TakenOver(NamedTuple):
+    post_id: int
+    platform: str
+    draft: str
+    progress: str | None
+    attempts: int
+    due_at: datetime
+    claimed_at: datetime | None
+    lease_owner: str | None
+    lease_until: datetime | None
+    lease_token: int
+
+
 def _probe(status: str, column: Any) -> Any:
     return (
         select(d.id, d.account, d.status, column)
@@ -160,6 +184,26 @@ _STALE = (
     .with_for_update(skip_locked=True)
 )
 _NEXT = (_probe(PENDING, d.due_at), _probe(RETRYING, d.next_try_at))
+assert {PENDING, RETRYING} <= set(allowed_from(SENDING, CLAIM))  # what _CLAIM's guard relies on
+_CLAIM = (
+    update(deliveries)
+    .where(d.id == bindparam("c_id"), d.status == bindparam("c_status"))
+    .values(
+        status=SENDING,
+        lease_owner=bindparam("c_owner", type_=d.lease_owner.type),
+        lease_until=bindparam("c_until", type_=d.lease_until.type),
+        claimed_at=bindparam("c_now", type_=d.claimed_at.type),
+        updated_at=bindparam("c_now", type_=d.updated_at.type),
+        lease_token=d.lease_token + 1,
+    )
+    .returning(d.post_id, d.platform, d.draft, d.progress, d.attempts, d.due_at, d.lease_token)
+)
+_RECENT = (
+    select(attempts.c.at, attempts.c.outcome, attempts.c.is_try)
+    .where(attempts.c.delivery_id == bindparam("id"))
+    .order_by(attempts.c.id.desc())
+    .limit(20)
+)
 
 
 def _next_of(conn: Connection, account: str, horizon: datetime) -> list[Any]:

@@ -12,7 +12,7 @@ Alembic is imported only when the schema must be created or upgraded.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -27,6 +27,7 @@ from crosspost.store.records import Claim, DeliveryRecord, Fence, PostRecord, Po
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
+    from sqlalchemy.engine import Connection
 
     from crosspost.store.writes import PublicParts, Writer
 
@@ -233,6 +234,8 @@ class SqlStore:
         now: datetime,
         fence: Fence | None = None,
         history: dict[str, Any] | None = None,
+        notify_on: Collection[str] | None = None,
+        then: Callable[[Connection], object] | None = None,
         **values: Any,
     ) -> bool:
         """The one guarded status write. Moves the delivery to ``to`` only from a status the transition
@@ -240,9 +243,13 @@ class SqlStore:
         claim (owner and token) still holds; leaving ``sending`` clears the lease; ``values`` are other
         columns (remote_id, url, error, next_try_at, sent_at...). ``history`` (record_attempt's keywords:
         at, seconds, outcome, code, error, is_try) is appended in the same transaction if the change
-        landed. Returns False when the guard refused: the caller must log that and act on it.
-        Raises NotFound for an unknown id."""
-        return self._writes.settle(delivery_id, to, by=by, now=now, fence=fence, history=history, **values)
+        landed. ``notify_on`` (the config's ``[notify] on``, when the caller knows it): no outbox row for a
+        status not in it. ``then(conn)``: more work in the same transaction, after a change that landed, in
+        a savepoint (see Writer.settle). Returns False when the guard refused: the caller must log that and
+        act on it. Raises NotFound for an unknown id."""
+        return self._writes.settle(
+            delivery_id, to, by=by, now=now, fence=fence, history=history, notify_on=notify_on, then=then, **values
+        )
 
     def delivery(self, delivery_id: int) -> DeliveryRecord:
         """One delivery as it is now (no history). Raises NotFound."""

@@ -12,14 +12,15 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Engine, bindparam, insert, select, update
 from sqlalchemy.engine import Connection
+from sqlalchemy.sql.elements import ClauseElement
 
 from crosspost.errors import AlreadyQueued, CrosspostError, NotFound
 from crosspost.model import Draft, Progress
@@ -203,10 +204,17 @@ class Writer:
         now: datetime,
         fence: Fence | None = None,
         history: dict[str, Any] | None = None,
+        notify_on: Collection[str] | None = None,
+        then: Callable[[Connection], object] | None = None,
         **values: Any,
     ) -> bool:
         """The one guarded status write: see :func:`settle_row`. ``history`` (record_attempt's keywords)
-        is appended in the same transaction, only if the change landed."""
+        is appended in the same transaction, only if the change landed. ``notify_on``: the config's
+        ``[notify] on``, when the caller knows it (see :func:`crosspost.notify.outbox.enqueue_notices`).
+        ``then(conn)`` runs after a change that landed, in the same transaction but in a savepoint of its
+        own: the daemon claims the account's next delivery there, so a settled delivery and the next
+        claim are one write transaction. Its failure undoes only what it did (the caller sees it did not
+        finish), never the result written before it."""
         with self.engine.begin() as conn:
             changed = settle_row(conn, delivery_id, to, by=by, fence=fence, values={**values, "updated_at": now})
             if changed and history is not None:
@@ -214,7 +222,13 @@ class Writer:
             if changed and by != PERSON:
                 # The notice (issue 13) commits with the status change, or neither does: a crash cannot
                 # lose or duplicate one. A person who settled a delivery by hand needs no notice of it.
-                enqueue_notices(conn, [delivery_id], status=to, now=now)
+                enqueue_notices(conn, [delivery_id], status=to, now=now, on=notify_on)
+            if changed and then is not None:
+                try:
+                    with conn.begin_nested():
+                        then(conn)
+                except Exception:  # noqa: BLE001 - see the docstring: the caller falls back to its own claim
+                    pass
             return changed
 
     # ---------------------------------------------------------------- the daemon's changes
@@ -229,17 +243,20 @@ class Writer:
         """Whether ``fence`` still holds its claim and its lease runs past ``now``: one primary-key read."""
         # A read transaction (a deferred BEGIN on SQLite): the check never waits for, nor blocks, a writer.
         with self.engine.connect().execution_options(**{READ_OPTION: True}) as conn:
-            row = conn.execute(select(d.lease_until).where(*_fenced(fence))).first()
+            lease_until = conn.execute(_HOLDS, _fence_params(fence)).scalar()
             conn.rollback()
-        return row is not None and row.lease_until is not None and to_utc(row.lease_until) > now
+        return lease_until is not None and to_utc(lease_until) > now
 
     def save_progress(self, delivery_id: int, progress: Progress, *, fence: Fence | None = None) -> bool:
         # No status guard without a fence: these ids are facts about the platform, worth keeping whatever
         # the status (``crosspost retry``'s look-up). A worker's save is fenced: after a take-over the new
         # owner's progress is the truth, and the old worker must stop.
-        where = _fenced(fence) if fence is not None else [d.id == delivery_id]
         with self.engine.begin() as conn:
-            return bool(conn.execute(update(deliveries).where(*where).values(progress=progress.to_json())).rowcount)
+            if fence is None:
+                done = conn.execute(_SAVE_PROGRESS, {"_id": delivery_id, "v_progress": progress.to_json()})
+            else:
+                done = conn.execute(_SAVE_PROGRESS_FENCED, {**_fence_params(fence), "v_progress": progress.to_json()})
+            return bool(done.rowcount)
 
     def record_attempt(
         self,
@@ -254,7 +271,7 @@ class Writer:
         fence: Fence | None = None,
     ) -> bool:
         with self.engine.begin() as conn:
-            if fence is not None and conn.execute(select(d.id).where(*_fenced(fence))).first() is None:
+            if fence is not None and conn.execute(_HOLDS, _fence_params(fence)).first() is None:
                 return False
             _append_attempt(
                 conn, delivery_id, at=at, seconds=seconds, outcome=outcome, code=code, error=error, is_try=is_try
@@ -269,6 +286,40 @@ class Writer:
 def _fenced(fence: Fence) -> list[Any]:
     """The WHERE clause of a claim still held: sending, same owner, same token."""
     return [d.id == fence.delivery_id, d.status == SENDING, d.lease_owner == fence.owner, d.lease_token == fence.token]
+
+
+# The daemon's statements are built once, with bound parameters: building a Core statement (coercions, its
+# cache key) cost several times what SQLite takes to run it, and these run with the write lock held, a few
+# times per delivery. SQLAlchemy then finds the compiled SQL in its cache.
+_FENCE = (
+    d.id == bindparam("_id"),
+    d.status == SENDING,
+    d.lease_owner == bindparam("_owner"),
+    d.lease_token == bindparam("_token"),
+)
+_HOLDS = select(d.lease_until).where(*_FENCE)
+_PROGRESS = bindparam("v_progress", type_=deliveries.c.progress.type)
+_SAVE_PROGRESS = update(deliveries).where(d.id == bindparam("_id")).values(progress=_PROGRESS)
+_SAVE_PROGRESS_FENCED = update(deliveries).where(*_FENCE).values(progress=_PROGRESS)
+_EXISTS = select(d.id).where(d.id == bindparam("_id"))
+_INSERT_ATTEMPT = insert(attempts)
+_settle_statements: dict[tuple[tuple[str, ...], bool, tuple[str, ...]], Any] = {}
+
+
+def _fence_params(fence: Fence) -> dict[str, Any]:
+    return {"_id": fence.delivery_id, "_owner": fence.owner, "_token": fence.token}
+
+
+def _settle_statement(allowed: tuple[str, ...], fenced: bool, columns: tuple[str, ...]) -> Any:
+    """The guarded UPDATE of :func:`settle_row` for these statuses and columns, built on first use: a
+    handful of shapes (one per outcome) are all the daemon ever runs."""
+    key = (allowed, fenced, columns)
+    statement = _settle_statements.get(key)
+    if statement is None:
+        guard = [*(_FENCE if fenced else (d.id == bindparam("_id"),)), d.status.in_(allowed)]
+        sets = {c: bindparam(f"v_{c}", type_=deliveries.c[c].type) for c in columns}
+        statement = _settle_statements.setdefault(key, update(deliveries).where(*guard).values(sets))
+    return statement
 
 
 def settle_row(
@@ -288,16 +339,24 @@ def settle_row(
     allowed = allowed_from(to, by)
     if only_from is not None:
         allowed = tuple(s for s in allowed if s in only_from)
-    guard = [d.id == delivery_id, d.status.in_(allowed), *where]
-    if fence is not None:
-        guard += _fenced(fence)
     values = {**values, "status": to}
     if to != SENDING:
         values.update(lease_owner=None, lease_until=None)
     values.setdefault("updated_at", datetime.now(UTC))
-    if conn.execute(update(deliveries).where(*guard).values(**values)).rowcount == 1:
+    if fence is not None and fence.delivery_id != delivery_id:
+        changed = False  # another row's fence holds nothing here
+    elif where or any(isinstance(v, ClauseElement) for v in values.values()):
+        # A one-off shape (a take-over's lease condition, a computed column): built here.
+        guard = [d.id == delivery_id, d.status.in_(allowed), *where, *(_fenced(fence) if fence else ())]
+        changed = conn.execute(update(deliveries).where(*guard).values(**values)).rowcount == 1
+    else:
+        statement = _settle_statement(tuple(allowed), fence is not None, tuple(sorted(values)))
+        params = {**_fence_params(fence)} if fence is not None else {"_id": delivery_id}
+        params.update({f"v_{c}": v for c, v in values.items()})
+        changed = conn.execute(statement, params).rowcount == 1
+    if changed:
         return True
-    if conn.execute(select(d.id).where(d.id == delivery_id)).first() is None:
+    if conn.execute(_EXISTS, {"_id": delivery_id}).first() is None:
         raise NotFound(f"no delivery {delivery_id}")
     return False
 
@@ -329,13 +388,14 @@ def _append_attempt(
     is_try: bool = False,
 ) -> None:
     conn.execute(
-        insert(attempts).values(
-            delivery_id=delivery_id,
-            at=at,
-            seconds=float(seconds),
-            outcome=outcome,
-            code=code,
-            message=error,
-            is_try=is_try,
-        )
+        _INSERT_ATTEMPT,
+        {
+            "delivery_id": delivery_id,
+            "at": at,
+            "seconds": float(seconds),
+            "outcome": outcome,
+            "code": code,
+            "message": error,
+            "is_try": is_try,
+        },
     )
