@@ -11,9 +11,10 @@ from __future__ import annotations
 import os
 import sys
 import traceback
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from functools import cached_property
+from itertools import chain, islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -365,37 +366,33 @@ def list_(app: App, status: tuple[str, ...], attention: bool, as_json: bool, lim
     from crosspost.terminal import Terminal
 
     zone = app.settings.timezone
-    wanted = _wanted(status, attention)
-    if as_json:
-        posts_json = app.store.list_posts(status=wanted)
-        _print_json(app, [output.post_json(p, zone) for p in posts_json[: limit or None]])
-        return
     term = Terminal.detect(os.environ)
     shown = _shown_limit(limit, term)
-    if wanted or shown is None:  # a status filter needs every post's summary: it is read anyway
-        everything = app.store.post_summaries(status=wanted)
-        posts = everything[:shown] if shown is not None else everything
-        more = len(everything) - len(posts)
-    else:  # a terminal's first screenful: the database picks those posts
-        posts = app.store.post_summaries(limit=shown)
-        more = app.store.post_count() - len(posts) if len(posts) == shown else 0
-    if posts:
-        rows = [
-            [
-                str(p.id),
-                _when(app, p.due_at, term, wide),
-                output.post_status_text(p.status, (s for _, s in p.states)),
-                p.title,
-                output.delivery_states(p),
-            ]
-            for p in posts
+    store = app.store
+    filters: dict[str, Any] = dict(status=status, attention=attention)  # chosen and ordered by the database
+
+    def more(listed: int) -> int:
+        return _more(listed, shown, lambda: store.count_posts(**filters))
+
+    if as_json:
+        _emit_json(app, term, (output.post_json(p, zone) for p in store.iter_posts(**filters, limit=shown)), more)
+        return
+    headers = ["ID", "DUE", "STATUS", "TITLE", "DELIVERIES"]
+    rows = (
+        [
+            str(p.id),
+            _when(app, p.due_at, term, wide),
+            output.post_status_text(p.status, (s for _, s in p.states)),
+            p.title,
+            output.delivery_states(p),
         ]
-        headers = ["ID", "DUE", "STATUS", "TITLE", "DELIVERIES"]
-        _print_table(app, term, wide, headers, rows, fit=("TITLE", "DELIVERIES"), more=more)
-    elif wanted:
-        app.out(f"no posts with status {' or '.join(wanted)}")
-    else:
-        app.out("no posts; queue one with: crosspost queue FILE")
+        for p in store.iter_post_summaries(**filters, limit=shown)
+    )
+    if not _emit_table(app, term, wide, headers, rows, fit=("TITLE", "DELIVERIES"), more=more):
+        if status or attention:
+            app.out(f"no posts with status {' or '.join(_wanted(status, attention))}")
+        else:
+            app.out("no posts; queue one with: crosspost queue FILE")
     _daemon_footer(app)
 
 
@@ -418,22 +415,69 @@ def _when(app: App, at: datetime | None, term: Any, wide: bool) -> str:
     return human(at, app.settings.timezone)
 
 
-def _print_table(
-    app: App, term: Any, wide: bool, headers: list[str], rows: list[list[str]], *, fit: tuple[str, ...], more: int
-) -> None:
-    """A table fitted to the terminal (unless --wide), "N more" under a cut one, paged when long."""
+def _more(listed: int, shown: int | None, count: Callable[[], int]) -> int:
+    """How many rows a terminal's limit (--limit N, else the default) left out; counted only when reached."""
+    return count() - listed if shown is not None and listed == shown else 0
+
+
+def _emit_table(
+    app: App,
+    term: Any,
+    wide: bool,
+    headers: list[str],
+    rows: Iterator[list[str]],
+    *,
+    fit: tuple[str, ...],
+    more: Callable[[int], int],
+) -> bool:
+    """Print a table; False if it has no rows. A terminal's is fitted to its width (unless --wide),
+    with "N more" under a cut one, and paged when long; a pipe's is streamed as the rows are read."""
     from crosspost import output
 
+    if not term.is_tty:
+        first = next(rows, None)
+        if first is None:
+            return False
+        lines = output.streamed_table(headers, chain([first], rows))
+        for chunk in iter(lambda: list(islice(lines, 500)), []):  # one write per chunk, not per line
+            app.out("\n".join(chunk))
+        return True
+    cells = list(rows)
+    if not cells:
+        return False
     text = output.table(
-        headers,
-        rows,
-        shorten=() if wide else ("TITLE",),
-        width=None if wide else term.width,
-        fit=fit,
-        tty=term.is_tty,
+        headers, cells, shorten=() if wide else ("TITLE",), width=None if wide else term.width, fit=fit, tty=True
     )
-    if more > 0:
-        text += f"\n{more} more: --limit 0 for all"
+    left_out = more(len(cells))
+    if left_out > 0:
+        text += f"\n{left_out} more: --limit 0 for all"
+    _page(app, term, text)
+    return True
+
+
+def _emit_json(app: App, term: Any, records: Iterator[dict[str, Any]], more: Callable[[int], int]) -> None:
+    """One JSON array. A terminal's is indented and paged, and "N more" goes to stderr (the JSON stays
+    valid); a pipe's is streamed record by record, the same text as json.dumps of the whole list."""
+    import json
+
+    if term.is_tty:
+        data = list(records)
+        _page(app, term, json.dumps(data, ensure_ascii=False, indent=2))
+        _more_note(app, more(len(data)))
+        return
+    click.echo("[", nl=False)
+    for i, record in enumerate(records):
+        click.echo((", " if i else "") + app.mask(json.dumps(record, ensure_ascii=False)), nl=False)
+    click.echo("]")
+
+
+def _more_note(app: App, left_out: int) -> None:
+    if left_out > 0:
+        app.err(f"{left_out} more: --limit 0 for all")
+
+
+def _page(app: App, term: Any, text: str) -> None:
+    """Through the pager when taller than the screen, else printed."""
     if not term.page(app.mask(text), os.environ):
         app.out(text)
 
@@ -637,8 +681,8 @@ def log(
         )
     from crosspost.terminal import Terminal
 
-    term = Terminal.detect(os.environ) if not (as_json or as_csv) else Terminal()
-    shown = _shown_limit(limit, term) if not (as_json or as_csv) or limit else None
+    term = Terminal.detect(os.environ)
+    shown = _shown_limit(limit, term)  # --json and --csv too: a pipe gets every row, a terminal the newest 200
     filters: dict[str, Any] = dict(
         status=_wanted(status, attention),
         account=account,
@@ -646,10 +690,28 @@ def log(
         since=start,
         until=app.now if start is not None else None,
     )
-    headers = ["POST", "TITLE", "ACCOUNT", "PLATFORM", "STATUS", "TRIES", "DUE", "SENT", "URL / ERROR"]
+    store = app.store
 
-    def row(d: DeliveryRecord) -> list[str]:
-        return [
+    def more(listed: int) -> int:
+        return _more(listed, shown, lambda: store.log_count(**filters))
+
+    records = store.iter_log(**filters, limit=shown)
+    if as_json:
+        _emit_json(app, term, (output.delivery_json(d, zone) for d in records), more)
+        return
+    if as_csv:
+        if term.is_tty:
+            rows = list(records)
+            _page(app, term, "".join(output.log_csv_lines(rows, zone)).rstrip("\n"))
+            _more_note(app, more(len(rows)))
+        else:
+            lines = output.log_csv_lines(records, zone)
+            for chunk in iter(lambda: list(islice(lines, 500)), []):
+                click.echo(app.mask("".join(chunk)), nl=False)
+        return
+    headers = ["POST", "TITLE", "ACCOUNT", "PLATFORM", "STATUS", "TRIES", "DUE", "SENT", "URL / ERROR"]
+    rows_shown = (
+        [
             str(d.post_id),
             d.post_title,
             d.account,
@@ -660,48 +722,10 @@ def log(
             _when(app, d.sent_at, term, wide),
             output.outcome_of(d),
         ]
-
-    if shown is None and not as_csv and (as_json or not term.is_tty):  # everything, to a pipe: streamed
-        _stream_log(app, app.store.iter_log(**filters), row, headers, as_json=as_json)
-        return
-    records = app.store.log(**filters, limit=shown)
-    if as_json:
-        _print_json(app, [output.delivery_json(d, zone) for d in records])
-    elif as_csv:
-        click.echo(app.mask(output.log_csv(records, zone)), nl=False)
-    elif records:
-        cut = limit is None and len(records) == shown  # the terminal's default limit was reached
-        more = app.store.log_count(**filters) - len(records) if cut else 0
-        _print_table(app, term, wide, headers, [row(d) for d in records], fit=("URL / ERROR", "TITLE"), more=more)
-    else:
+        for d in records
+    )
+    if not _emit_table(app, term, wide, headers, rows_shown, fit=("URL / ERROR", "TITLE"), more=more):
         app.out("no deliveries match")
-
-
-def _stream_log(app: App, records: Iterator[DeliveryRecord], row: Any, headers: list[str], *, as_json: bool) -> None:
-    """Print the log as its rows are read: a table (columns widen as needed) or a JSON array."""
-    import itertools
-    import json
-
-    from crosspost import output
-
-    zone = app.settings.timezone
-    first = next(records, None)
-    everything = itertools.chain([first] if first is not None else [], records)
-    if as_json:
-        if sys.stdout.isatty():  # a person: indented, all at once
-            _print_json(app, [output.delivery_json(d, zone) for d in everything])
-            return
-        click.echo("[", nl=False)  # the same text json.dumps gives for the whole list
-        for i, d in enumerate(everything):
-            click.echo(
-                (", " if i else "") + app.mask(json.dumps(output.delivery_json(d, zone), ensure_ascii=False)), nl=False
-            )
-        click.echo("]")
-    elif first is None:
-        app.out("no deliveries match")
-    else:
-        for line in output.streamed_table(headers, (row(d) for d in everything)):
-            app.out(line)
 
 
 def _print_json(app: App, data: object) -> None:

@@ -130,13 +130,21 @@ def post_json(p: PostRecord, zone: tzinfo, *, full: bool = False) -> dict[str, A
 
 def log_csv(records: Iterable[DeliveryRecord], zone: tzinfo) -> str:
     """``log --csv``: the JSON fields as columns, with a header row; null is an empty cell."""
+    return "".join(log_csv_lines(records, zone))
+
+
+def log_csv_lines(records: Iterable[DeliveryRecord], zone: tzinfo) -> Iterator[str]:
+    """:func:`log_csv`'s text a line at a time (a piped log streams): the header, then one per record."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(LOG_FIELDS)
     for d in records:
+        yield out.getvalue()
+        out.seek(0)
+        out.truncate()
         row = delivery_json(d, zone)
         writer.writerow(["" if row[f] is None else row[f] for f in LOG_FIELDS])
-    return out.getvalue()
+    yield out.getvalue()
 
 
 # ---------------------------------------------------------------- words for people

@@ -153,7 +153,8 @@ def test_output_taller_than_the_screen_goes_through_the_pager(run: Invoke, folde
     assert len(paged) == 1 + 1 + 30
     (folder / "paged.txt").unlink()
     short = on_tty(folder, "log", "--limit", "3", lines=24, pager=str(pager))
-    assert len(short) == 4 and not (folder / "paged.txt").exists()  # one screen: printed, not paged
+    assert len(short) == 5 and not (folder / "paged.txt").exists()  # one screen: printed, not paged
+    assert short[-1] == "27 more: --limit 0 for all"  # --limit N is cut with the same line as the default
 
 
 @pytest.mark.parametrize("pager", ["", "cat"])
