@@ -390,7 +390,8 @@ def list_(app: App, status: tuple[str, ...], attention: bool, as_json: bool, lim
     )
     if not _emit_table(app, term, wide, headers, rows, fit=("TITLE", "DELIVERIES"), more=more):
         if status or attention:
-            app.out(f"no posts with status {' or '.join(_wanted(status, attention))}")
+            asked = [f"status {' or '.join(dict.fromkeys(status))}"] if status else []
+            app.out(f"no posts with {' or with '.join([*asked, *(['a delivery that needs a person'] * attention)])}")
         else:
             app.out("no posts; queue one with: crosspost queue FILE")
     _daemon_footer(app)
