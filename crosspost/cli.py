@@ -378,10 +378,11 @@ def list_(app: App, status: tuple[str, ...], attention: bool, as_json: bool, lim
         _emit_json(app, term, (output.post_json(p, zone) for p in store.iter_posts(**filters, limit=shown)), more)
         return
     headers = ["ID", "DUE", "STATUS", "TITLE", "DELIVERIES"]
+    when = _clock(app, term, wide)
     rows = (
         [
             str(p.id),
-            _when(app, p.due_at, term, wide),
+            when(p.due_at),
             output.post_status_text(p.status, (s for _, s in p.states)),
             p.title,
             output.delivery_states(p),
@@ -406,14 +407,18 @@ def _shown_limit(limit: int | None, term: Any) -> int | None:
     return limit or None
 
 
-def _when(app: App, at: datetime | None, term: Any, wide: bool) -> str:
-    """A table's time: relative on a terminal ("in 3 h"), where people read it; absolute elsewhere."""
+def _clock(app: App, term: Any, wide: bool) -> Callable[[datetime | None], str]:
+    """How a table shows a time: relative on a terminal ("in 3 h"), where people read it; absolute
+    elsewhere. Chosen once per command, not per cell (a piped log formats 60,000 times)."""
+    from functools import partial
+
     from crosspost import output
     from crosspost.timeutil import human
 
+    zone = app.settings.timezone
     if term.is_tty and not wide:
-        return output.ago(at, app.now, app.settings.timezone)
-    return human(at, app.settings.timezone)
+        return partial(output.ago, now=app.now, zone=zone)
+    return partial(human, zone=zone)
 
 
 def _more(listed: int, shown: int | None, count: Callable[[], int]) -> int:
@@ -711,6 +716,7 @@ def log(
                 click.echo(app.mask("".join(chunk)), nl=False)
         return
     headers = ["POST", "TITLE", "ACCOUNT", "PLATFORM", "STATUS", "TRIES", "DUE", "SENT", "URL / ERROR"]
+    when = _clock(app, term, wide)
     rows_shown = (
         [
             str(d.post_id),
@@ -719,8 +725,8 @@ def log(
             d.platform,
             d.status,
             str(d.attempts),
-            _when(app, d.due_at, term, wide),
-            _when(app, d.sent_at, term, wide),
+            when(d.due_at),
+            when(d.sent_at),
             output.outcome_of(d),
         ]
         for d in records

@@ -23,17 +23,15 @@ def _counted(status: str) -> str:
     return f"SUM(CASE WHEN d.status = '{status}' THEN 1 ELSE 0 END) AS n_{status}"
 
 
-# One row per post: how many of its deliveries are in each status, and its due time (its soonest
-# delivery's, else its creation). Grouping by the primary key alone lets PostgreSQL take the
-# post's other columns as they are.
+# One row per post that has deliveries: how many are in each status, and the soonest due time. The
+# deliveries alone are grouped (a post's big snapshot is not read); posts are joined for those picked.
 _PER_POST = (
-    "SELECT p.id AS id, p.title AS title, p.source AS source, p.created_at AS created_at,"
-    " COALESCE(MIN(d.due_at), p.created_at) AS due, COUNT(d.id) AS n, "
+    "SELECT d.post_id AS post_id, MIN(d.due_at) AS due_at, COUNT(*) AS n, "
     + ", ".join(_counted(s) for s in DELIVERY_STATUSES)
-    + " FROM posts p LEFT JOIN deliveries d ON d.post_id = p.id GROUP BY p.id"
+    + " FROM deliveries d GROUP BY d.post_id"
 )
-# records.post_status, the contract's summary, from those counts (a post without deliveries is
-# "failed" there too).
+# records.post_status, the contract's summary, from those counts. A post without deliveries has NULL
+# counts, which no WHEN matches: "failed", as there.
 _SUMMARY = (
     "CASE WHEN c.n_sending > 0 THEN 'sending'"
     " WHEN c.n_pending + c.n_retrying > 0 THEN 'queued'"
@@ -41,10 +39,12 @@ _SUMMARY = (
     " WHEN c.n > 0 AND c.n_cancelled = c.n THEN 'cancelled'"
     " WHEN c.n_sent > 0 THEN 'partial' ELSE 'failed' END"
 )
+# Every post, due at its soonest delivery's time, else at its creation.
 _POSTS = (
-    f"SELECT c.*, {_SUMMARY} AS summary,"
+    "SELECT p.id AS id, COALESCE(c.due_at, p.created_at) AS due, c.*, "
+    f"{_SUMMARY} AS summary,"
     " CASE WHEN c.n_sending + c.n_pending + c.n_retrying > 0 THEN 1 ELSE 0 END AS waiting"
-    f" FROM ({_PER_POST}) c"
+    f" FROM posts p LEFT JOIN ({_PER_POST}) c ON c.post_id = p.id"
 )
 # list's order: waiting posts (queued or sending) soonest due first, what goes out next on top;
 # then the rest newest first. Equal times keep the lower id first among the waiting, the higher
@@ -53,7 +53,7 @@ ORDER = (
     "s.waiting DESC, CASE WHEN s.waiting = 1 THEN s.due END ASC, CASE WHEN s.waiting = 1 THEN s.id END ASC,"
     " CASE WHEN s.waiting = 0 THEN s.due END DESC, CASE WHEN s.waiting = 0 THEN s.id END DESC"
 )
-HEAD = "s.id, s.title, s.source, s.created_at, s.due, s.summary"  # the post's columns of a listed row
+HEAD = "s.id, p.title, p.source, p.created_at, s.due, s.summary"  # the post's columns of a listed row
 
 
 def statuses(status: str | Sequence[str] | None) -> tuple[str, ...]:
@@ -94,7 +94,10 @@ def listed(
     if limit is not None:
         picked += " LIMIT :limit"
         params["limit"] = int(limit)
-    sql = f"SELECT {HEAD}, {deliveries} FROM ({picked}) s LEFT JOIN deliveries d ON d.post_id = s.id"
+    sql = (
+        f"SELECT {HEAD}, {deliveries} FROM ({picked}) s JOIN posts p ON p.id = s.id"
+        " LEFT JOIN deliveries d ON d.post_id = s.id"
+    )
     return f"{sql} ORDER BY {ORDER}, d.id", params
 
 

@@ -50,12 +50,11 @@ _NOTICE = (
     "(SELECT n.state || ':' || coalesce(n.error, '') FROM notices n WHERE n.delivery_id = d.id"
     " ORDER BY n.id DESC LIMIT 1)"
 )
-_COLUMNS = (  # a DeliveryRecord's, in delivery_from_row's order; TITLE is the post's title column
-    "d.id, d.post_id, TITLE, d.account, d.platform, d.status, d.attempts, d.remote_id, d.url, d.error,"
+_COLUMNS = (  # a DeliveryRecord's, in delivery_from_row's order (also beside crosspost.store.listing's)
+    "d.id, d.post_id, p.title, d.account, d.platform, d.status, d.attempts, d.remote_id, d.url, d.error,"
     f" d.due_at, d.sent_at, d.next_try_at, {_NOTICE}"
 )
-_DELIVERY = f"SELECT {_COLUMNS.replace('TITLE', 'p.title')} FROM deliveries d JOIN posts p ON p.id = d.post_id"
-_DELIVERY_COLUMNS = _COLUMNS.replace("TITLE", "s.title")  # beside crosspost.store.listing's post columns
+_DELIVERY = f"SELECT {_COLUMNS} FROM deliveries d JOIN posts p ON p.id = d.post_id"
 _LOG_AT = "coalesce(d.sent_at, d.due_at)"
 
 
@@ -208,7 +207,7 @@ class Reader:
     ) -> Iterator[PostRecord]:
         """``list``'s posts with their deliveries (no history, no drafts), filtered and ordered by the
         database (crosspost.store.listing), one by one as the cursor yields them."""
-        sql, params = listing.listed(_DELIVERY_COLUMNS, status=status, attention=attention, limit=limit)
+        sql, params = listing.listed(_COLUMNS, status=status, attention=attention, limit=limit)
         for _, rows in groupby(self._stream(sql, params), key=itemgetter(0)):
             first = next(rows)
             deliveries = tuple(delivery_from_row(r[6:]) for r in chain([first], rows) if r[6] is not None)
