@@ -444,9 +444,7 @@ def _emit_table(
         first = next(rows, None)
         if first is None:
             return False
-        lines = output.streamed_table(headers, chain([first], rows))
-        for chunk in iter(lambda: list(islice(lines, 500)), []):  # one write per chunk, not per line
-            app.out("\n".join(chunk))
+        _echo_chunks(app, (line + "\n" for line in output.streamed_table(headers, chain([first], rows))))
         return True
     cells = list(rows)
     if not cells:
@@ -471,10 +469,19 @@ def _emit_json(app: App, term: Any, records: Iterator[dict[str, Any]], more: Cal
         _page(app, term, json.dumps(data, ensure_ascii=False, indent=2))
         _more_note(app, more(len(data)))
         return
+    texts = (json.dumps(record, ensure_ascii=False) for record in records)
+    first = next(texts, None)
+    pieces = chain([] if first is None else [first], (", " + text for text in texts))
     click.echo("[", nl=False)
-    for i, record in enumerate(records):
-        click.echo((", " if i else "") + app.mask(json.dumps(record, ensure_ascii=False)), nl=False)
+    _echo_chunks(app, pieces)
     click.echo("]")
+
+
+def _echo_chunks(app: App, pieces: Iterator[str], size: int = 500) -> None:
+    """Print streamed text a few hundred pieces (lines, records) at a time, masked: click flushes every
+    echo, and a write per record was a fifth of a piped ``list --json`` (profiled)."""
+    for chunk in iter(lambda: list(islice(pieces, size)), []):
+        click.echo(app.mask("".join(chunk)), nl=False)
 
 
 def _more_note(app: App, left_out: int) -> None:
@@ -711,9 +718,7 @@ def log(
             _page(app, term, "".join(output.log_csv_lines(rows, zone)).rstrip("\n"))
             _more_note(app, more(len(rows)))
         else:
-            lines = output.log_csv_lines(records, zone)
-            for chunk in iter(lambda: list(islice(lines, 500)), []):
-                click.echo(app.mask("".join(chunk)), nl=False)
+            _echo_chunks(app, output.log_csv_lines(records, zone))
         return
     headers = ["POST", "TITLE", "ACCOUNT", "PLATFORM", "STATUS", "TRIES", "DUE", "SENT", "URL / ERROR"]
     when = _clock(app, term, wide)
