@@ -361,7 +361,8 @@ def list_(app: App, status: tuple[str, ...], attention: bool, as_json: bool, lim
     then the rest newest first.
 
     On a terminal the table fits its width, times read "in 3 h" / "2 d ago", the first 200 posts
-    are shown (--limit) and a long list goes through $PAGER; a pipe gets every post, in full."""
+    are shown (--limit; --json too, the rest counted on stderr) and a long list goes through
+    $PAGER; a pipe gets every post, in full, as the database reads them."""
     from crosspost import output
     from crosspost.terminal import Terminal
 
@@ -674,8 +675,9 @@ def log(
     """Show the delivery log, one row per delivery, newest first (by sent time, else due time).
 
     On a terminal the table fits its width (the url or error cut with an ellipsis; --wide shows
-    all), times read "in 3 h" / "2 d ago", the newest 200 rows are shown (--limit) and a long log
-    goes through $PAGER; a pipe, --json and --csv get every row, in full."""
+    all), times read "in 3 h" / "2 d ago", the newest 200 rows are shown (--limit; --json and --csv
+    too, the rest counted on stderr) and a long log goes through $PAGER; a pipe gets every row,
+    in full, as the database reads them."""
     if as_json and as_csv:
         raise click.UsageError("--json and --csv cannot be used together")
     from crosspost import output
