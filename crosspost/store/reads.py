@@ -13,7 +13,7 @@ import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
-from itertools import chain, groupby
+from itertools import groupby
 from operator import itemgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -197,37 +197,31 @@ class Reader:
         if not self._run("SELECT 1 FROM posts WHERE id = :id", {"id": post_id}):
             raise NotFound(f"no post with id {post_id}; see crosspost list")
 
-    def list_posts(
-        self, *, status: str | Sequence[str] | None = None, attention: bool = False, limit: int | None = None
-    ) -> list[PostRecord]:
-        return list(self.iter_posts(status=status, attention=attention, limit=limit))
+    def list_posts(self, **filters: Any) -> list[PostRecord]:
+        return list(self.iter_posts(**filters))
 
-    def iter_posts(
-        self, *, status: str | Sequence[str] | None = None, attention: bool = False, limit: int | None = None
-    ) -> Iterator[PostRecord]:
+    def iter_posts(self, **filters: Any) -> Iterator[PostRecord]:
         """``list``'s posts with their deliveries (no history, no drafts), filtered and ordered by the
-        database (crosspost.store.listing), one by one as the cursor yields them."""
-        sql, params = listing.listed(_COLUMNS, status=status, attention=attention, limit=limit)
-        for _, rows in groupby(self._stream(sql, params), key=itemgetter(0)):
-            first = next(rows)
-            deliveries = tuple(delivery_from_row(r[6:]) for r in chain([first], rows) if r[6] is not None)
-            yield PostRecord(first[0], first[1], first[2], _aware(first[3]), _aware(first[4]), first[5], deliveries)
+        database, one by one as the cursor yields them. Keywords: :func:`listing.listed`'s."""
+        for head, rows in self._listed(_COLUMNS, filters):
+            deliveries = tuple(delivery_from_row(r) for r in rows)
+            yield PostRecord(head[0], head[1], head[2], _aware(head[3]), _aware(head[4]), head[5], deliveries)
 
-    def post_summaries(
-        self, *, status: str | Sequence[str] | None = None, attention: bool = False, limit: int | None = None
-    ) -> list[PostSummary]:
-        return list(self.iter_post_summaries(status=status, attention=attention, limit=limit))
+    def post_summaries(self, **filters: Any) -> list[PostSummary]:
+        return list(self.iter_post_summaries(**filters))
 
-    def iter_post_summaries(
-        self, *, status: str | Sequence[str] | None = None, attention: bool = False, limit: int | None = None
-    ) -> Iterator[PostSummary]:
+    def iter_post_summaries(self, **filters: Any) -> Iterator[PostSummary]:
         """What :meth:`iter_posts` gives, reduced to what ``list`` prints: two delivery columns, not
         fourteen (a piped ``list`` of 10,000 posts formats them as they come)."""
-        sql, params = listing.listed("d.account, d.status", status=status, attention=attention, limit=limit)
+        for head, rows in self._listed("d.account, d.status", filters):
+            yield PostSummary(head[0], head[1], _aware(head[4]), head[5], tuple((r[0], r[1]) for r in rows))
+
+    def _listed(self, columns: str, filters: dict[str, Any]) -> Iterator[tuple[Sequence[Any], list[Sequence[Any]]]]:
+        """Each listed post's columns (listing.HEAD) and its deliveries' ``columns``, one post at a time."""
+        sql, params = listing.listed(columns, **filters)
         for _, rows in groupby(self._stream(sql, params), key=itemgetter(0)):
-            first = next(rows)
-            states = tuple((r[6], r[7]) for r in chain([first], rows) if r[6] is not None)
-            yield PostSummary(first[0], first[1], _aware(first[4]), first[5], states)
+            group = list(rows)
+            yield group[0], [r[6:] for r in group if r[6] is not None]  # a post without deliveries: NULLs
 
     def count_posts(self, *, status: str | Sequence[str] | None = None, attention: bool = False) -> int:
         """How many posts :meth:`iter_posts` gives with these filters and no limit (for "N more")."""
