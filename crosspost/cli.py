@@ -25,7 +25,7 @@ from crosspost.errors import CrosspostError, PostError
 
 if TYPE_CHECKING:
     from crosspost.config import Settings
-    from crosspost.store.records import DeliveryRecord
+    from crosspost.store.records import DeliveryRecord, PostSummary
     from crosspost.store.sql import SqlStore
 
 # Kept here rather than imported from crosspost.store.records, so --help loads nothing of the store.
@@ -370,14 +370,22 @@ def list_(app: App, status: tuple[str, ...], attention: bool, as_json: bool, lim
     term = Terminal.detect(os.environ)
     shown = _shown_limit(limit, term)
     store = app.store
-    filters: dict[str, Any] = dict(status=status, attention=attention)  # chosen and ordered by the database
-
-    def more(listed: int) -> int:
-        return _more(listed, shown, lambda: store.count_posts(**filters))
-
+    # Chosen, ordered and counted by the database: a terminal's page and its total in one query, a
+    # pipe's rows streamed (it is never told "N more").
+    filters: dict[str, Any] = dict(status=status, attention=attention, limit=shown)
     if as_json:
-        _emit_json(app, term, (output.post_json(p, zone) for p in store.iter_posts(**filters, limit=shown)), more)
+        if term.is_tty:
+            posts, total = store.posts_page(**filters)
+            records = (output.post_json(p, zone) for p in posts)
+        else:
+            records, total = (output.post_json(p, zone) for p in store.iter_posts(**filters)), 0
+        _emit_json(app, term, records, lambda listed: total - listed)
         return
+    summaries: Iterable[PostSummary]
+    if term.is_tty:
+        summaries, total = store.post_summaries_page(**filters)
+    else:
+        summaries, total = store.iter_post_summaries(**filters), 0
     headers = ["ID", "DUE", "STATUS", "TITLE", "DELIVERIES"]
     when = _clock(app, term, wide)
     rows = (
@@ -388,9 +396,9 @@ def list_(app: App, status: tuple[str, ...], attention: bool, as_json: bool, lim
             p.title,
             output.delivery_states(p),
         ]
-        for p in store.iter_post_summaries(**filters, limit=shown)
+        for p in summaries
     )
-    if not _emit_table(app, term, wide, headers, rows, fit=("TITLE", "DELIVERIES"), more=more):
+    if not _emit_table(app, term, wide, headers, rows, fit=("TITLE", "DELIVERIES"), more=lambda n: total - n):
         if status or attention:
             asked = [f"status {' or '.join(dict.fromkeys(status))}"] if status else []
             app.out(f"no posts with {' or with '.join([*asked, *(['a delivery that needs a person'] * attention)])}")

@@ -98,12 +98,19 @@ def test_the_sql_listing_is_the_contracts_filter_and_order(
         summaries = list(store.iter_post_summaries(status=statuses, attention=attention, limit=limit))
         assert [s.id for s in summaries] == expected[:limit], (statuses, attention, limit)
         assert store.count_posts(status=statuses, attention=attention) == len(expected)
+        # A terminal's page: the same posts, and the total counted by the same query.
+        assert store.post_summaries_page(status=statuses, attention=attention, limit=limit) == (
+            summaries,
+            len(expected),
+        )
+        posts_page = store.posts_page(status=statuses, attention=attention, limit=limit)
         for s in summaries:
             created, held = stored[s.id]
             assert s.states == tuple((a, status) for a, status, _ in held)
             assert s.status == post_status([status for _, status, _ in held])
             assert s.due_at == min((due for _, _, due in held), default=created)
         full = list(store.iter_posts(status=statuses, attention=attention, limit=limit))
+        assert posts_page == (full, len(expected))
         shortened = [
             (p.id, p.title, p.due_at, p.status, tuple((d.account, d.status) for d in p.deliveries)) for p in full
         ]

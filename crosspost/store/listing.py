@@ -53,7 +53,10 @@ ORDER = (
     "s.waiting DESC, CASE WHEN s.waiting = 1 THEN s.due END ASC, CASE WHEN s.waiting = 1 THEN s.id END ASC,"
     " CASE WHEN s.waiting = 0 THEN s.due END DESC, CASE WHEN s.waiting = 0 THEN s.id END DESC"
 )
-HEAD = "s.id, p.title, p.source, p.created_at, s.due, s.summary"  # the post's columns of a listed row
+# The post's columns of a listed row; ``total``: how many posts match without the limit (for "N more",
+# counted by the same query rather than by a second pass over every post).
+HEAD = "s.id, p.title, p.source, p.created_at, s.due, s.summary, s.total"
+HEAD_WIDTH = HEAD.count(",") + 1  # the deliveries' columns start here
 
 
 def statuses(status: str | Sequence[str] | None) -> tuple[str, ...]:
@@ -90,7 +93,7 @@ def listed(
     delivery (``HEAD``'s columns, then ``deliveries``, columns of ``d``, NULL for a post without
     any), a post's rows together and in delivery order."""
     where, params = _where(statuses(status), attention)
-    picked = f"SELECT * FROM ({_POSTS}) s{where} ORDER BY {ORDER}"
+    picked = f"SELECT *, COUNT(*) OVER () AS total FROM ({_POSTS}) s{where} ORDER BY {ORDER}"
     if limit is not None:
         picked += " LIMIT :limit"
         params["limit"] = int(limit)

@@ -85,6 +85,22 @@ def delivery_from_row(row: Sequence[Any], history: tuple[Attempt, ...] = ()) -> 
     )
 
 
+_STATES = "d.account, d.status"  # what list's table shows of each delivery
+
+
+def _post_record(head: Sequence[Any], rows: list[Sequence[Any]]) -> PostRecord:
+    deliveries = tuple(delivery_from_row(r) for r in rows)
+    return PostRecord(head[0], head[1], head[2], _aware(head[3]), _aware(head[4]), head[5], deliveries)
+
+
+def _post_summary(head: Sequence[Any], rows: list[Sequence[Any]]) -> PostSummary:
+    return PostSummary(head[0], head[1], _aware(head[4]), head[5], tuple((r[0], r[1]) for r in rows))
+
+
+def _total(listed: list[tuple[Sequence[Any], list[Sequence[Any]]]]) -> int:
+    return int(listed[0][0][listing.HEAD_WIDTH - 1]) if listed else 0  # HEAD's last column, on every row
+
+
 def _placeholders(prefix: str, values: Sequence[Any]) -> tuple[str, dict[str, Any]]:
     names = {f"{prefix}{i}": v for i, v in enumerate(values)}
     return ", ".join(f":{n}" for n in names), names
@@ -204,8 +220,12 @@ class Reader:
         """``list``'s posts with their deliveries (no history, no drafts), filtered and ordered by the
         database, one by one as the cursor yields them. Keywords: :func:`listing.listed`'s."""
         for head, rows in self._listed(_COLUMNS, filters):
-            deliveries = tuple(delivery_from_row(r) for r in rows)
-            yield PostRecord(head[0], head[1], head[2], _aware(head[3]), _aware(head[4]), head[5], deliveries)
+            yield _post_record(head, rows)
+
+    def posts_page(self, **filters: Any) -> tuple[list[PostRecord], int]:
+        """:meth:`iter_posts`'s first ``limit`` posts, and how many there are without the limit: one query."""
+        listed = list(self._listed(_COLUMNS, filters))
+        return [_post_record(head, rows) for head, rows in listed], _total(listed)
 
     def post_summaries(self, **filters: Any) -> list[PostSummary]:
         return list(self.iter_post_summaries(**filters))
@@ -213,15 +233,21 @@ class Reader:
     def iter_post_summaries(self, **filters: Any) -> Iterator[PostSummary]:
         """What :meth:`iter_posts` gives, reduced to what ``list`` prints: two delivery columns, not
         fourteen (a piped ``list`` of 10,000 posts formats them as they come)."""
-        for head, rows in self._listed("d.account, d.status", filters):
-            yield PostSummary(head[0], head[1], _aware(head[4]), head[5], tuple((r[0], r[1]) for r in rows))
+        for head, rows in self._listed(_STATES, filters):
+            yield _post_summary(head, rows)
+
+    def post_summaries_page(self, **filters: Any) -> tuple[list[PostSummary], int]:
+        """:meth:`posts_page` for :meth:`iter_post_summaries` (a terminal's ``list``)."""
+        listed = list(self._listed(_STATES, filters))
+        return [_post_summary(head, rows) for head, rows in listed], _total(listed)
 
     def _listed(self, columns: str, filters: dict[str, Any]) -> Iterator[tuple[Sequence[Any], list[Sequence[Any]]]]:
         """Each listed post's columns (listing.HEAD) and its deliveries' ``columns``, one post at a time."""
         sql, params = listing.listed(columns, **filters)
+        width = listing.HEAD_WIDTH
         for _, rows in groupby(self._stream(sql, params), key=itemgetter(0)):
             group = list(rows)
-            yield group[0], [r[6:] for r in group if r[6] is not None]  # a post without deliveries: NULLs
+            yield group[0], [r[width:] for r in group if r[width] is not None]  # no deliveries: one row of NULLs
 
     def count_posts(self, *, status: str | Sequence[str] | None = None, attention: bool = False) -> int:
         """How many posts :meth:`iter_posts` gives with these filters and no limit (for "N more")."""

@@ -477,6 +477,16 @@ class SqlStore:
         with self._read() as r:
             yield from r.iter_post_summaries(**filters)
 
+    def posts_page(self, **filters: Any) -> tuple[list[PostRecord], int]:
+        """:meth:`iter_posts`'s first ``limit`` posts and how many match without the limit, in one query."""
+        with self._read() as r:
+            return r.posts_page(**filters)
+
+    def post_summaries_page(self, **filters: Any) -> tuple[list[PostSummary], int]:
+        """:meth:`posts_page` in short (:meth:`post_summaries`): a terminal's ``list``."""
+        with self._read() as r:
+            return r.post_summaries_page(**filters)
+
     def count_posts(self, **filters: Any) -> int:
         """How many posts :meth:`iter_posts` gives with ``status`` / ``attention`` and no limit."""
         with self._read() as r:
