@@ -92,6 +92,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--db", type=Path)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--only", metavar="WORD", help="only the forms whose command has this word (list, --json, ...)")
     parser.add_argument(
         "--baseline",
         type=Path,
@@ -118,7 +119,7 @@ def main() -> None:
     trees = {"": env}
     if options.baseline is not None:  # its own code first on the path, the same database and config
         trees["  baseline"] = {**env, "PYTHONPATH": str(options.baseline.resolve())}
-    for args in FORMS:
+    for args in (f for f in FORMS if options.only is None or options.only in f):
         floors: list[float] = []
         measured: dict[str, list[tuple[tuple[float, int], float, tuple[float, int]]]] = {k: [] for k in trees}
         for _ in range(options.runs):  # interleaved, so that the floor shares each round's load
