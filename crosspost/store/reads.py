@@ -114,7 +114,7 @@ class Reader:
     ) -> None:
         self._run = run
         self._bind = bind
-        self._stream = stream or run  # rows as the cursor yields them (SQLite), else all at once
+        self._stream = stream or run  # rows as the cursor yields them, else all at once
 
     # ---------------------------------------------------------------- deliveries
     def log(
@@ -369,4 +369,10 @@ def sqlalchemy_reader(conn: Connection) -> Reader:
     from sqlalchemy import text
 
     bind: Callable[[datetime], Any] = to_db_text if conn.dialect.name == "sqlite" else to_utc
-    return Reader(lambda sql, params: conn.execute(text(sql), params).all(), bind)
+
+    def stream(sql: str, params: Mapping[str, Any]) -> Iterator[Sequence[Any]]:
+        # A server-side cursor on PostgreSQL, read a few hundred rows at a time: a piped list or log
+        # starts printing before the last row has left the server.
+        yield from conn.execution_options(yield_per=500).execute(text(sql), params)
+
+    return Reader(lambda sql, params: conn.execute(text(sql), params).all(), bind, stream)
