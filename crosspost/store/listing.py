@@ -82,7 +82,7 @@ def statuses(status: str | Sequence[str] | None) -> tuple[str, ...]:
 def _where(wanted: Sequence[str], attention: bool) -> tuple[str, dict[str, Any], set[str]]:
     """Any of ``wanted``: a post status compares with the summary; a delivery-only status (pending,
     retrying, unknown, missed) finds the posts that have such a delivery; ``attention`` the posts
-    with a delivery that needs a person. Also the statuses it counts."""
+    with a delivery that needs a person. Also the delivery statuses it needs counted."""
     terms: list[str] = []
     params: dict[str, Any] = {}
     counted: set[str] = set()
@@ -108,8 +108,8 @@ def listed(
     """The query of list's posts, filtered, in list's order, at most ``limit`` of them: one row per
     delivery (``HEAD``'s columns, then ``deliveries``, columns of ``d``, NULL for a post without
     any), a post's rows together and in delivery order."""
-    where, params, counted = _where(statuses(status), attention)
-    picked = f"SELECT *, COUNT(*) OVER () AS total FROM ({_posts({*SUMMED, *counted})}) s{where} ORDER BY {ORDER}"
+    where, params, asked = _where(statuses(status), attention)
+    picked = f"SELECT *, COUNT(*) OVER () AS total FROM ({_posts({*SUMMED, *asked})}) s{where} ORDER BY {ORDER}"
     if limit is not None:
         picked += " LIMIT :limit"
         params["limit"] = int(limit)
@@ -122,7 +122,7 @@ def listed(
 
 def counted(*, status: str | Sequence[str] | None = None, attention: bool = False) -> tuple[str, dict[str, Any]]:
     """How many posts :func:`listed` gives without a limit (for "N more")."""
-    where, params, counted = _where(statuses(status), attention)
+    where, params, asked = _where(statuses(status), attention)
     if not where:
         return "SELECT count(*) FROM posts", params
-    return f"SELECT count(*) FROM ({_posts({*SUMMED, *counted})}) s{where}", params
+    return f"SELECT count(*) FROM ({_posts({*SUMMED, *asked})}) s{where}", params
