@@ -11,23 +11,13 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from typing import Any
 
+from crosspost import statuses as st
 from crosspost.errors import CrosspostError
-from crosspost.statuses import (
-    CANCELLED,
-    DELIVERY_STATUSES,
-    FAILED,
-    MISSED,
-    PENDING,
-    POST_STATUSES,
-    RETRYING,
-    SENDING,
-    SENT,
-    UNKNOWN,
-)
+from crosspost.statuses import DELIVERY_STATUSES, POST_STATUSES
 
 # The delivery statuses that need a person (list/log --attention): a post is listed when any of its
 # deliveries is in one of them, whatever its overall status (a "partial" post may hide a "failed").
-ATTENTION = (FAILED, UNKNOWN, MISSED)
+ATTENTION = (st.FAILED, st.UNKNOWN, st.MISSED)
 
 
 def _counted(status: str) -> str:
@@ -42,7 +32,7 @@ _SUMMARY = (
     " WHEN c.n > 0 AND c.n_cancelled = c.n THEN 'cancelled'"
     " WHEN c.n_sent > 0 THEN 'partial' ELSE 'failed' END"
 )
-SUMMED = (PENDING, SENDING, RETRYING, SENT, CANCELLED)  # the statuses _SUMMARY counts
+SUMMED = (st.PENDING, st.SENDING, st.RETRYING, st.SENT, st.CANCELLED)  # the statuses _SUMMARY counts
 
 
 def _posts(counted: Collection[str]) -> str:
