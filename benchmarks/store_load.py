@@ -149,6 +149,13 @@ def main() -> None:
     timed("log(status='sent', account='vk', since=middle)", lambda: store.log(status="sent", account="vk", since=mid))
     timed("list_posts()", lambda: store.list_posts())
     timed("list_posts(status='partial')", lambda: store.list_posts(status="partial"))
+    timed("post_summaries() (what a piped list prints)", lambda: store.post_summaries())
+    timed("post_summaries(limit=200) (a terminal's list)", lambda: store.post_summaries(limit=200))
+    timed(
+        "iter_post_summaries(attention=True, limit=200)",
+        lambda: list(store.iter_post_summaries(attention=True, limit=200)),
+    )
+    timed("count_posts(attention=True) (its N more)", lambda: [store.count_posts(attention=True)])
     timed("get_post(5000) (100 history rows each)", lambda: store.get_post(5000).deliveries)
     timed("next_wakeup()", lambda: [store.next_wakeup()])
     now = datetime(2027, 1, 1, tzinfo=UTC)

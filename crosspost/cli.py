@@ -11,9 +11,10 @@ from __future__ import annotations
 import os
 import sys
 import traceback
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from functools import cached_property
+from itertools import chain, islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -24,7 +25,7 @@ from crosspost.errors import CrosspostError, PostError
 
 if TYPE_CHECKING:
     from crosspost.config import Settings
-    from crosspost.store.records import DeliveryRecord
+    from crosspost.store.records import DeliveryRecord, PostSummary
     from crosspost.store.sql import SqlStore
 
 # Kept here rather than imported from crosspost.store.records, so --help loads nothing of the store.
@@ -360,42 +361,49 @@ def list_(app: App, status: tuple[str, ...], attention: bool, as_json: bool, lim
     then the rest newest first.
 
     On a terminal the table fits its width, times read "in 3 h" / "2 d ago", the first 200 posts
-    are shown (--limit) and a long list goes through $PAGER; a pipe gets every post, in full."""
+    are shown (--limit; --json too, the rest counted on stderr) and a long list goes through
+    $PAGER; a pipe gets every post, in full, as the database reads them."""
     from crosspost import output
     from crosspost.terminal import Terminal
 
     zone = app.settings.timezone
-    wanted = _wanted(status, attention)
-    if as_json:
-        posts_json = app.store.list_posts(status=wanted)
-        _print_json(app, [output.post_json(p, zone) for p in posts_json[: limit or None]])
-        return
     term = Terminal.detect(os.environ)
     shown = _shown_limit(limit, term)
-    if wanted or shown is None:  # a status filter needs every post's summary: it is read anyway
-        everything = app.store.post_summaries(status=wanted)
-        posts = everything[:shown] if shown is not None else everything
-        more = len(everything) - len(posts)
-    else:  # a terminal's first screenful: the database picks those posts
-        posts = app.store.post_summaries(limit=shown)
-        more = app.store.post_count() - len(posts) if len(posts) == shown else 0
-    if posts:
-        rows = [
-            [
-                str(p.id),
-                _when(app, p.due_at, term, wide),
-                output.post_status_text(p.status, (s for _, s in p.states)),
-                p.title,
-                output.delivery_states(p),
-            ]
-            for p in posts
-        ]
-        headers = ["ID", "DUE", "STATUS", "TITLE", "DELIVERIES"]
-        _print_table(app, term, wide, headers, rows, fit=("TITLE", "DELIVERIES"), more=more)
-    elif wanted:
-        app.out(f"no posts with status {' or '.join(wanted)}")
+    store = app.store
+    # Chosen, ordered and counted by the database: a terminal's page and its total in one query, a
+    # pipe's rows streamed (it is never told "N more").
+    filters: dict[str, Any] = dict(status=status, attention=attention, limit=shown)
+    if as_json:
+        if term.is_tty:
+            posts, total = store.posts_page(**filters)
+            records = (output.post_json(p, zone) for p in posts)
+        else:
+            records, total = (output.post_json(p, zone) for p in store.iter_posts(**filters)), 0
+        _emit_json(app, term, records, lambda listed: total - listed)
+        return
+    summaries: Iterable[PostSummary]
+    if term.is_tty:
+        summaries, total = store.post_summaries_page(**filters)
     else:
-        app.out("no posts; queue one with: crosspost queue FILE")
+        summaries, total = store.iter_post_summaries(**filters), 0
+    headers = ["ID", "DUE", "STATUS", "TITLE", "DELIVERIES"]
+    when = _clock(app, term, wide)
+    rows = (
+        [
+            str(p.id),
+            when(p.due_at),
+            output.post_status_text(p.status, (s for _, s in p.states)),
+            p.title,
+            output.delivery_states(p),
+        ]
+        for p in summaries
+    )
+    if not _emit_table(app, term, wide, headers, rows, fit=("TITLE", "DELIVERIES"), more=lambda n: total - n):
+        if status or attention:
+            asked = [f"status {' or '.join(dict.fromkeys(status))}"] if status else []
+            app.out(f"no posts with {' or with '.join([*asked, *(['a delivery that needs a person'] * attention)])}")
+        else:
+            app.out("no posts; queue one with: crosspost queue FILE")
     _daemon_footer(app)
 
 
@@ -408,32 +416,90 @@ def _shown_limit(limit: int | None, term: Any) -> int | None:
     return limit or None
 
 
-def _when(app: App, at: datetime | None, term: Any, wide: bool) -> str:
-    """A table's time: relative on a terminal ("in 3 h"), where people read it; absolute elsewhere."""
+def _clock(app: App, term: Any, wide: bool) -> Callable[[datetime | None], str]:
+    """How a table shows a time: relative on a terminal ("in 3 h"), where people read it; absolute
+    elsewhere. Chosen once per command, not per cell (a piped log formats 60,000 times)."""
+    from functools import partial
+
     from crosspost import output
     from crosspost.timeutil import human
 
+    zone = app.settings.timezone
     if term.is_tty and not wide:
-        return output.ago(at, app.now, app.settings.timezone)
-    return human(at, app.settings.timezone)
+        return partial(output.ago, now=app.now, zone=zone)
+    return partial(human, zone=zone)
 
 
-def _print_table(
-    app: App, term: Any, wide: bool, headers: list[str], rows: list[list[str]], *, fit: tuple[str, ...], more: int
-) -> None:
-    """A table fitted to the terminal (unless --wide), "N more" under a cut one, paged when long."""
+def _more(listed: int, shown: int | None, count: Callable[[], int]) -> int:
+    """How many rows a terminal's limit (--limit N, else the default) left out; counted only when reached."""
+    return count() - listed if shown is not None and listed == shown else 0
+
+
+def _emit_table(
+    app: App,
+    term: Any,
+    wide: bool,
+    headers: list[str],
+    rows: Iterator[list[str]],
+    *,
+    fit: tuple[str, ...],
+    more: Callable[[int], int],
+) -> bool:
+    """Print a table; False if it has no rows. A terminal's is fitted to its width (unless --wide),
+    with "N more" under a cut one, and paged when long; a pipe's is streamed as the rows are read."""
     from crosspost import output
 
+    if not term.is_tty:
+        first = next(rows, None)
+        if first is None:
+            return False
+        _echo_chunks(app, (line + "\n" for line in output.streamed_table(headers, chain([first], rows))))
+        return True
+    cells = list(rows)
+    if not cells:
+        return False
     text = output.table(
-        headers,
-        rows,
-        shorten=() if wide else ("TITLE",),
-        width=None if wide else term.width,
-        fit=fit,
-        tty=term.is_tty,
+        headers, cells, shorten=() if wide else ("TITLE",), width=None if wide else term.width, fit=fit, tty=True
     )
-    if more > 0:
-        text += f"\n{more} more: --limit 0 for all"
+    left_out = more(len(cells))
+    if left_out > 0:
+        text += f"\n{left_out} more: --limit 0 for all"
+    _page(app, term, text)
+    return True
+
+
+def _emit_json(app: App, term: Any, records: Iterator[dict[str, Any]], more: Callable[[int], int]) -> None:
+    """One JSON array. A terminal's is indented and paged, and "N more" goes to stderr (the JSON stays
+    valid); a pipe's is streamed record by record, the same text as json.dumps of the whole list."""
+    import json
+
+    if term.is_tty:
+        data = list(records)
+        _page(app, term, json.dumps(data, ensure_ascii=False, indent=2))
+        _more_note(app, more(len(data)))
+        return
+    texts = (json.dumps(record, ensure_ascii=False) for record in records)
+    first = next(texts, None)
+    pieces = chain([] if first is None else [first], (", " + text for text in texts))
+    click.echo("[", nl=False)
+    _echo_chunks(app, pieces)
+    click.echo("]")
+
+
+def _echo_chunks(app: App, pieces: Iterator[str], size: int = 500) -> None:
+    """Print streamed text a few hundred pieces (lines, records) at a time, masked: click flushes every
+    echo, and a write per record was a fifth of a piped ``list --json`` (profiled)."""
+    for chunk in iter(lambda: list(islice(pieces, size)), []):
+        click.echo(app.mask("".join(chunk)), nl=False)
+
+
+def _more_note(app: App, left_out: int) -> None:
+    if left_out > 0:
+        app.err(f"{left_out} more: --limit 0 for all")
+
+
+def _page(app: App, term: Any, text: str) -> None:
+    """Through the pager when taller than the screen, else printed."""
     if not term.page(app.mask(text), os.environ):
         app.out(text)
 
@@ -617,8 +683,9 @@ def log(
     """Show the delivery log, one row per delivery, newest first (by sent time, else due time).
 
     On a terminal the table fits its width (the url or error cut with an ellipsis; --wide shows
-    all), times read "in 3 h" / "2 d ago", the newest 200 rows are shown (--limit) and a long log
-    goes through $PAGER; a pipe, --json and --csv get every row, in full."""
+    all), times read "in 3 h" / "2 d ago", the newest 200 rows are shown (--limit; --json and --csv
+    too, the rest counted on stderr) and a long log goes through $PAGER; a pipe gets every row,
+    in full, as the database reads them."""
     if as_json and as_csv:
         raise click.UsageError("--json and --csv cannot be used together")
     from crosspost import output
@@ -637,8 +704,8 @@ def log(
         )
     from crosspost.terminal import Terminal
 
-    term = Terminal.detect(os.environ) if not (as_json or as_csv) else Terminal()
-    shown = _shown_limit(limit, term) if not (as_json or as_csv) or limit else None
+    term = Terminal.detect(os.environ)
+    shown = _shown_limit(limit, term)  # --json and --csv too: a pipe gets every row, a terminal the newest 200
     filters: dict[str, Any] = dict(
         status=_wanted(status, attention),
         account=account,
@@ -646,62 +713,41 @@ def log(
         since=start,
         until=app.now if start is not None else None,
     )
-    headers = ["POST", "TITLE", "ACCOUNT", "PLATFORM", "STATUS", "TRIES", "DUE", "SENT", "URL / ERROR"]
+    store = app.store
 
-    def row(d: DeliveryRecord) -> list[str]:
-        return [
+    def more(listed: int) -> int:
+        return _more(listed, shown, lambda: store.log_count(**filters))
+
+    records = store.iter_log(**filters, limit=shown)
+    if as_json:
+        _emit_json(app, term, (output.delivery_json(d, zone) for d in records), more)
+        return
+    if as_csv:
+        if term.is_tty:
+            rows = list(records)
+            _page(app, term, "".join(output.log_csv_lines(rows, zone)).rstrip("\n"))
+            _more_note(app, more(len(rows)))
+        else:
+            _echo_chunks(app, output.log_csv_lines(records, zone))
+        return
+    headers = ["POST", "TITLE", "ACCOUNT", "PLATFORM", "STATUS", "TRIES", "DUE", "SENT", "URL / ERROR"]
+    when = _clock(app, term, wide)
+    rows_shown = (
+        [
             str(d.post_id),
             d.post_title,
             d.account,
             d.platform,
             d.status,
             str(d.attempts),
-            _when(app, d.due_at, term, wide),
-            _when(app, d.sent_at, term, wide),
+            when(d.due_at),
+            when(d.sent_at),
             output.outcome_of(d),
         ]
-
-    if shown is None and not as_csv and (as_json or not term.is_tty):  # everything, to a pipe: streamed
-        _stream_log(app, app.store.iter_log(**filters), row, headers, as_json=as_json)
-        return
-    records = app.store.log(**filters, limit=shown)
-    if as_json:
-        _print_json(app, [output.delivery_json(d, zone) for d in records])
-    elif as_csv:
-        click.echo(app.mask(output.log_csv(records, zone)), nl=False)
-    elif records:
-        cut = limit is None and len(records) == shown  # the terminal's default limit was reached
-        more = app.store.log_count(**filters) - len(records) if cut else 0
-        _print_table(app, term, wide, headers, [row(d) for d in records], fit=("URL / ERROR", "TITLE"), more=more)
-    else:
+        for d in records
+    )
+    if not _emit_table(app, term, wide, headers, rows_shown, fit=("URL / ERROR", "TITLE"), more=more):
         app.out("no deliveries match")
-
-
-def _stream_log(app: App, records: Iterator[DeliveryRecord], row: Any, headers: list[str], *, as_json: bool) -> None:
-    """Print the log as its rows are read: a table (columns widen as needed) or a JSON array."""
-    import itertools
-    import json
-
-    from crosspost import output
-
-    zone = app.settings.timezone
-    first = next(records, None)
-    everything = itertools.chain([first] if first is not None else [], records)
-    if as_json:
-        if sys.stdout.isatty():  # a person: indented, all at once
-            _print_json(app, [output.delivery_json(d, zone) for d in everything])
-            return
-        click.echo("[", nl=False)  # the same text json.dumps gives for the whole list
-        for i, d in enumerate(everything):
-            click.echo(
-                (", " if i else "") + app.mask(json.dumps(output.delivery_json(d, zone), ensure_ascii=False)), nl=False
-            )
-        click.echo("]")
-    elif first is None:
-        app.out("no deliveries match")
-    else:
-        for line in output.streamed_table(headers, (row(d) for d in everything)):
-            app.out(line)
 
 
 def _print_json(app: App, data: object) -> None:

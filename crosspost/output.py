@@ -13,7 +13,7 @@ import sys
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, tzinfo
 from functools import lru_cache
-from itertools import islice
+from itertools import chain, islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from unicodedata import combining
@@ -130,13 +130,21 @@ def post_json(p: PostRecord, zone: tzinfo, *, full: bool = False) -> dict[str, A
 
 def log_csv(records: Iterable[DeliveryRecord], zone: tzinfo) -> str:
     """``log --csv``: the JSON fields as columns, with a header row; null is an empty cell."""
+    return "".join(log_csv_lines(records, zone))
+
+
+def log_csv_lines(records: Iterable[DeliveryRecord], zone: tzinfo) -> Iterator[str]:
+    """:func:`log_csv`'s text a line at a time (a piped log streams): the header, then one per record."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(LOG_FIELDS)
     for d in records:
+        yield out.getvalue()
+        out.seek(0)
+        out.truncate()
         row = delivery_json(d, zone)
         writer.writerow(["" if row[f] is None else row[f] for f in LOG_FIELDS])
-    return out.getvalue()
+    yield out.getvalue()
 
 
 # ---------------------------------------------------------------- words for people
@@ -431,22 +439,37 @@ def streamed_table(headers: Sequence[str], rows: Iterable[Sequence[str]], *, chu
     """:func:`table`'s lines for a pipe, yielded as the rows come (nothing cut, no bold): each chunk
     of rows is aligned with the widest cells seen so far, so columns only ever widen. A piped log
     of 30,000 rows starts at once instead of after all of them are read and measured."""
-    widths = [_width(h) for h in headers]
-    pending: list[Sequence[str]] = [headers]
+    widths = [0] * len(headers)
     iterator = iter(rows)
+    header: list[Sequence[str]] = [headers]  # rides with the first chunk
     while True:
-        block = [[_one_line(c) for c in row] for row in islice(iterator, chunk)]
-        pending += block
-        measured = [[_width(c) for c in row] for row in pending]
-        widths = [max([w, *(m[i] for m in measured)]) for i, w in enumerate(widths)]
-        for row, row_widths in zip(pending, measured, strict=True):
-            yield "  ".join(cell + " " * (widths[i] - row_widths[i]) for i, cell in enumerate(row)).rstrip()
-        pending = []
+        block = list(islice(iterator, chunk))
+        cells: list[Sequence[str]] = []
+        measured: list[list[int]] = []
+        for row in chain(header, block):
+            if _plain(row):  # most rows of a log: one line each, as wide as long
+                cells.append(row)
+                measured.append([len(c) for c in row])
+            else:
+                one = [_one_line(c) for c in row]
+                cells.append(one)
+                measured.append([_width(c) for c in one])
+        header = []
+        if measured:
+            widths = [max(w, *column) for w, column in zip(widths, zip(*measured, strict=True), strict=True)]
+        for row, row_widths in zip(cells, measured, strict=True):
+            yield "  ".join([c + " " * (w - n) for c, w, n in zip(row, widths, row_widths, strict=True)]).rstrip()
         if len(block) < chunk:
             return
 
 
 _BREAKS = re.compile(r"[\n\r\t\v\f]")
+
+
+def _plain(row: Sequence[str]) -> bool:
+    """Printable ASCII only: each cell is one line whose width is its length (most rows of a log)."""
+    text = "".join(row)
+    return text.isascii() and text.isprintable()
 
 
 def _one_line(text: str) -> str:

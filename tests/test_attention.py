@@ -181,3 +181,21 @@ def test_the_cli_and_the_output_agree_on_what_needs_a_person() -> None:
     from crosspost import cli, output
 
     assert cli.ATTENTION == output.ATTENTION == ("failed", "unknown", "missed")
+
+
+def test_list_attention_finds_a_failed_delivery_of_a_partial_post(run: Invoke, folder: Path) -> None:
+    """A post sent on one account and failed on another is "partial": the failed one still needs a
+    person (CONTRACT.md: posts with a delivery that needs a person), while --status failed is the
+    overall status."""
+    partial = queue(run, post_file(folder, "partial"), "--at", "now", "--to", "twitter", "--to", "vk")
+    settle(folder, partial, {"twitter": "sent", "vk": "failed"})
+    sent = queue(run, post_file(folder, "sent"), "--at", "now", "--to", "vk")
+    settle(folder, sent, {"vk": "sent"})
+    assert list_ids(run, "--attention") == [partial]
+    [row] = [line for line in run("list", "--attention").stdout.splitlines() if line.startswith(f"{partial} ")]
+    assert "  partial (1 failed)  " in row
+    assert list_ids(run, "--status", "failed") == []
+    assert list_ids(run, "--status", "failed", "--attention") == [partial]
+    assert run("list", "--status", "failed").stdout.splitlines()[0] == "no posts with status failed"
+    run("retry", str(partial))  # back in the queue: nothing needs a person now
+    assert run("list", "--attention").stdout.splitlines()[0] == "no posts with a delivery that needs a person"

@@ -153,7 +153,8 @@ def test_output_taller_than_the_screen_goes_through_the_pager(run: Invoke, folde
     assert len(paged) == 1 + 1 + 30
     (folder / "paged.txt").unlink()
     short = on_tty(folder, "log", "--limit", "3", lines=24, pager=str(pager))
-    assert len(short) == 4 and not (folder / "paged.txt").exists()  # one screen: printed, not paged
+    assert len(short) == 5 and not (folder / "paged.txt").exists()  # one screen: printed, not paged
+    assert short[-1] == "27 more: --limit 0 for all"  # --limit N is cut with the same line as the default
 
 
 @pytest.mark.parametrize("pager", ["", "cat"])
@@ -212,3 +213,24 @@ def test_the_databases_first_posts_are_lists_first_posts(run: Invoke, folder: Pa
     listed = on_tty(folder, "list", "--limit", "2", lines=100)
     assert [line.split()[0] for line in listed[1:4]] == [str(everything[0].id), str(everything[1].id), "5"]
     assert listed[3] == "5 more: --limit 0 for all"
+
+
+def test_json_and_csv_on_a_terminal_keep_the_tables_limit_and_say_the_rest_on_stderr(run: Invoke, folder: Path) -> None:
+    """On a terminal --json and --csv are cut as the table is (JSON stays valid: the "N more" line is
+    on stderr, which the pty shows after it); a pipe gets every record and no such line."""
+    for n in range(4):
+        queue(run, AGREEMENT, "--at", f"+{n + 1}h", "--again", "--to", "vk")
+    piped = run("list", "--json")
+    assert piped.stderr == "" and len(json.loads(piped.stdout)) == 4
+    listed = on_tty(folder, "list", "--json", "--limit", "2", lines=500)
+    assert listed[-1] == "2 more: --limit 0 for all"
+    assert json.loads("\n".join(listed[:-1])) == json.loads(piped.stdout)[:2]
+    assert listed[1] == "  {"  # indented for a person
+    logged = on_tty(folder, "log", "--json", "--limit", "3", lines=500)
+    assert logged[-1] == "1 more: --limit 0 for all"
+    assert json.loads("\n".join(logged[:-1])) == json.loads(run("log", "--json").stdout)[:3]
+    csv_piped = run("log", "--csv")
+    assert csv_piped.stderr == "" and len(csv_piped.stdout.splitlines()) == 1 + 4
+    on_screen = on_tty(folder, "log", "--csv", "--limit", "3", lines=500)
+    assert on_screen == [*csv_piped.stdout.splitlines()[:4], "1 more: --limit 0 for all"]
+    assert len(on_tty(folder, "log", "--csv", lines=500)) == 1 + 4  # under the default limit: all, no line

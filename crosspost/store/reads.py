@@ -13,18 +13,20 @@ import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
+from itertools import groupby
+from operator import itemgetter
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from crosspost.errors import CrosspostError, NotFound
 from crosspost.model import Draft, Progress
+from crosspost.store import listing
 from crosspost.store.records import (
     CANCELLED,
     DELIVERY_STATUSES,
     FAILED,
     MISSED,
     PENDING,
-    POST_STATUSES,
     RETRYING,
     SENDING,
     UNKNOWN,
@@ -40,7 +42,6 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
 Run = Callable[[str, Mapping[str, Any]], Sequence[Sequence[Any]]]
-Listed = TypeVar("Listed", PostRecord, PostSummary)
 CONTENT_KEY = "content_sha256"  # the snapshot's key for the hash of the post file and its images (queue --again)
 RETRYABLE = (FAILED, UNKNOWN, MISSED)
 
@@ -49,10 +50,11 @@ _NOTICE = (
     "(SELECT n.state || ':' || coalesce(n.error, '') FROM notices n WHERE n.delivery_id = d.id"
     " ORDER BY n.id DESC LIMIT 1)"
 )
-_DELIVERY = (
-    "SELECT d.id, d.post_id, p.title, d.account, d.platform, d.status, d.attempts, d.remote_id, d.url, d.error,"
-    f" d.due_at, d.sent_at, d.next_try_at, {_NOTICE} FROM deliveries d JOIN posts p ON p.id = d.post_id"
+_COLUMNS = (  # a DeliveryRecord's, in delivery_from_row's order (also beside crosspost.store.listing's)
+    "d.id, d.post_id, p.title, d.account, d.platform, d.status, d.attempts, d.remote_id, d.url, d.error,"
+    f" d.due_at, d.sent_at, d.next_try_at, {_NOTICE}"
 )
+_DELIVERY = f"SELECT {_COLUMNS} FROM deliveries d JOIN posts p ON p.id = d.post_id"
 _LOG_AT = "coalesce(d.sent_at, d.due_at)"
 
 
@@ -83,6 +85,22 @@ def delivery_from_row(row: Sequence[Any], history: tuple[Attempt, ...] = ()) -> 
     )
 
 
+_STATES = "d.account, d.status"  # what list's table shows of each delivery
+
+
+def _post_record(head: Sequence[Any], rows: list[Sequence[Any]]) -> PostRecord:
+    deliveries = tuple(delivery_from_row(r) for r in rows)
+    return PostRecord(head[0], head[1], head[2], _aware(head[3]), _aware(head[4]), head[5], deliveries)
+
+
+def _post_summary(head: Sequence[Any], rows: list[Sequence[Any]]) -> PostSummary:
+    return PostSummary(head[0], head[1], _aware(head[4]), head[5], tuple((r[0], r[1]) for r in rows))
+
+
+def _total(listed: list[tuple[Sequence[Any], list[Sequence[Any]]]]) -> int:
+    return int(listed[0][0][listing.HEAD_WIDTH - 1]) if listed else 0  # HEAD's last column, on every row
+
+
 def _placeholders(prefix: str, values: Sequence[Any]) -> tuple[str, dict[str, Any]]:
     names = {f"{prefix}{i}": v for i, v in enumerate(values)}
     return ", ".join(f":{n}" for n in names), names
@@ -96,7 +114,7 @@ class Reader:
     ) -> None:
         self._run = run
         self._bind = bind
-        self._stream = stream or run  # rows as the cursor yields them (SQLite), else all at once
+        self._stream = stream or run  # rows as the cursor yields them, else all at once
 
     # ---------------------------------------------------------------- deliveries
     def log(
@@ -109,18 +127,18 @@ class Reader:
         until: datetime | None = None,
         limit: int | None = None,
     ) -> list[DeliveryRecord]:
-        where, params = self._log_filter(status=status, account=account, post_id=post_id, since=since, until=until)
+        filters = dict(status=status, account=account, post_id=post_id, since=since, until=until)
+        return list(self.iter_log(limit=limit, **filters))
+
+    def iter_log(self, *, limit: int | None = None, **filters: Any) -> Iterator[DeliveryRecord]:
+        """:meth:`log`'s rows (same keywords) one by one, as the cursor yields them: a piped
+        ``crosspost log`` starts printing before the last row is read."""
+        where, params = self._log_filter(**filters)
         sql = _DELIVERY + where + f" ORDER BY {_LOG_AT} DESC, d.id DESC"
         if limit is not None:
             sql += " LIMIT :limit"
             params["limit"] = int(limit)
-        return [delivery_from_row(r) for r in self._run(sql, params)]
-
-    def iter_log(self, **filters: Any) -> Iterator[DeliveryRecord]:
-        """:meth:`log`'s rows (same keywords but ``limit``) one by one, as the cursor yields them: a
-        piped ``crosspost log`` starts printing before the last row is read."""
-        where, params = self._log_filter(**filters)
-        for row in self._stream(_DELIVERY + where + f" ORDER BY {_LOG_AT} DESC, d.id DESC", params):
+        for row in self._stream(sql, params):
             yield delivery_from_row(row)
 
     def log_count(self, **filters: Any) -> int:
@@ -139,7 +157,7 @@ class Reader:
     ) -> tuple[str, dict[str, Any]]:
         where: list[str] = []
         params: dict[str, Any] = {}
-        wanted = _statuses(status)
+        wanted = listing.statuses(status)
         if wanted:
             for one in wanted:
                 if one not in DELIVERY_STATUSES:
@@ -195,64 +213,49 @@ class Reader:
         if not self._run("SELECT 1 FROM posts WHERE id = :id", {"id": post_id}):
             raise NotFound(f"no post with id {post_id}; see crosspost list")
 
-    def list_posts(self, *, status: str | Sequence[str] | None = None) -> list[PostRecord]:
-        wanted = _check_list_status(status)
-        rows = self._run(
-            "SELECT p.id, p.title, p.source, p.created_at, d.id, d.post_id, p.title, d.account, d.platform, d.status,"
-            f" d.attempts, d.remote_id, d.url, d.error, d.due_at, d.sent_at, d.next_try_at, {_NOTICE}"
-            " FROM posts p LEFT JOIN deliveries d ON d.post_id = p.id ORDER BY p.id, d.id",
-            {},
-        )
-        grouped: dict[int, tuple[Sequence[Any], list[DeliveryRecord]]] = {}
-        for row in rows:
-            entry = grouped.setdefault(row[0], (row, []))
-            if row[4] is not None:
-                entry[1].append(delivery_from_row(row[4:]))
-        result = [self._post(head, tuple(ds)) for head, ds in grouped.values()]
-        if wanted:
-            result = [p for p in result if _matches(p.status, [d.status for d in p.deliveries], wanted)]
-        return list_order(result)
+    def list_posts(self, **filters: Any) -> list[PostRecord]:
+        return list(self.iter_posts(**filters))
 
-    def post_summaries(
-        self, *, status: str | Sequence[str] | None = None, limit: int | None = None
-    ) -> list[PostSummary]:
-        """What :meth:`list_posts` gives, reduced to what ``list`` prints: five columns a row, not seventeen.
+    def iter_posts(self, **filters: Any) -> Iterator[PostRecord]:
+        """``list``'s posts with their deliveries (no history, no drafts), filtered and ordered by the
+        database, one by one as the cursor yields them. Keywords: :func:`listing.listed`'s."""
+        for head, rows in self._listed(_COLUMNS, filters):
+            yield _post_record(head, rows)
 
-        ``limit`` (without ``status``): only the first posts in ``list``'s order, chosen by the database
-        (a terminal's first screenful of 10,000 posts without reading them all)."""
-        wanted = _check_list_status(status)
-        sql = (
-            "SELECT p.id, p.title, p.created_at, d.account, d.status, d.due_at"
-            " FROM posts p LEFT JOIN deliveries d ON d.post_id = p.id"
-        )
-        params: dict[str, Any] = {}
-        if limit is not None and not wanted:
-            ids = [row[0] for row in self._run(_FIRST_LISTED, {"limit": int(limit)})]
-            if not ids:
-                return []
-            marks, params = _placeholders("id", ids)
-            sql += f" WHERE p.id IN ({marks})"
-        rows = self._run(sql + " ORDER BY p.id, d.id", params)
-        grouped: dict[int, tuple[Sequence[Any], list[tuple[str, str]], list[Any]]] = {}
-        for row in rows:
-            entry = grouped.setdefault(row[0], (row, [], []))
-            if row[3] is not None:
-                entry[1].append((row[3], row[4]))
-                entry[2].append(row[5])
-        result = []
-        for head, states, dues in grouped.values():
-            statuses = [s for _, s in states]
-            summary = post_status(statuses)
-            if wanted and not _matches(summary, statuses, wanted):
-                continue
-            # Stored times sort as they compare (fixed-width UTC text on SQLite, timestamps elsewhere).
-            due = _aware(min(dues)) if dues else _aware(head[2])
-            result.append(PostSummary(head[0], head[1], due, summary, tuple(states)))
-        ordered = list_order(result)
-        return ordered[:limit] if limit is not None else ordered
+    def posts_page(self, **filters: Any) -> tuple[list[PostRecord], int]:
+        """:meth:`iter_posts`'s first ``limit`` posts, and how many there are without the limit: one query."""
+        listed = list(self._listed(_COLUMNS, filters))
+        return [_post_record(head, rows) for head, rows in listed], _total(listed)
+
+    def post_summaries(self, **filters: Any) -> list[PostSummary]:
+        return list(self.iter_post_summaries(**filters))
+
+    def iter_post_summaries(self, **filters: Any) -> Iterator[PostSummary]:
+        """What :meth:`iter_posts` gives, reduced to what ``list`` prints: two delivery columns, not
+        fourteen (a piped ``list`` of 10,000 posts formats them as they come)."""
+        for head, rows in self._listed(_STATES, filters):
+            yield _post_summary(head, rows)
+
+    def post_summaries_page(self, **filters: Any) -> tuple[list[PostSummary], int]:
+        """:meth:`posts_page` for :meth:`iter_post_summaries` (a terminal's ``list``)."""
+        listed = list(self._listed(_STATES, filters))
+        return [_post_summary(head, rows) for head, rows in listed], _total(listed)
+
+    def _listed(self, columns: str, filters: dict[str, Any]) -> Iterator[tuple[Sequence[Any], list[Sequence[Any]]]]:
+        """Each listed post's columns (listing.HEAD) and its deliveries' ``columns``, one post at a time."""
+        sql, params = listing.listed(columns, **filters)
+        width = listing.HEAD_WIDTH
+        for _, rows in groupby(self._stream(sql, params), key=itemgetter(0)):
+            group = list(rows)
+            yield group[0], [r[width:] for r in group if r[width] is not None]  # no deliveries: one row of NULLs
+
+    def count_posts(self, *, status: str | Sequence[str] | None = None, attention: bool = False) -> int:
+        """How many posts :meth:`iter_posts` gives with these filters and no limit (for "N more")."""
+        sql, params = listing.counted(status=status, attention=attention)
+        return int(self._run(sql, params)[0][0])
 
     def post_count(self) -> int:
-        return int(self._run("SELECT count(*) FROM posts", {})[0][0])
+        return self.count_posts()
 
     def same_content(self, content_hash: str) -> list[tuple[int, str, tuple[str, ...]]]:
         """(id, status, its deliveries' statuses) of each post queued from the same file content, oldest
@@ -332,50 +335,6 @@ class Reader:
         return from_db(rows[0][0]) if rows else None
 
 
-def _statuses(status: str | Sequence[str] | None) -> tuple[str, ...]:
-    """A status filter as a tuple: one status, several (any of them), or none (everything)."""
-    if status is None:
-        return ()
-    return (status,) if isinstance(status, str) else tuple(dict.fromkeys(status))
-
-
-def _check_list_status(status: str | Sequence[str] | None) -> tuple[str, ...]:
-    wanted = _statuses(status)
-    for one in wanted:
-        if one not in POST_STATUSES and one not in DELIVERY_STATUSES:
-            allowed = sorted({*POST_STATUSES, *DELIVERY_STATUSES})
-            raise CrosspostError(f"unknown status {one!r}; use one of: {', '.join(allowed)}")
-    return wanted
-
-
-def _matches(summary: str, delivery_statuses: Sequence[str], wanted: Sequence[str]) -> bool:
-    # Any of ``wanted``: a post status compares with the summary; a delivery-only status (pending,
-    # retrying, unknown, missed) finds the posts that have such a delivery.
-    return any(summary == one if one in POST_STATUSES else one in delivery_statuses for one in wanted)
-
-
-WAITING = ("queued", "sending")  # post statuses whose deliveries are still to go out
-# The ids of list_order's first posts, ordered by the database: a post waits (queued or sending) when
-# a delivery is pending, retrying or sending; its due time is its soonest delivery's, else its creation.
-_FIRST_LISTED = (
-    "SELECT id FROM (SELECT p.id AS id, p.created_at AS created,"
-    " MAX(CASE WHEN d.status IN ('pending', 'retrying', 'sending') THEN 1 ELSE 0 END) AS waiting,"
-    " MIN(d.due_at) AS due FROM posts p LEFT JOIN deliveries d ON d.post_id = p.id GROUP BY p.id, p.created_at) s"
-    " ORDER BY waiting DESC,"
-    " CASE WHEN waiting = 1 THEN COALESCE(due, created) END ASC, CASE WHEN waiting = 1 THEN id END ASC,"
-    " CASE WHEN waiting = 0 THEN COALESCE(due, created) END DESC, CASE WHEN waiting = 0 THEN id END DESC"
-    " LIMIT :limit"
-)
-
-
-def list_order(posts: list[Listed]) -> list[Listed]:
-    """``list``'s order: waiting posts soonest due first (what goes out next is on top), then the rest
-    newest first. Equal times keep the lower id first among the waiting, the higher among the rest."""
-    waiting = sorted((p for p in posts if p.status in WAITING), key=lambda p: (p.due_at, p.id))
-    rest = sorted((p for p in posts if p.status not in WAITING), key=lambda p: (p.due_at, p.id), reverse=True)
-    return waiting + rest
-
-
 def sqlite_path(url: str) -> Path | None:
     """The file behind a plain ``sqlite:///PATH`` URL, or None (memory, URL options, other databases)."""
     prefix = "sqlite:///"
@@ -410,4 +369,10 @@ def sqlalchemy_reader(conn: Connection) -> Reader:
     from sqlalchemy import text
 
     bind: Callable[[datetime], Any] = to_db_text if conn.dialect.name == "sqlite" else to_utc
-    return Reader(lambda sql, params: conn.execute(text(sql), params).all(), bind)
+
+    def stream(sql: str, params: Mapping[str, Any]) -> Iterator[Sequence[Any]]:
+        # A server-side cursor on PostgreSQL, read a few hundred rows at a time: a piped list or log
+        # starts printing before the last row has left the server.
+        yield from conn.execution_options(yield_per=500).execute(text(sql), params)
+
+    return Reader(lambda sql, params: conn.execute(text(sql), params).all(), bind, stream)

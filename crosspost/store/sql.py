@@ -472,6 +472,33 @@ class SqlStore:
         with self._read() as r:
             return r.daemon_last_seen()
 
+    # ------------------------------------------------------------ list (CLI), filtered and ordered in SQL
+    def iter_posts(self, **filters: Any) -> Iterator[PostRecord]:
+        """:meth:`list_posts`'s posts one by one from one read snapshot; keywords ``status``, ``attention``
+        (posts with a failed, unknown or missed delivery) and ``limit`` (the first N in list's order)."""
+        with self._read() as r:
+            yield from r.iter_posts(**filters)
+
+    def iter_post_summaries(self, **filters: Any) -> Iterator[PostSummary]:
+        """:meth:`post_summaries` one by one (the keywords of :meth:`iter_posts`)."""
+        with self._read() as r:
+            yield from r.iter_post_summaries(**filters)
+
+    def posts_page(self, **filters: Any) -> tuple[list[PostRecord], int]:
+        """:meth:`iter_posts`'s first ``limit`` posts and how many match without the limit, in one query."""
+        with self._read() as r:
+            return r.posts_page(**filters)
+
+    def post_summaries_page(self, **filters: Any) -> tuple[list[PostSummary], int]:
+        """:meth:`posts_page` in short (:meth:`post_summaries`): a terminal's ``list``."""
+        with self._read() as r:
+            return r.post_summaries_page(**filters)
+
+    def count_posts(self, **filters: Any) -> int:
+        """How many posts :meth:`iter_posts` gives with ``status`` / ``attention`` and no limit."""
+        with self._read() as r:
+            return r.count_posts(**filters)
+
 
 def _now(now: datetime | None) -> datetime:
     # Only for updated_at on the two calls whose spec has no ``now``; it is bookkeeping, never a decision.
