@@ -248,3 +248,34 @@ def test_staff_and_the_daemon_share_the_database_and_media_as_two_users(two_user
     finally:
         box.stop()
         shutil.rmtree(base, ignore_errors=True)
+
+
+# ---------------------------------------------------------------- a fresh venv
+
+# Python 3.12+ venvs have no setuptools, so no pkg_resources, which twitter_text imports: every
+# import of it must go through crosspost.text_library's stand-in. Found by contrib/production-check:
+# `crosspost sandbox` failed on a fresh trixie install with "No module named 'pkg_resources'".
+WITHOUT_SETUPTOOLS = """
+import importlib.abc, sys
+class NoSetuptools(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.partition(".")[0] == "pkg_resources":
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+sys.meta_path.insert(0, NoSetuptools())
+"""
+
+
+def test_the_sandbox_the_x_adapter_and_x_checks_need_no_setuptools(tmp_path: Path) -> None:
+    (tmp_path / "crosspost.toml").write_text(demo_config("http://127.0.0.1:9"))
+    (tmp_path / "post.md").write_text('+++\ntitle = "t"\nlink = "https://example.org/a"\n+++\nHello.\n')
+    code = WITHOUT_SETUPTOOLS + (
+        "import crosspost.platforms.twitter.adapter\n"
+        "from crosspost.sandbox import build_sandbox\n"
+        "build_sandbox()\n"
+        "from crosspost.cli import main\n"
+        "sys.argv = ['crosspost', '--config', 'crosspost.toml', 'validate', 'post.md']\n"
+        "main()\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "pkg_resources" not in done.stdout + done.stderr
