@@ -8,6 +8,7 @@ other users may run (the venv's may sit under /root).
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
@@ -19,6 +20,7 @@ import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -81,6 +83,42 @@ def test_the_readme_creates_what_the_unit_runs() -> None:
         "TimeoutStopSec",
     ):
         assert step in section, step
+
+
+def _production_check() -> Any:
+    """contrib/production-check/run.py as a module (its folder name is no package name)."""
+    spec = importlib.util.spec_from_file_location("production_check", REPO / "contrib" / "production-check" / "run.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_production_check_runs_every_readme_step_and_its_own_part_where_meant() -> None:
+    check = _production_check()
+    blocks = check.production_blocks(README)
+    # Each numbered step that has commands has them in a block the check runs, in this order.
+    assert [b.step for b in blocks] == [1, 2, 3, 4, 5, 5, 6, 9, 9, 10, 11]
+    code = "\n".join(b.code for b in blocks)
+    for command in (
+        "sudo apt update",
+        "sudo python3 -m venv /opt/crosspost",
+        "crosspost.toml upgrade",
+        "prune --before 1y",
+        "backup /var/lib/crosspost/backup-",
+        "sudo systemctl stop crosspost",
+    ):
+        assert command in code, command
+    assert [b.step for b in blocks if b.as_staff] == [5, 6]  # alice's blocks, run without sudo
+    for anchor, steps in (
+        (check.SECRETS_FILE, [4]),
+        (check.DAEMON_STARTED, [5]),
+        (check.STAFF_QUEUED, [5]),
+        (check.UPGRADE, [11]),
+        (check.RESTARTED, [9, 11]),
+    ):
+        assert [b.step for b in blocks if anchor in b.code] == steps, anchor
 
 
 # ---------------------------------------------------------------- journald

@@ -49,6 +49,14 @@ MIRROR = "http://deb.debian.org/debian"
 BASE_PACKAGES = "sudo,dbus,systemd-sysv,ca-certificates"
 ADMIN, STAFF = "admin", "alice"  # alice: the README's own staffer
 SECTION = ("## Running in production", "### Several daemons")
+# Where the site's part comes in: after (or before) the block holding this README text.
+# tests/test_production.py checks that each is in exactly the blocks meant, so a README edit that
+# moves one fails there rather than silently skipping a check here.
+SECRETS_FILE = "sudo install -m 0600 /dev/null /etc/crosspost/env"  # then: the edits, the sandbox
+DAEMON_STARTED = "sudo systemctl enable --now crosspost"  # then: active, verify
+STAFF_QUEUED = "crosspost queue posts/archive-exhibition.md --at now"  # then: published, shared modes
+UPGRADE = "backup-before-upgrade"  # before: a new commit to pull
+RESTARTED = "sudo systemctl start crosspost"  # then: active again, alice's log all sent
 
 
 # ---------------------------------------------------------------- the README's steps
@@ -161,6 +169,9 @@ def base_root(reuse: bool, log: Log) -> Path:
 
 def fresh_copy(base: Path, log: Log) -> Path:
     root = WORK / "root"
+    running = subprocess.run(["pgrep", "-f", f"systemd-nspawn -D {root} "], capture_output=True, text=True).stdout
+    if running.strip():
+        raise CheckFailed(f"a container of an earlier run still runs from {root} (PID {running.split()[0]}): end it")
     if root.exists():
         subprocess.run(["rm", "-rf", "--one-file-system", str(root)], check=True)
     subprocess.run(["cp", "-a", str(base), str(root)], check=True)
@@ -230,11 +241,14 @@ class Inside:
     def __init__(self, root: Path, log: Log) -> None:
         self.root, self.log = root, log
         self.outputs: list[str] = []  # every command's output, searched for secrets at the end
+        self.children: list[subprocess.Popen[bytes]] = []  # background commands, ended by close()
 
     def prefix(self) -> list[str]:
         raise NotImplementedError
 
-    def run(self, user: str, script: str, cwd: str = "~", check: bool = True, quiet: bool = False) -> str:
+    def run(
+        self, user: str, script: str, cwd: str = "~", check: bool = True, quiet: bool = False, what: str = ""
+    ) -> str:
         body = f"set -e\ncd {cwd}\n" + ("" if quiet else "set -x\n") + script
         command = [*self.prefix(), "runuser", "-l", user, "-c", body]
         done = subprocess.run(command, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=1800)
@@ -245,21 +259,28 @@ class Inside:
         if check and done.returncode != 0:
             if quiet:
                 self.log.say(out)
-            raise CheckFailed(f"exit {done.returncode} as {user}: {script.strip().splitlines()[0]}")
+            raise CheckFailed(f"exit {done.returncode} as {user} in {what or script.strip().splitlines()[0]}")
         return done.stdout
 
-    def background(self, user: str, command: str, output: Path) -> subprocess.Popen[bytes]:
+    def background(self, user: str, command: str, output: Path) -> None:
         with output.open("w") as out:
-            return subprocess.Popen(
-                [*self.prefix(), "runuser", "-l", user, "-c", f"exec {command}"],
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
+            self.children.append(
+                subprocess.Popen(
+                    [*self.prefix(), "runuser", "-l", user, "-c", f"exec {command}"],
+                    stdin=subprocess.DEVNULL,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
             )
 
     def close(self) -> None:
-        pass
+        for child in self.children:
+            os.killpg(child.pid, signal.SIGTERM)
+            try:
+                child.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(child.pid, signal.SIGKILL)
 
 
 class Booted(Inside):
@@ -314,12 +335,14 @@ class Booted(Inside):
         ]
 
     def close(self) -> None:
+        super().close()
         if self.nspawn.poll() is None:
-            os.kill(self.nspawn.pid, signal.SIGTERM)  # nspawn asks the container's systemd to halt
+            self.run("root", "systemctl poweroff", check=False, quiet=True)
             try:
-                self.nspawn.wait(90)
+                self.nspawn.wait(180)
             except subprocess.TimeoutExpired:
-                os.killpg(self.nspawn.pid, signal.SIGKILL)
+                os.kill(self.leader, signal.SIGKILL)  # the container's PID 1: its whole PID namespace ends
+                self.nspawn.wait(30)
         self.console.close()
 
 
@@ -344,6 +367,7 @@ stop() {
 case "$*" in
     "enable --now crosspost") /usr/bin/systemctl enable crosspost && start ;;
     "start crosspost") start ;;
+    "daemon-reload") ;;
     "stop crosspost") stop ;;
     "is-active crosspost") [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" && echo active ;;
     *) exec /usr/bin/systemctl "$@" ;;
@@ -387,6 +411,7 @@ class Chrooted(Inside):
         ]
 
     def close(self) -> None:
+        super().close()
         subprocess.run([*self.prefix(), "systemctl", "stop", "crosspost"], capture_output=True)
         for path in reversed(self.mounts):
             subprocess.run(["umount", "-R", "-l", str(path)], capture_output=True)
@@ -482,9 +507,8 @@ def main() -> int:
         except CheckFailed as e:
             log.say(f"nspawn --boot failed ({e}); falling back to a chroot")
             inside = Chrooted(root, log)
-    sandbox = None
     try:
-        sandbox = follow(blocks, inside, root, log)
+        follow(blocks, inside, root, log)
         log.heading(
             f"PASSED: every README step ran on Debian {(root / 'etc/debian_version').read_text().strip()}, "
             f"under {inside.mode}"
@@ -494,29 +518,25 @@ def main() -> int:
         log.heading(f"FAILED: {e}")
         return 1
     finally:
-        if sandbox is not None:
-            os.killpg(sandbox.pid, signal.SIGTERM)
         inside.close()
 
 
-def follow(blocks: list[Block], inside: Inside, root: Path, log: Log) -> subprocess.Popen[bytes] | None:
+def follow(blocks: list[Block], inside: Inside, root: Path, log: Log) -> None:
     port = free_port()
-    sandbox = None
     secrets: dict[str, str] = {}
     for block in blocks:
         user = STAFF if block.as_staff else ADMIN
         cwd = "~" if block.as_staff else "~/crosspost"
         log.heading(f"README line {block.line}, step {block.step} ({block.title}), as {user}")
         before_block(block, inside, log)
-        inside.run(user, block.code, cwd=cwd)
-        if block.code.startswith("sudo install -m 0600 /dev/null /etc/crosspost/env"):
+        inside.run(user, block.code, cwd=cwd, what=f"the block at README line {block.line}")
+        if SECRETS_FILE in block.code:
             secrets = site_edits(inside, root, port, log)
             log.heading(f'the site\'s part: README "The sandbox", crosspost sandbox --port {port}, as {ADMIN}')
-            sandbox = inside.background(ADMIN, f"crosspost sandbox --port {port}", WORK / "sandbox.log")
+            inside.background(ADMIN, f"crosspost sandbox --port {port}", WORK / "sandbox.log")
             wait_for(lambda: sandbox_state(port) is not None, "the sandbox answers", log)
         after_block(block, inside, port, log)
     final_checks(inside, root, port, secrets, log)
-    return sandbox
 
 
 def site_edits(inside: Inside, root: Path, port: int, log: Log) -> dict[str, str]:
@@ -541,7 +561,7 @@ def site_edits(inside: Inside, root: Path, port: int, log: Log) -> dict[str, str
 
 
 def before_block(block: Block, inside: Inside, log: Log) -> None:
-    if block.code.startswith("sudo -u crosspost") and "backup-before-upgrade" in block.code:
+    if UPGRADE in block.code:
         # A new release to upgrade to: one more commit in the admin's checkout.
         inside.run(
             ADMIN,
@@ -554,7 +574,7 @@ def before_block(block: Block, inside: Inside, log: Log) -> None:
 
 
 def after_block(block: Block, inside: Inside, port: int, log: Log) -> None:
-    if "enable --now crosspost" in block.code:
+    if DAEMON_STARTED in block.code:
         wait_for(lambda: is_active(inside), "the daemon is active", log)
         if isinstance(inside, Booted):
             props = inside.run(
@@ -568,7 +588,7 @@ def after_block(block: Block, inside: Inside, port: int, log: Log) -> None:
             "root", "systemd-analyze verify /etc/systemd/system/crosspost.service 2>&1", check=False, quiet=True
         )
         check("crosspost.service" not in verify, f"systemd-analyze verify: {verify.strip() or 'no complaint'}", log)
-    if block.code.startswith("crosspost validate") and "queue" in block.code:
+    if STAFF_QUEUED in block.code:
         wait_for(lambda: published(port), "the daemon published alice's post, images and all, to every wall", log)
         modes = inside.run(
             ADMIN,
@@ -582,7 +602,7 @@ def after_block(block: Block, inside: Inside, port: int, log: Log) -> None:
             "the database and media are shared with the group (0660 files, 2770 folder)",
             log,
         )
-    if "sudo systemctl start crosspost" in block.code:
+    if RESTARTED in block.code:
         wait_for(lambda: is_active(inside), "the daemon is active again", log)
         rows = json.loads(inside.run(STAFF, "crosspost log --json", quiet=True))
         check(
