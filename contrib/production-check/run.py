@@ -126,6 +126,35 @@ class Log:
         self.say(f"\n==== {text}")
 
 
+# apt's and pip's progress: kept in the full log, folded into a count in the record.
+NOISE = re.compile(
+    r"^(Get:|Hit:|Ign:|Fetched |Selecting |Preparing |Unpacking |Setting up |Processing triggers |"
+    r"\(Reading database|Reading package lists|Building dependency tree|Reading state information|"
+    r"  Downloading |  Using cached |Collecting |Downloading |  Preparing metadata|  Getting requirements|"
+    r"  Installing build|  Building wheel|  Created wheel|  Stored in|Building wheels|Installing collected|"
+    r"debconf: |  Attempting uninstall|    Found existing|    Uninstalling|      Successfully uninstalled|"
+    r"Requirement already satisfied|   [a-z0-9.+-]+ \(|  [a-z0-9.+-]+ [a-z0-9.+-]+ |"
+    r"\s+━|  (\| )?[a-z0-9][a-z0-9.+:-]*(\s{2,}|$))"
+)
+
+
+def record(lines: list[str]) -> str:
+    """The run's log for LAST-RUN.md: every line but apt's and pip's progress, which become a count."""
+    out: list[str] = []
+    folded = 0
+    for line in lines:
+        if NOISE.match(line):
+            folded += 1
+            continue
+        if folded:
+            out.append(f"[... apt/pip progress: {folded} lines ...]")
+            folded = 0
+        out.append(line)
+    if folded:
+        out.append(f"[... apt/pip progress: {folded} lines ...]")
+    return "\n".join(out) + "\n"
+
+
 class CheckFailed(Exception):
     pass
 
@@ -247,13 +276,25 @@ class Inside:
         raise NotImplementedError
 
     def run(
-        self, user: str, script: str, cwd: str = "~", check: bool = True, quiet: bool = False, what: str = ""
+        self,
+        user: str,
+        script: str,
+        cwd: str = "~",
+        check: bool = True,
+        quiet: bool = False,
+        what: str = "",
+        secret: bool = False,
     ) -> str:
         body = f"set -e\ncd {cwd}\n" + ("" if quiet else "set -x\n") + script
         command = [*self.prefix(), "runuser", "-l", user, "-c", body]
-        done = subprocess.run(command, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=1800)
-        out = done.stdout + done.stderr
-        self.outputs.append(out)
+        # A README block's output in order, set -x lines among it; a quiet command's stdout alone, to parse.
+        stderr = subprocess.PIPE if quiet else subprocess.STDOUT
+        done = subprocess.run(
+            command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=stderr, text=True, timeout=1800
+        )
+        out = done.stdout + (done.stderr or "")
+        if not secret:  # the one answer that is the secrets (the sandbox's credentials) is not searched
+            self.outputs.append(out)
         if not quiet:
             self.log.say(out)
         if check and done.returncode != 0:
@@ -302,10 +343,15 @@ class Booted(Inside):
             start_new_session=True,
         )
         self.leader = self._leader()
-        state = self.run("root", "systemctl is-system-running --wait || true", quiet=True).strip()
-        log.say(f"booted: PID 1 of the container is host PID {self.leader}; system {state}")
+        # Entered too early, the container has no systemctl answer yet: ask until it has booted.
+        deadline, state = time.monotonic() + 180, ""
+        while state not in ("running", "degraded") and time.monotonic() < deadline:
+            time.sleep(1)
+            state = self.run("root", "systemctl is-system-running || true", check=False, quiet=True).strip()
+        log.say(f"booted: PID 1 of the container is host PID {self.leader}; system {state or 'silent'}")
         if state not in ("running", "degraded"):
-            raise CheckFailed(f"the root did not boot: {state}")
+            self.close()  # never leave it running under a chroot fallback on the same root
+            raise CheckFailed(f"the root did not boot: {state or 'no answer'}")
 
     def _leader(self) -> int:
         deadline = time.monotonic() + 60
@@ -319,6 +365,7 @@ class Booted(Inside):
                 if comm == "systemd":
                     return int(pid)
             time.sleep(0.2)
+        self.nspawn.terminate()  # no init to halt: nspawn ends the container itself
         raise CheckFailed("the container's systemd did not start within 60 s")
 
     def prefix(self) -> list[str]:
@@ -433,7 +480,7 @@ def sandbox_credentials(inside: Inside) -> dict[str, dict[str, str]]:
         "print(json.dumps({e.name: e.load().sandbox_credentials "
         "for e in entry_points(group='crosspost.platforms')}))"
     )
-    return json.loads(inside.run(ADMIN, f"/opt/crosspost/bin/python -c {shlex.quote(code)}", quiet=True))
+    return json.loads(inside.run(ADMIN, f"/opt/crosspost/bin/python -c {shlex.quote(code)}", quiet=True, secret=True))
 
 
 def edit_config(text: str, port: int, creds: dict[str, dict[str, str]]) -> tuple[str, dict[str, str]]:
@@ -485,6 +532,7 @@ def main() -> int:
     parser.add_argument("--reuse-base", action="store_true", help="reuse the cached pristine root")
     parser.add_argument("--chroot", action="store_true", help="do not try systemd-nspawn --boot")
     parser.add_argument("--log", type=Path, default=WORK / "run.log")
+    parser.add_argument("--record", type=Path, help="also write the log, apt/pip progress folded, here")
     args = parser.parse_args()
     if os.geteuid() != 0:
         sys.exit("production-check: run it as root (it builds and enters a Debian root)")
@@ -519,6 +567,8 @@ def main() -> int:
         return 1
     finally:
         inside.close()
+        if args.record:
+            args.record.write_text("```\n" + record(log.text) + "```\n", encoding="utf-8")
 
 
 def follow(blocks: list[Block], inside: Inside, root: Path, log: Log) -> None:
@@ -592,8 +642,8 @@ def after_block(block: Block, inside: Inside, port: int, log: Log) -> None:
         wait_for(lambda: published(port), "the daemon published alice's post, images and all, to every wall", log)
         modes = inside.run(
             ADMIN,
-            "sudo stat -c '%a %U:%G %n' /var/lib/crosspost/crosspost.db "
-            "/var/lib/crosspost/media /var/lib/crosspost/media/*",
+            "sudo sh -c \"stat -c '%a %U:%G %n' /var/lib/crosspost/crosspost.db "
+            '/var/lib/crosspost/media /var/lib/crosspost/media/*"',
             quiet=True,
         )
         log.say(modes)
