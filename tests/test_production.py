@@ -115,6 +115,7 @@ def test_the_production_check_runs_every_readme_step_and_its_own_part_where_mean
         (check.SECRETS_FILE, [4]),
         (check.DAEMON_STARTED, [5]),
         (check.STAFF_QUEUED, [5]),
+        (check.RESTORE, [9]),
         (check.UPGRADE, [11]),
         (check.RESTARTED, [9, 11]),
     ):

@@ -55,6 +55,7 @@ SECTION = ("## Running in production", "### Several daemons")
 SECRETS_FILE = "sudo install -m 0600 /dev/null /etc/crosspost/env"  # then: the edits, the sandbox
 DAEMON_STARTED = "sudo systemctl enable --now crosspost"  # then: active, verify
 STAFF_QUEUED = "crosspost queue posts/archive-exhibition.md --at now"  # then: published, shared modes
+RESTORE = 'install -m 0660 -o crosspost -g crosspost "$backup/crosspost.db"'  # around: a post the backup lacks
 UPGRADE = "backup-before-upgrade"  # before: a new commit to pull
 RESTARTED = "sudo systemctl start crosspost"  # then: active again, alice's log all sent
 
@@ -611,6 +612,10 @@ def site_edits(inside: Inside, root: Path, port: int, log: Log) -> dict[str, str
 
 
 def before_block(block: Block, inside: Inside, log: Log) -> None:
+    if RESTORE in block.code:
+        # A post queued after the backup: the restore must take the database back to before it.
+        inside.run(STAFF, "crosspost queue posts/national-day-reception-ru.md --at +1d", quiet=True)
+        check(len(posts_of(inside)) == 2, "alice queued a second post after the backup", log)
     if UPGRADE in block.code:
         # A new release to upgrade to: one more commit in the admin's checkout.
         inside.run(
@@ -652,6 +657,8 @@ def after_block(block: Block, inside: Inside, port: int, log: Log) -> None:
             "the database and media are shared with the group (0660 files, 2770 folder)",
             log,
         )
+    if RESTORE in block.code:
+        check(len(posts_of(inside)) == 1, "the restored database is the backup's: one post, the later one gone", log)
     if RESTARTED in block.code:
         wait_for(lambda: is_active(inside), "the daemon is active again", log)
         rows = json.loads(inside.run(STAFF, "crosspost log --json", quiet=True))
@@ -660,6 +667,10 @@ def after_block(block: Block, inside: Inside, port: int, log: Log) -> None:
             f"alice's log: {len(rows)} deliveries, all sent",
             log,
         )
+
+
+def posts_of(inside: Inside) -> list[dict]:  # type: ignore[type-arg]
+    return list(json.loads(inside.run(STAFF, "crosspost list --json", quiet=True)))
 
 
 def is_active(inside: Inside) -> bool:
