@@ -639,6 +639,10 @@ def after_block(block: Block, inside: Inside, port: int, log: Log) -> None:
                 quiet=True,
             )
             log.say(props)
+            exposure = inside.run(
+                "root", "systemd-analyze security crosspost 2>&1 | tail -n 1", check=False, quiet=True
+            )
+            log.say(f"systemd-analyze security: {exposure.strip()}")
         verify = inside.run(
             "root", "systemd-analyze verify /etc/systemd/system/crosspost.service 2>&1", check=False, quiet=True
         )
@@ -711,6 +715,8 @@ def final_checks(inside: Inside, root: Path, port: int, secrets: dict[str, str],
     journal = inside.run("root", "journalctl -u crosspost --no-pager -o cat || true", quiet=True)
     warnings = inside.run("root", "journalctl -u crosspost --no-pager -o cat -p warning || true", quiet=True)
     if isinstance(inside, Booted):
+        log.say("journalctl -u crosspost -o cat, the last 12 lines:\n" + "\n".join(journal.splitlines()[-12:]))
+        log.say(f"journalctl -u crosspost -p warning: {len(warnings.splitlines())} lines")
         check(
             "level=info" in journal and "level=info" not in warnings,
             "journalctl -p warning leaves the info lines out (SyslogLevelPrefix)",
@@ -722,7 +728,9 @@ def final_checks(inside: Inside, root: Path, port: int, secrets: dict[str, str],
         "print('\\n'.join(sqlite3.connect('/var/lib/crosspost/crosspost.db').iterdump()))\"",
         quiet=True,
     )
-    seen = "\n".join([*inside.outputs, journal, dump])
+    daemon_log = root / "var/log/crosspost-check.log"  # chroot mode: the daemon's stderr
+    own = daemon_log.read_text(encoding="utf-8", errors="replace") if daemon_log.exists() else ""
+    seen = "\n".join([*inside.outputs, journal, dump, own])
     leaked = [k for k, v in secrets.items() if v in seen]
     check(not leaked, f"no secret value in any output, the journal or the database ({len(secrets)} checked)", log)
     walls = posts_with_images(sandbox_state(port))
