@@ -156,6 +156,17 @@ def record(lines: list[str]) -> str:
     return "\n".join(out) + "\n"
 
 
+def write_record(path: Path, lines: list[str]) -> None:
+    path.write_text(
+        "# production-check: the last run\n\n"
+        "The log of `sudo python3 contrib/production-check/run.py --record contrib/production-check/LAST-RUN.md`:\n"
+        'every `sh` block of README "Running in production" run in order on a clean Debian root, with the\n'
+        "site's part and the checks between them. apt's and pip's progress lines are folded into counts.\n\n"
+        "```\n" + record(lines) + "```\n",
+        encoding="utf-8",
+    )
+
+
 class CheckFailed(Exception):
     pass
 
@@ -569,7 +580,7 @@ def main() -> int:
     finally:
         inside.close()
         if args.record:
-            args.record.write_text("```\n" + record(log.text) + "```\n", encoding="utf-8")
+            write_record(args.record, log.text)
 
 
 def follow(blocks: list[Block], inside: Inside, root: Path, log: Log) -> None:
@@ -712,16 +723,12 @@ def final_checks(inside: Inside, root: Path, port: int, secrets: dict[str, str],
     check(is_active(inside), "the daemon runs after the upgrade", log)
     version = inside.run(STAFF, "crosspost --version", quiet=True).strip()
     log.say(f"alice: crosspost --version: {version}")
-    journal = inside.run("root", "journalctl -u crosspost --no-pager -o cat || true", quiet=True)
-    warnings = inside.run("root", "journalctl -u crosspost --no-pager -o cat -p warning || true", quiet=True)
+    walls = posts_with_images(sandbox_state(port))
+    check(len(walls) == 4 and set(walls.values()) == {1}, f"the sandbox shows the post once on each wall: {walls}", log)
     if isinstance(inside, Booted):
-        log.say("journalctl -u crosspost -o cat, the last 12 lines:\n" + "\n".join(journal.splitlines()[-12:]))
-        log.say(f"journalctl -u crosspost -p warning: {len(warnings.splitlines())} lines")
-        check(
-            "level=info" in journal and "level=info" not in warnings,
-            "journalctl -p warning leaves the info lines out (SyslogLevelPrefix)",
-            log,
-        )
+        journal_priorities(inside, port, log)
+    # Last, so the refusal's error line is searched too (Telegram's token is part of its URLs).
+    journal = inside.run("root", "journalctl -u crosspost --no-pager -o cat || true", quiet=True)
     dump = inside.run(
         ADMIN,
         'sudo /opt/crosspost/bin/python -c "import sqlite3; '
@@ -733,8 +740,25 @@ def final_checks(inside: Inside, root: Path, port: int, secrets: dict[str, str],
     seen = "\n".join([*inside.outputs, journal, dump, own])
     leaked = [k for k, v in secrets.items() if v in seen]
     check(not leaked, f"no secret value in any output, the journal or the database ({len(secrets)} checked)", log)
-    walls = posts_with_images(sandbox_state(port))
-    check(len(walls) == 4 and set(walls.values()) == {1}, f"the sandbox shows the post once on each wall: {walls}", log)
+
+
+def journal_priorities(inside: Inside, port: int, log: Log) -> None:
+    """A refusal makes an error line: `journalctl -p warning` shows it and leaves the info lines out."""
+    journal = inside.run("root", "journalctl -u crosspost --no-pager -o cat || true", quiet=True)
+    log.say("journalctl -u crosspost -o cat, the last 12 lines:\n" + "\n".join(journal.splitlines()[-12:]))
+    fault = json.dumps({"path": "^/bot[^/]+/send", "error": "permission"}).encode()
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/_sandbox/faults", data=fault, method="POST")
+    urllib.request.urlopen(request, timeout=10).close()
+    inside.run(STAFF, "crosspost queue posts/agreement-anniversary.md --at now", quiet=True)
+    command = "journalctl -u crosspost --no-pager -o cat -p warning || true"
+    wait_for(lambda: "account=telegram" in inside.run("root", command, quiet=True), "Telegram's refusal logged", log)
+    warnings = inside.run("root", command, quiet=True)
+    log.say(f"journalctl -u crosspost -p warning -o cat:\n{warnings.rstrip()}")
+    check(
+        "level=error" in warnings and "level=info" not in warnings,
+        "journalctl -p warning shows the error line and no info line (the <N> prefix, SyslogLevelPrefix=yes)",
+        log,
+    )
 
 
 if __name__ == "__main__":
