@@ -58,7 +58,7 @@ def record(lines: list[str]) -> str:
 def write_record(path: Path, lines: list[str]) -> None:
     path.write_text(
         "# production-check: the last run\n\n"
-        "The log of `sudo python3 contrib/production-check/run.py --record contrib/production-check/LAST-RUN.md`:\n"
+        "The log of `sudo python3 contrib/production-check/run.py [--reuse-base] --record LAST-RUN.md`:\n"
         'every `sh` block of README "Running in production" run in order on a clean Debian root, with the\n'
         "site's part and the checks between them. apt's and pip's progress lines are folded into counts.\n\n"
         "```\n" + record(lines) + "```\n",
