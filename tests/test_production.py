@@ -8,6 +8,7 @@ other users may run (the venv's may sit under /root).
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
@@ -19,6 +20,7 @@ import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -81,6 +83,44 @@ def test_the_readme_creates_what_the_unit_runs() -> None:
         "TimeoutStopSec",
     ):
         assert step in section, step
+
+
+def _production_steps() -> Any:
+    """contrib/production-check's README reader (its folder name is no package name)."""
+    path = REPO / "contrib" / "production-check" / "production_check" / "steps.py"
+    spec = importlib.util.spec_from_file_location("production_check_steps", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_production_check_runs_every_readme_step_and_its_own_part_where_meant() -> None:
+    check = _production_steps()
+    blocks = check.production_blocks(README)
+    # Each numbered step that has commands has them in a block the check runs, in this order.
+    assert [b.step for b in blocks] == [1, 2, 3, 4, 5, 5, 6, 9, 9, 10, 11]
+    code = "\n".join(b.code for b in blocks)
+    for command in (
+        "sudo apt update",
+        "sudo python3 -m venv /opt/crosspost",
+        "crosspost.toml upgrade",
+        "prune --before 1y",
+        "backup /var/lib/crosspost/backup-",
+        "sudo systemctl stop crosspost",
+    ):
+        assert command in code, command
+    assert [b.step for b in blocks if b.as_staff] == [5, 6]  # alice's blocks, run without sudo
+    for anchor, steps in (
+        (check.SECRETS_FILE, [4]),
+        (check.DAEMON_STARTED, [5]),
+        (check.STAFF_QUEUED, [5]),
+        (check.RESTORE, [9]),
+        (check.UPGRADE, [11]),
+        (check.RESTARTED, [9, 11]),
+    ):
+        assert [b.step for b in blocks if anchor in b.code] == steps, anchor
 
 
 # ---------------------------------------------------------------- journald
@@ -248,3 +288,34 @@ def test_staff_and_the_daemon_share_the_database_and_media_as_two_users(two_user
     finally:
         box.stop()
         shutil.rmtree(base, ignore_errors=True)
+
+
+# ---------------------------------------------------------------- a fresh venv
+
+# Python 3.12+ venvs have no setuptools, so no pkg_resources, which twitter_text imports: every
+# import of it must go through crosspost.text_library's stand-in. Found by contrib/production-check:
+# `crosspost sandbox` failed on a fresh trixie install with "No module named 'pkg_resources'".
+WITHOUT_SETUPTOOLS = """
+import importlib.abc, sys
+class NoSetuptools(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.partition(".")[0] == "pkg_resources":
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+sys.meta_path.insert(0, NoSetuptools())
+"""
+
+
+def test_the_sandbox_the_x_adapter_and_x_checks_need_no_setuptools(tmp_path: Path) -> None:
+    (tmp_path / "crosspost.toml").write_text(demo_config("http://127.0.0.1:9"))
+    (tmp_path / "post.md").write_text('+++\ntitle = "t"\nlink = "https://example.org/a"\n+++\nHello.\n')
+    code = WITHOUT_SETUPTOOLS + (
+        "import crosspost.platforms.twitter.adapter\n"
+        "from crosspost.sandbox import build_sandbox\n"
+        "build_sandbox()\n"
+        "from crosspost.cli import main\n"
+        "sys.argv = ['crosspost', '--config', 'crosspost.toml', 'validate', 'post.md']\n"
+        "main()\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "pkg_resources" not in done.stdout + done.stderr

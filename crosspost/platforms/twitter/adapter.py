@@ -19,7 +19,6 @@ from typing import Any
 
 import requests
 import tweepy
-from twitter_text.extract_urls import extract_urls, extract_urls_with_indices
 
 from crosspost.adapters.base import (
     Adapter,
@@ -38,6 +37,7 @@ from crosspost.platforms.twitter import errors as twitter_errors
 from crosspost.platforms.twitter.media import MediaUploader, media_expired
 from crosspost.platforms.twitter.spec import omits_links
 from crosspost.redact import redact
+from crosspost.text_library import text_library  # twitter_text's own import needs setuptools
 
 PLATFORM = "twitter"
 # Our clock and X's differ a little: the look-up window starts this much before the try.
@@ -57,7 +57,7 @@ THREAD_WARNING = (
 def normalize(text: str) -> str:
     """Text with every link taken out: only to spot look-alikes whose links X left unexplained."""
     text = unicodedata.normalize("NFC", html.unescape(text))
-    for url in sorted(extract_urls(text), key=len, reverse=True):
+    for url in sorted(text_library().extract_urls(text), key=len, reverse=True):
         text = text.replace(url, " ")
     text = _URL.sub(" ", text)
     return " ".join(text.split())
@@ -383,7 +383,7 @@ def as_x_expands(text: str) -> str:
     (``example.org/news``) with the ``http://`` X's ``expanded_url`` puts before it."""
     text = unicodedata.normalize("NFC", text).strip()
     out, last = "", 0
-    for found in extract_urls_with_indices(text):
+    for found in text_library().extract_urls_with_indices(text):
         start, end = found["indices"]
         out += text[last:start] + ("" if re.match(r"(?i)https?://", found["url"]) else "http://") + found["url"]
         last = end

@@ -31,12 +31,14 @@ import unicodedata
 from datetime import UTC, datetime
 from typing import Any
 
-from twitter_text import parse_tweet
-from twitter_text.extract_urls import extract_urls_with_indices
-
 from crosspost.platforms.twitter import emulator_media as tm
 from crosspost.platforms.twitter.emulator_oauth import OAuthVerifier
 from crosspost.sandbox.core import Emulator, SandboxRequest, SandboxResponse
+from crosspost.text_library import text_library
+
+# Through crosspost's import: twitter_text wants pkg_resources, which a fresh venv lacks.
+parse_tweet = text_library().parse_tweet
+extract_urls_with_indices = text_library().extract_urls_with_indices
 
 PROBLEMS = "https://api.twitter.com/2/problems/"
 TWEPOCH_MS = 1288834974657

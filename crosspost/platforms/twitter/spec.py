@@ -116,9 +116,10 @@ class TwitterSpec(PlatformSpec):
         )
 
     def findings(self, account: AccountConfig, draft: Draft) -> list[Finding]:
-        from twitter_text.extract_urls import extract_urls
-
         from crosspost.render import Finding
+        from crosspost.text_library import text_library
+
+        extract_urls = text_library().extract_urls  # not twitter_text's own import: it needs setuptools
 
         name = account.name
         found = [
