@@ -40,9 +40,12 @@ def test_mini_soak_no_duplicate_no_loss() -> None:
 # (a read from X's small monthly quota) and, where no look-up exists (Telegram), left "unknown" for a
 # person to check a channel that nothing was sent to. Its first owner cannot have sent anything: no try
 # was ever recorded, nothing was published, and it was claimed past late_limit, when a worker's first
-# step is "missed". The fix belongs in crosspost/delivery/run.py (flow(), before reconcile_interrupted);
-# this test then passes and strict xfail turns it into a failure until the marker goes.
-@pytest.mark.xfail(strict=True, reason="crosspost/delivery: a killed owner's overdue claim is taken as a try")
+# step is "missed". Not fixed yet, because the row cannot tell that claim from a take-over: the killed
+# owner may itself have taken over from an owner whose request was in flight (claimed in time, killed
+# mid-request, no attempt row), and then "missed" would hide a post that may be public. The safe rule
+# needs the time the delivery *first* became `sending` (a column, a migration), not the last claim's
+# `claimed_at`. Strict xfail turns this into a failure the moment a fix makes it pass.
+@pytest.mark.xfail(strict=True, reason="a killed owner's overdue claim is taken as a try: needs the first `sending` time to tell")
 @pytest.mark.parametrize("look_up", ["possible", "impossible"])  # X, Facebook, VK; Telegram
 def test_an_overdue_claim_lost_before_any_try_is_missed_without_a_look_up(tmp_path: Path, look_up: str) -> None:
     from test_delivery import POLICY, Clock, ScriptedAdapter, queue, record
