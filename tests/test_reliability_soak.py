@@ -45,7 +45,7 @@ def test_mini_soak_no_duplicate_no_loss() -> None:
 # mid-request, no attempt row), and then "missed" would hide a post that may be public. The safe rule
 # needs the time the delivery *first* became `sending` (a column, a migration), not the last claim's
 # `claimed_at`. Strict xfail turns this into a failure the moment a fix makes it pass.
-@pytest.mark.xfail(strict=True, reason="a killed owner's overdue claim is taken as a try: needs the first `sending` time to tell")
+@pytest.mark.xfail(strict=True, reason="a killed owner's overdue claim is taken as a try: needs its first sending time")
 @pytest.mark.parametrize("look_up", ["possible", "impossible"])  # X, Facebook, VK; Telegram
 def test_an_overdue_claim_lost_before_any_try_is_missed_without_a_look_up(tmp_path: Path, look_up: str) -> None:
     from test_delivery import POLICY, Clock, ScriptedAdapter, queue, record
