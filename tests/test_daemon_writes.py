@@ -133,3 +133,13 @@ def test_a_drain_settles_each_delivery_and_claims_the_next_in_one_transaction(sa
     # nothing more due.
     assert deliveries[0] == ["claim"]
     assert deliveries[1:] == [["sent", "attempt", "claim"]] * (count - 1) + [["sent", "attempt"]]
+
+
+def test_every_sqlite_commit_reaches_the_disk_before_a_request_can_follow_it(tmp_path: Path) -> None:
+    # A claim is the promise that a request may be on the wire; under synchronous=NORMAL (WAL) an OS crash
+    # or a VM reset could undo it after the request left, and the restarted daemon would publish again.
+    with SqlStore(f"sqlite:///{tmp_path / 'db.sqlite'}", tmp_path / "media") as store:
+        with store.engine.connect() as conn:
+            (journal,) = conn.exec_driver_sql("PRAGMA journal_mode").one()
+            (synchronous,) = conn.exec_driver_sql("PRAGMA synchronous").one()
+    assert (journal, synchronous) == ("wal", 2)  # 2 is FULL: an fsync at every commit
