@@ -63,10 +63,15 @@ def _loopback_only() -> None:
 # .ci/run always sets it (.ci/with-postgres). Under pytest-xdist each worker swaps it for a database of its own
 # (pytest_configure, below) before any test module reads it.
 POSTGRES_URL = os.environ.get("CROSSPOST_TEST_POSTGRES", "")
-# The tests that run PostgreSQL daemons, kept on one xdist worker: a daemon counts its peers by their
-# presence locks in pg_locks, which lists every database of the cluster, so another worker's daemons
-# (in its own database) would count too and shrink each daemon's share of the work.
-SERIAL_GROUPS = {"test_daemon_postgres.py": "postgres-daemons"}
+# The test files that run daemons or wake-up listeners on PostgreSQL, kept on one xdist worker, one test
+# at a time: a daemon counts its peers by their presence locks in pg_locks, which lists every database of
+# the cluster, so another worker's daemons (in its own database) would count too, shrink each daemon's
+# share of the work and fail the tests that count. A new such file belongs here.
+SERIAL_GROUPS = {
+    "test_daemon_postgres.py": "postgres-daemons",
+    "test_daemon_wake.py": "postgres-daemons",  # its listener test runs on both backends
+    "test_reliability_soak_postgres.py": "postgres-daemons",
+}
 
 
 def _worker_database(url: str, worker: str) -> str:
