@@ -2,25 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
 import requests
+from adapter_world import fresh_fixture, sandbox_fixture  # one sandbox per module, reset before each test
 
-from crosspost.sandbox import CREDENTIALS, Sandbox, build_sandbox
+from crosspost.sandbox import CREDENTIALS, Sandbox
 from crosspost.sandbox.core import WallImage, WallPost, render_wall
+
+__all__ = ["fresh_fixture", "sandbox_fixture"]  # the fixtures, used by name
 
 TEXT = "Ties <b>& talks</b>"  # must reach the page escaped, never as markup
 ESCAPED = "Ties &lt;b&gt;&amp; talks&lt;/b&gt;"
-
-
-@pytest.fixture(scope="module")
-def sandbox() -> Iterator[Sandbox]:
-    # Module-scoped: each test resets it first (the sandbox's own reset), so none sees another's posts.
-    box = build_sandbox()
-    box.start()
-    yield box
-    box.stop()
 
 
 def test_render_wall_escapes_text_and_alt_and_links_the_post() -> None:
@@ -46,7 +37,6 @@ def test_an_empty_wall_says_so() -> None:
 
 
 def test_every_wall_on_the_page_uses_the_shared_markup(sandbox: Sandbox) -> None:
-    sandbox.reset()
     for platform in ("twitter", "facebook", "vk"):
         sandbox.seed(platform, {"text": f"{platform}: {TEXT}", "images": 1})
     telegram = CREDENTIALS["telegram"]
@@ -65,6 +55,5 @@ def test_every_wall_on_the_page_uses_the_shared_markup(sandbox: Sandbox) -> None
 
 
 def test_a_reset_wall_is_empty_on_the_page(sandbox: Sandbox) -> None:
-    sandbox.reset()
     page = requests.get(sandbox.url + "/", timeout=10).text
     assert page.count("<p class='meta'>No posts yet.</p>") == 3 and "Nothing posted yet." in page
