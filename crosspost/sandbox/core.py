@@ -193,7 +193,7 @@ class Emulator(ABC):
 
     @abstractmethod
     def render_html(self) -> str:
-        """An HTML fragment showing the wall as posted (text, images, threads)."""
+        """An HTML fragment showing the wall as posted (text, images, threads): :func:`render_wall` of its posts."""
 
     @abstractmethod
     def reset(self) -> None:
