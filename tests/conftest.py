@@ -60,7 +60,62 @@ def _loopback_only() -> None:
 
 # ---------------------------------------------------------------- the store, over every backend
 
-POSTGRES_URL = os.environ.get("CROSSPOST_TEST_POSTGRES", "")  # .ci/run always sets it (.ci/with-postgres)
+# .ci/run always sets it (.ci/with-postgres). Under pytest-xdist each worker swaps it for a database of its own
+# (pytest_configure, below) before any test module reads it.
+POSTGRES_URL = os.environ.get("CROSSPOST_TEST_POSTGRES", "")
+# The test files that run daemons or wake-up listeners on PostgreSQL, kept on one xdist worker, one test
+# at a time: a daemon counts its peers by their presence locks in pg_locks, which lists every database of
+# the cluster, so another worker's daemons (in its own database) would count too, shrink each daemon's
+# share of the work and fail the tests that count. A new such file belongs here.
+SERIAL_GROUPS = {
+    "test_daemon_postgres.py": "postgres-daemons",
+    "test_daemon_wake.py": "postgres-daemons",  # its listener test runs on both backends
+    "test_reliability_soak_postgres.py": "postgres-daemons",
+}
+
+
+def _worker_database(url: str, worker: str) -> str:
+    """``url`` with its database swapped for a new, empty ``<name>_<worker>`` (an old one of that name dropped)."""
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    base = make_url(url)
+    name = f"{base.database}_{worker}"
+    libpq = base.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(libpq, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')  # a crashed run's leftover
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return base.set(database=name).render_as_string(hide_password=False)
+
+
+def _drop_database(base_url: str, url: str) -> None:
+    """Drop the database of ``url``, connected to the one of ``base_url``: one cannot drop the database one is in."""
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    libpq = make_url(base_url).set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(libpq, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)')
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    global POSTGRES_URL
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")  # gw0, gw1, ...: set in xdist's worker processes only
+    if worker and POSTGRES_URL:
+        # A database per worker: the tests that use the whole database (its public schema, its LISTEN
+        # channel, its advisory locks) stay within one worker. The environment too, for the modules that
+        # read the variable themselves (tests/test_daemon_postgres.py, tests/test_notify_postgres.py).
+        base, POSTGRES_URL = POSTGRES_URL, _worker_database(POSTGRES_URL, worker)
+        os.environ["CROSSPOST_TEST_POSTGRES"] = POSTGRES_URL
+        config.add_cleanup(lambda: _drop_database(base, POSTGRES_URL))
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which reads the marks to name each test's group
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        group = SERIAL_GROUPS.get(item.path.name)
+        if group:
+            item.add_marker(pytest.mark.xdist_group(group))
 
 
 @contextmanager

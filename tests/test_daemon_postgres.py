@@ -111,7 +111,8 @@ def test_queue_sends_notify_and_each_daemon_counts_the_live_ones(world: Daemons)
     first, second = Listener(URL, None), Listener(URL, None)
     try:
         with world.store() as store:
-            assert live_daemons(store.engine) == 2  # each listener holds a presence lock
+            # Each listener holds a presence lock; a previous test's killed daemons may still be ending theirs.
+            world.wait_until(lambda: live_daemons(store.engine) == 2, timeout=30)
             assert first.wait(0.05) is False
             world.queue_many(1, datetime.now(UTC) + timedelta(hours=1), now=datetime.now(UTC))
             assert first.wait(30) is True and second.wait(30) is True  # every daemon hears it

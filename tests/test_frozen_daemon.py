@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import shutil
 import signal
-import sqlite3
 import subprocess
 import time
 from datetime import UTC, datetime
@@ -27,6 +26,7 @@ import pytest
 import test_daemon_e2e
 from test_daemon_e2e import World
 
+from benchmarks.reliability.frozen import write_locked  # one probe for SQLite's write lock, beside its benchmark
 from crosspost.daemon import STALE_AFTER
 from crosspost.sandbox import Fault
 from crosspost.store.sql import SqlStore
@@ -67,23 +67,11 @@ def freeze_during(w: World, fault: Fault, requests: int) -> subprocess.Popen[str
     # Its heartbeat thread may have been frozen inside a write transaction, holding SQLite's write lock
     # (a real hazard of one-file databases: nothing but the process can release it). Let it finish: the
     # held request is still in the sandbox for a while.
-    while _write_locked(w.tmp / "crosspost.db"):
+    while write_locked(w.tmp / "crosspost.db"):
         first.send_signal(signal.SIGCONT)
         time.sleep(0.02)
         first.send_signal(signal.SIGSTOP)
     return first
-
-
-def _write_locked(path: Path) -> bool:
-    conn = sqlite3.connect(path, timeout=0.2, isolation_level=None)
-    try:
-        conn.execute("BEGIN IMMEDIATE")
-        conn.execute("ROLLBACK")
-        return False
-    except sqlite3.OperationalError:
-        return True
-    finally:
-        conn.close()
 
 
 def take_over(w: World) -> subprocess.Popen[str]:

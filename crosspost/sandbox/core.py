@@ -18,6 +18,7 @@ Control endpoints (JSON):
 
 from __future__ import annotations
 
+import base64
 import email.parser
 import email.policy
 import html
@@ -27,7 +28,9 @@ import socket
 import threading
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -125,6 +128,48 @@ class SandboxResponse:
         return cls(status, text.encode(), {"Content-Type": "text/html; charset=utf-8"})
 
 
+@dataclass(frozen=True)
+class WallImage:
+    """A photo as the sandbox page shows it: inline, so the page needs no media route."""
+
+    mime: str
+    data: bytes
+    alt: str = ""
+
+
+@dataclass(frozen=True)
+class WallPost:
+    """One post as the sandbox page shows it; each emulator maps its own post records to these."""
+
+    text: str
+    created: float  # Unix seconds
+    url: str  # the post's public address, linked from the meta line
+    label: str = ""  # the link's text; the URL itself when empty
+    images: Sequence[WallImage] = ()
+    byline: str = ""  # who posted it, before the link (X's @handle)
+    extra: str = ""  # ready HTML after the text (a Page post's shared link)
+    css: str = "post"  # "post reply" indents a thread's later parts
+
+
+def render_wall(posts: Iterable[WallPost], empty: str = "No posts yet.") -> str:
+    """Every emulator's wall in the same markup, so the page's one style sheet fits them all."""
+    out = []
+    for post in posts:
+        images = "".join(
+            f"<img src='data:{im.mime};base64,{base64.b64encode(im.data).decode()}' "
+            f"alt='{html.escape(im.alt)}' title='{html.escape(im.alt)}'>"
+            for im in post.images
+        )
+        when = datetime.fromtimestamp(post.created, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+        byline = f"{html.escape(post.byline)} · " if post.byline else ""
+        link = f"<a href='{html.escape(post.url)}'>{html.escape(post.label or post.url)}</a>"
+        out.append(
+            f"<div class='{html.escape(post.css)}'><div class='meta'>{byline}{link} · {when}</div>"
+            f"{html.escape(post.text)}{post.extra}<div>{images}</div></div>"
+        )
+    return "\n".join(out) if out else f"<p class='meta'>{html.escape(empty)}</p>"
+
+
 class Emulator(ABC):
     """One platform's API. Thread-safe: the server calls ``handle`` from many threads."""
 
@@ -148,7 +193,7 @@ class Emulator(ABC):
 
     @abstractmethod
     def render_html(self) -> str:
-        """An HTML fragment showing the wall as posted (text, images, threads)."""
+        """An HTML fragment showing the wall as posted (text, images, threads): :func:`render_wall` of its posts."""
 
     @abstractmethod
     def reset(self) -> None:

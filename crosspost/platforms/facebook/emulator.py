@@ -33,7 +33,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-from crosspost.sandbox.core import Emulator, SandboxRequest, SandboxResponse
+from crosspost.sandbox.core import Emulator, SandboxRequest, SandboxResponse, WallImage, WallPost, render_wall
 
 MAX_MESSAGE = 63206
 OLDEST_VERSION = (21, 0)  # v20.0 expired 2026-09-24; v21.0 is served until 2027-01-21 (Graph changelog)
@@ -173,22 +173,17 @@ class FacebookEmulator(Emulator):
     def render_html(self) -> str:
         with self.lock:
             posts = list(self.posts)
-        if not posts:
-            return "<p class='meta'>No posts yet.</p>"
-        out = []
-        for post in posts:
-            images = "".join(
-                f"<img src='{_data_url(ph)}' alt='{html.escape(ph.alt or '')}' title='{html.escape(ph.alt or '')}'>"
-                for ph in post.photos
+        return render_wall(
+            WallPost(
+                post.message,
+                post.created_at,
+                post.url(),
+                label=post.id,
+                images=[WallImage(ph.mime, ph.data, ph.alt or "") for ph in post.photos],
+                extra=_link_html(post.link) if post.link else "",
             )
-            link = f"<div><a href='{html.escape(post.link)}'>{html.escape(post.link)}</a></div>" if post.link else ""
-            when = datetime.fromtimestamp(post.created_at, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-            out.append(
-                f"<div class='post'><div class='meta'><a href='{html.escape(post.url())}'>{html.escape(post.id)}</a>"
-                f" · {when}</div>"
-                f"{html.escape(post.message)}{link}<div>{images}</div></div>"
-            )
-        return "\n".join(out)
+            for post in posts
+        )
 
     def seed(self, spec: dict[str, Any]) -> dict[str, Any]:
         """A post made outside crosspost: ``text``, ``images`` (a count), ``link``, ``visitor`` (a person's post)."""
@@ -548,9 +543,9 @@ def _timestamp(value: str | None, name: str) -> float | None:
         raise _GraphError(400, 100, f"(#100) The parameter {name} must be a unix timestamp or a date") from None
 
 
-def _data_url(photo: _Photo) -> str:
-    """The photo inline, so the sandbox page needs no media route."""
-    return f"data:{photo.mime};base64,{base64.b64encode(photo.data).decode()}"
+def _link_html(link: str) -> str:
+    """A shared link under the post's text, as the Page shows it."""
+    return f"<div><a href='{html.escape(link)}'>{html.escape(link)}</a></div>"
 
 
 def _cursor(offset: int) -> str:

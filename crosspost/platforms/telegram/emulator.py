@@ -11,16 +11,14 @@ check of what the adapter sends.
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import html
 import json
 import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from crosspost.sandbox.core import Emulator, SandboxRequest, SandboxResponse
+from crosspost.sandbox.core import Emulator, SandboxRequest, SandboxResponse, WallImage, WallPost, render_wall
 
 TEXT_LIMIT = 4096
 CAPTION_LIMIT = 1024
@@ -136,19 +134,10 @@ class TelegramEmulator(Emulator):
     def render_html(self) -> str:
         with self.lock:
             posts = list(self.posts)
-        if not posts:
-            return "<p class='meta'>No posts yet.</p>"
-        out = []
-        for post in posts:
-            images = "".join(
-                f"<img src='data:{ph.mime};base64,{base64.b64encode(ph.data).decode()}' alt=''>" for ph in post.photos
-            )
-            when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(post.date))
-            out.append(
-                f"<div class='post'><div class='meta'><a href='{html.escape(post.url)}'>{html.escape(post.url)}</a>"
-                f" · {when}</div><div class='text'>{html.escape(post.text)}</div>{images}</div>"
-            )
-        return "".join(out)
+        return render_wall(
+            WallPost(post.text, post.date, post.url, images=[WallImage(ph.mime, ph.data) for ph in post.photos])
+            for post in posts
+        )
 
     # ------------------------------------------------------------ methods
 

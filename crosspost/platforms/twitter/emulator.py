@@ -22,7 +22,6 @@ Fault kinds of its own beyond the common ones: "no_credits" (402), "usage_cap"
 
 from __future__ import annotations
 
-import base64
 import html
 import itertools
 import re
@@ -33,7 +32,7 @@ from typing import Any
 
 from crosspost.platforms.twitter import emulator_media as tm
 from crosspost.platforms.twitter.emulator_oauth import OAuthVerifier
-from crosspost.sandbox.core import Emulator, SandboxRequest, SandboxResponse
+from crosspost.sandbox.core import Emulator, SandboxRequest, SandboxResponse, WallImage, WallPost, render_wall
 from crosspost.text_library import text_library
 
 # Through crosspost's import: twitter_text wants pkg_resources, which a fresh venv lacks.
@@ -175,26 +174,25 @@ class TwitterEmulator(Emulator):
 
     def render_html(self) -> str:
         with self.lock:
-            return self._render(list(self.posts), dict(self.media))
-
-    def _render(self, posts: list[dict[str, Any]], media: dict[str, tm.Media]) -> str:
-        if not posts:
-            return "<p class='meta'>Nothing posted yet.</p>"
-        rows = []
-        for post in posts:
-            images = "".join(
-                f"<img src='data:{m.media_type};base64,{base64.b64encode(m.data).decode()}' "
-                f"alt='{html.escape(m.alt or '', quote=True)}' title='{html.escape(m.alt or '', quote=True)}'>"
-                for m in (media[i] for i in post["media_ids"] if i in media)
-            )
-            css = "post reply" if post["reply_to"] else "post"
-            when = datetime.fromtimestamp(post["created_at"], UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-            rows.append(
-                f"<div class='{css}'><div class='meta'>@{html.escape(self.username)} · {when} · "
-                f"<a href='{html.escape(post['url'])}'>{post['id']}</a></div>{html.escape(post['text'])}"
-                f"<div>{images}</div></div>"
-            )
-        return "\n".join(rows)
+            posts, media = list(self.posts), dict(self.media)
+        return render_wall(
+            (
+                WallPost(
+                    post["text"],
+                    post["created_at"],
+                    post["url"],
+                    label=str(post["id"]),
+                    images=[
+                        WallImage(m.media_type, m.data, m.alt or "")
+                        for m in (media[i] for i in post["media_ids"] if i in media)
+                    ],
+                    byline=f"@{self.username}",
+                    css="post reply" if post["reply_to"] else "post",
+                )
+                for post in posts
+            ),
+            empty="Nothing posted yet.",
+        )
 
     def error(self, kind: str, request: SandboxRequest, reset_in: int) -> SandboxResponse:
         if kind == "auth":

@@ -19,9 +19,7 @@ tokens are accepted until they expire, then answered with error 1117. Faults
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import html
 import io
 import json
 import re
@@ -31,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from crosspost.platforms.vk.emulator_id import DEFAULT_CLIENT_ID, DEFAULT_LIFETIME, VkIdServer
-from crosspost.sandbox.core import Emulator, SandboxRequest, SandboxResponse
+from crosspost.sandbox.core import Emulator, SandboxRequest, SandboxResponse, WallImage, WallPost, render_wall
 
 MIN_VERSION = (5, 131)
 # groups.getById answers {"groups": [...], "profiles": [...]} from this version on; a bare list before.
@@ -210,19 +208,10 @@ class VkEmulator(Emulator):
     def render_html(self) -> str:
         with self.lock:
             posts = list(self.posts)
-        if not posts:
-            return "<p class='meta'>No posts yet.</p>"
-        out = []
-        for post in posts:
-            images = "".join(
-                f"<img src='data:{ph.mime};base64,{base64.b64encode(ph.data).decode()}' alt=''>" for ph in post.photos
-            )
-            when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(post.date))
-            out.append(
-                f"<div class='post'><div class='meta'><a href='{html.escape(post.url)}'>{html.escape(post.url)}</a>"
-                f" · {when}</div>{html.escape(post.text)}<div>{images}</div></div>"
-            )
-        return "\n".join(out)
+        return render_wall(
+            WallPost(post.text, post.date, post.url, images=[WallImage(ph.mime, ph.data) for ph in post.photos])
+            for post in posts
+        )
 
     def seed(self, spec: dict[str, Any]) -> dict[str, Any]:
         """A post made outside crosspost: ``text``, ``images`` (a count), ``visitor`` (by a user, not the community)."""
