@@ -122,3 +122,22 @@ def test_queue_sends_notify_and_each_daemon_counts_the_live_ones(world: Daemons)
     finally:
         first.close()
         second.close()
+
+
+def test_a_daemon_of_another_database_on_the_server_is_not_counted(world: Daemons) -> None:
+    # pg_locks lists the whole cluster: a second crosspost database on the same server (a staging copy)
+    # must not shrink this one's share of the accounts.
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    from crosspost.store.wake import PRESENCE_CLASS, live_daemons
+
+    other = make_url(URL).set(drivername="postgresql", database="postgres").render_as_string(hide_password=False)
+    with psycopg.connect(other, autocommit=True) as one, psycopg.connect(other, autocommit=True) as two:
+        for elsewhere in (one, two):  # two daemons there, none here
+            elsewhere.execute(f"SELECT pg_advisory_lock({PRESENCE_CLASS}, pg_backend_pid())")
+        store = world.store()
+        try:
+            assert live_daemons(store.engine) == 1  # no daemon here: the caller alone
+        finally:
+            store.close()

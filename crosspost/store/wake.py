@@ -40,7 +40,11 @@ def live_daemons(engine: Engine) -> int:
     """How many daemons hold a presence lock on this PostgreSQL database (at least 1: the caller)."""
     with engine.connect() as conn:
         count = conn.exec_driver_sql(
-            f"SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = {PRESENCE_CLASS} AND granted"
+            # pg_locks lists the whole server: count this database's daemons only, or a second crosspost
+            # database on the same server (a staging copy) would shrink every daemon's share here.
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = %(cls)s AND granted"
+            " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+            {"cls": PRESENCE_CLASS},
         ).scalar()
         conn.rollback()
     return max(1, int(count or 0))
