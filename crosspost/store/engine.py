@@ -46,8 +46,8 @@ def _on_sqlite_connect(dbapi_connection: Any, connection_record: Any) -> None:
         cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA foreign_keys = ON")
         cursor.execute("PRAGMA journal_mode = WAL")
-        # FULL, not NORMAL, though it costs an fsync per commit (about 5 ms with the write lock held on
-        # this machine; one commit per delivery). In WAL mode NORMAL leaves a commit unsynced until the
+        # FULL, not NORMAL, though it costs an fsync per commit (0.22 ms a commit against 0.03 ms, a bare
+        # sqlite3 loop on this machine's disk; one commit per delivery). In WAL mode NORMAL leaves a commit unsynced until the
         # next checkpoint: a process kill loses nothing, but an OS crash or a power cut (a VM reset) can
         # undo the last commits, and a claim undone after its request left puts the row back to `queued`:
         # the restarted daemon would publish the post again with no trace of the first try. "Save
