@@ -43,7 +43,7 @@ from benchmarks.reliability.common import (
     has_traceback,
 )
 from benchmarks.reliability.receiver import Receiver
-from crosspost.notify.sender import GROUP_WINDOW, LEASE
+from crosspost.notify.sender import GROUP_WINDOW, lease_for
 from crosspost.statuses import OUT_INTERRUPTED
 from crosspost.store.tables import deliveries, notices
 
@@ -132,9 +132,9 @@ def run(
         while time.monotonic() < final_deadline and not all(d.status in TERMINAL for d in world.deliveries()):
             time.sleep(0.5)
         # Then the notices: a post's are gathered for a minute, and a group a killed daemon had claimed
-        # waits for that claim's lease (minutes) before the clean daemon may send it.
+        # waits for that claim's lease (one target: 30 s) before the clean daemon may send it.
         held = held_notices(world)
-        notice_deadline = time.monotonic() + (LEASE + GROUP_WINDOW).total_seconds() + 30
+        notice_deadline = time.monotonic() + (lease_for(1) + GROUP_WINDOW).total_seconds() + 30
         while time.monotonic() < notice_deadline and queued_notices(world):
             time.sleep(0.5)
         clean.send_signal(signal.SIGTERM)

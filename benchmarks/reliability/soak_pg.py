@@ -52,7 +52,7 @@ from benchmarks.reliability.soak import (
     write_soak_post,
 )
 from benchmarks.reliability.tally import overlaps
-from crosspost.notify.sender import GROUP_WINDOW, LEASE
+from crosspost.notify.sender import GROUP_WINDOW, lease_for
 from crosspost.store.tables import deliveries
 
 DAEMONS = 3
@@ -144,7 +144,7 @@ def run(
         settled_after = round(time.monotonic() - started, 1)
         held = held_notices(world) if notify else 0
         # A notice group a killed daemon had claimed waits for that claim's lease (minutes).
-        notice_deadline = time.monotonic() + (LEASE + GROUP_WINDOW).total_seconds() + 30
+        notice_deadline = time.monotonic() + (lease_for(1) + GROUP_WINDOW).total_seconds() + 30
         while notify and time.monotonic() < notice_deadline and queued_notices(world):
             time.sleep(0.5)
         for proc in daemons:

@@ -47,13 +47,12 @@ def _on_sqlite_connect(dbapi_connection: Any, connection_record: Any) -> None:
         cursor.execute("PRAGMA foreign_keys = ON")
         cursor.execute("PRAGMA journal_mode = WAL")
         # FULL, not NORMAL, though it costs an fsync per commit (0.22 ms a commit against 0.03 ms, a bare
-        # sqlite3 loop on this machine's disk; one commit per delivery). In WAL mode NORMAL leaves a commit unsynced until the
-        # next checkpoint: a process kill loses nothing, but an OS crash or a power cut (a VM reset) can
-        # undo the last commits, and a claim undone after its request left puts the row back to `queued`:
-        # the restarted daemon would publish the post again with no trace of the first try. "Save
-        # `sending` before the request" means durably, so every commit that holds a claim must reach the
-        # disk before the worker sends anything. (Measured: 500 x 3 drain 8.9-10.4 s with NORMAL against
-        # 10.7-15.3 s with FULL, floor 3.6-4.6 s, load 4-5: BENCHMARKS.md.)
+        # sqlite3 loop on this machine's disk; one commit per delivery). In WAL mode NORMAL leaves a
+        # commit unsynced until the next checkpoint: a process kill loses nothing, but an OS crash or a
+        # power cut (a VM reset) can undo the last commits, and a claim undone after its request left
+        # puts the row back to `queued`: the restarted daemon would publish the post again with no trace
+        # of the first try. "Save `sending` before the request" means durably, so every commit that
+        # holds a claim must reach the disk before the worker sends anything.
         cursor.execute("PRAGMA synchronous = FULL")
     finally:
         cursor.close()
