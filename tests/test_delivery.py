@@ -414,3 +414,28 @@ def test_retry_requeues_an_unknown_one_not_found(store: SqlStore, clock: Clock, 
     assert [(r.status, what) for r, what in results] == [("pending", "requeued")]
     assert run(store, clock, {"tw": tw}) == {"tw": "sent"}
     assert record(store, post).attempts == 1  # a fresh budget
+
+
+def test_uploaded_media_ids_are_stored_before_the_post_request_that_uses_them(store: SqlStore, clock: Clock) -> None:
+    # The photo ids are a look-up's evidence: a daemon killed during the post request leaves a row whose
+    # next owner can recognise the post only by them. They must be in the row before that request leaves.
+    import json
+
+    from sqlalchemy import select
+
+    from crosspost.store.tables import deliveries
+
+    post = queue(store, "tw")
+    stored_at_post: list[dict[str, str]] = []
+
+    def upload_then_post(adapter: ScriptedAdapter, draft: Draft, progress: Progress) -> Receipt:
+        progress.checkpoint()
+        progress.add_media("sha-of-the-photo", "media-1")
+        progress.checkpoint()  # what every adapter does right before the post request
+        with store.engine.connect() as conn:
+            row = conn.execute(select(deliveries.c.progress).where(deliveries.c.post_id == post)).scalar_one()
+        stored_at_post.append(json.loads(row or "{}").get("media", {}))
+        return adapter.post_rest(draft, progress)
+
+    assert run(store, clock, {"tw": ScriptedAdapter("tw", [upload_then_post])}) == {"tw": "sent"}
+    assert stored_at_post == [{"sha-of-the-photo": "media-1"}]

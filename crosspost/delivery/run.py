@@ -24,9 +24,11 @@ part with more to come is saved the moment the adapter reports it, and any id
 not yet saved is saved at the next checkpoint, which precedes every such
 request; when no request follows (a single post, a thread's last part), the
 settle that records the result carries it, in the same statement. Media ids
-only spare an upload (uploading again makes no post): they ride with the next
-write. A sent single post is then one write transaction: ``sent``, its attempt
-row and its progress together.
+are saved at the checkpoint before the next request too: they spare an upload,
+and they are the look-up's evidence (an interrupted photo post is recognised by
+the photo ids this delivery uploaded; without them it can only end ``unknown``).
+A sent text post is then one write transaction: ``sent``, its attempt row and
+its progress together; a photo post adds one write, before its post request.
 """
 
 from __future__ import annotations
@@ -158,6 +160,7 @@ class _Delivery:
         self.notify_on = notify_on
         self.then = then
         self.saved_parts = len(claim.progress.parts)  # part ids the row has; more must be saved before a request
+        self.saved_media = dict(claim.progress.media)  # likewise the media ids: a look-up's evidence
         self.attempts = claim.attempts
         self.first_doubt: datetime | None = None  # start of the first try in this run that may have landed
         self.name = platform_name(claim.platform)
@@ -178,19 +181,20 @@ class _Delivery:
             raise LostClaim(f"delivery {self.claim.delivery_id}: the claim was taken over")
 
     def flush_parts(self) -> None:
-        """Write the progress if it holds part ids the row lacks (fenced): before a request, or a failure's
-        history row, so a retry never publishes a part again."""
+        """Write the progress if it holds part or media ids the row lacks (fenced): before a request, or a
+        failure's history row, so a retry never publishes a part again and a look-up knows our photos."""
         progress = self.claim.progress
-        if len(progress.parts) <= self.saved_parts:
+        if len(progress.parts) <= self.saved_parts and progress.media == self.saved_media:
             return
         if not self.store.save_progress(self.claim.delivery_id, progress, fence=self.fence):
             raise LostClaim(f"delivery {self.claim.delivery_id}: the claim was taken over")
         self.saved_parts = len(progress.parts)
+        self.saved_media = dict(progress.media)
 
     def progress_changed(self, progress: Progress) -> None:
         """The adapter recorded an id. A thread part with more parts to come is saved at once, and the
         lease checked, as before a request (for adapters that do not call ``progress.checkpoint()``
-        themselves); the last part, and media ids, wait for the next write (see the module's note)."""
+        themselves); the last part, and media ids, wait for the next checkpoint (see the module's note)."""
         if self.saved_parts < len(progress.parts) < len(self.claim.draft.parts):
             self.checkpoint()
 
