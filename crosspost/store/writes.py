@@ -20,7 +20,6 @@ from typing import Any
 
 from sqlalchemy import Engine, bindparam, insert, select, update
 from sqlalchemy.engine import Connection
-from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ClauseElement
 
 from crosspost.errors import AlreadyQueued, CrosspostError, NotFound
@@ -35,12 +34,12 @@ from crosspost.statuses import (
     SENDING,
     allowed_from,
 )
-from crosspost.store.engine import LOCK_MEDIA, serialize
+from crosspost.store.engine import LOCK_MEDIA, READ_OPTION, serialize
 from crosspost.store.media import MediaCopier
 from crosspost.store.reads import CONTENT_KEY, sqlalchemy_reader
 from crosspost.store.records import DeliveryRecord, Fence
 from crosspost.store.tables import attempts, deliveries, posts
-from crosspost.store.timefmt import from_db, to_utc
+from crosspost.store.timefmt import to_utc
 
 d = deliveries.c
 # (draft, progress, platform) -> (first part's id, its url, "part 1 of 3 is public on X ...") or None.
@@ -242,27 +241,11 @@ class Writer:
 
     def holds(self, fence: Fence, *, now: datetime) -> bool:
         """Whether ``fence`` still holds its claim and its lease runs past ``now``: one primary-key read."""
-        # Run twice a delivery (the engine's check, then the adapter's before its request), so on the pool's
-        # DBAPI connection with SQLAlchemy's own compiled SQL: the Connection's begin/execute/result/rollback
-        # layers cost about six times the read itself (0.14 ms against 0.02 ms CPU, BENCHMARKS.md). One
-        # SELECT is its own snapshot: on SQLite (autocommit) it takes no lock a writer waits for; on
-        # PostgreSQL the transaction it opens is rolled back as the pool takes the connection back.
-        compiled = _holds_compiled(self.engine)
-        named = compiled.construct_params(_fence_params(fence))  # the fence's three, and the status literal
-        # SQLite's qmark style takes them in order; PostgreSQL's drivers by name.
-        params = named if compiled.positiontup is None else [named[name] for name in compiled.positiontup]
-        dbapi = self.engine.raw_connection()
-        try:
-            cursor = dbapi.cursor()
-            try:
-                cursor.execute(compiled.string, params)
-                row = cursor.fetchone()
-            finally:
-                cursor.close()
-        finally:
-            dbapi.close()
-        lease_until = from_db(row[0]) if row is not None else None
-        return lease_until is not None and lease_until > now
+        # A read transaction (a deferred BEGIN on SQLite): the check never waits for, nor blocks, a writer.
+        with self.engine.connect().execution_options(**{READ_OPTION: True}) as conn:
+            lease_until = conn.execute(_HOLDS, _fence_params(fence)).scalar()
+            conn.rollback()
+        return lease_until is not None and to_utc(lease_until) > now
 
     def save_progress(self, delivery_id: int, progress: Progress, *, fence: Fence | None = None) -> bool:
         # No status guard without a fence: these ids are facts about the platform, worth keeping whatever
@@ -321,19 +304,6 @@ _SAVE_PROGRESS_FENCED = update(deliveries).where(*_FENCE).values(progress=_PROGR
 _EXISTS = select(d.id).where(d.id == bindparam("_id"))
 _INSERT_ATTEMPT = insert(attempts)
 _settle_statements: dict[tuple[tuple[str, ...], bool, tuple[str, ...]], Any] = {}
-
-
-_holds_by_dialect: dict[str, SQLCompiler] = {}
-
-
-def _holds_compiled(engine: Engine) -> SQLCompiler:
-    """:data:`_HOLDS` compiled once for ``engine``'s dialect (SQLAlchemy's compiler, never SQL by hand)."""
-    compiled = _holds_by_dialect.get(engine.dialect.name)
-    if compiled is None:
-        built = _HOLDS.compile(dialect=engine.dialect)
-        assert isinstance(built, SQLCompiler)
-        compiled = _holds_by_dialect.setdefault(engine.dialect.name, built)
-    return compiled
 
 
 def _fence_params(fence: Fence) -> dict[str, Any]:
