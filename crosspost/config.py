@@ -239,7 +239,7 @@ class _Reader:
         retry_delay = self.duration(main, "crosspost.retry_delay", "1m")
         timeout = self.duration(main, "crosspost.request_timeout", "30s")
         if timeout.total_seconds() <= 0:
-            raise self.fail("crosspost.request_timeout", "must be more than 0s; write a duration such as \"30s\"")
+            raise self.fail("crosspost.request_timeout", 'must be more than 0s; write a duration such as "30s"')
         max_attempts = main.get("max_attempts", 5)
         if not isinstance(max_attempts, int) or isinstance(max_attempts, bool) or max_attempts < 1:
             raise self.fail("crosspost.max_attempts", "must be a whole number of 1 or more, such as 5")
@@ -305,7 +305,7 @@ class _Reader:
     def text(self, table: dict[str, Any], key: str, default: str) -> str:
         value = table.get(key.rsplit(".", 1)[-1], default)
         if not isinstance(value, str):
-            raise self.fail(key, f"must be a string; write {key.rsplit('.', 1)[-1]} = \"{default}\"")
+            raise self.fail(key, f'must be a string; write {key.rsplit(".", 1)[-1]} = "{default}"')
         return value
 
     def duration(self, table: dict[str, Any], key: str, default: str) -> timedelta:

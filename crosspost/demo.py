@@ -36,9 +36,7 @@ def examples_dir() -> Path:
     raise FileNotFoundError("the example posts are missing: reinstall crosspost")
 
 
-def demo_config(
-    api_base: str, *, credentials: dict[str, dict[str, str]] | None = None, **settings: str | int
-) -> str:
+def demo_config(api_base: str, *, credentials: dict[str, dict[str, str]] | None = None, **settings: str | int) -> str:
     """A config with one account per sandboxed platform (named for it), talking to the sandbox at ``api_base``.
 
     ``credentials`` (by platform; default: the sandbox's own, which are not secrets) are written as given, so

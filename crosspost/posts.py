@@ -713,7 +713,7 @@ def _key_parts(dotted: str) -> list[str]:
 def _check_image(folder: Path, given: str) -> Image | str:
     """The image, or what is wrong with it in words."""
     if "\x00" in given:  # the OS cannot even look such a name up
-        return f"image {given!r} has a NUL character in its path; name an image file such as \"media/photo.jpg\""
+        return f'image {given!r} has a NUL character in its path; name an image file such as "media/photo.jpg"'
     try:
         target = (folder / given).resolve()
         if not target.is_relative_to(folder):

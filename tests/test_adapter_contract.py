@@ -96,8 +96,14 @@ def adapter(
 
 
 def draft(platform: str, *parts: str, images: tuple[Image, ...] = (), link: str | None = None) -> Draft:
-    return Draft(account=f"main-{platform}", platform=platform, parts=parts, images=images, link=link,
-                 key=f"crosspost-1-main-{platform}")
+    return Draft(
+        account=f"main-{platform}",
+        platform=platform,
+        parts=parts,
+        images=images,
+        link=link,
+        key=f"crosspost-1-main-{platform}",
+    )
 
 
 def posts(sandbox: Sandbox, platform: str) -> list[dict]:
@@ -111,8 +117,9 @@ def make_image(folder: Path, name: str, colour: tuple[int, int, int]) -> Image:
     PILImage.new("RGB", (64, 48), colour).save(buffer, "JPEG")
     path = folder / name
     path.write_bytes(buffer.getvalue())
-    return Image(path=path, alt=f"alt for {name}", sha256=hashlib.sha256(buffer.getvalue()).hexdigest(),
-                 mime="image/jpeg")
+    return Image(
+        path=path, alt=f"alt for {name}", sha256=hashlib.sha256(buffer.getvalue()).hexdigest(), mime="image/jpeg"
+    )
 
 
 def since() -> datetime:
@@ -129,8 +136,9 @@ def assert_no_secret(error: BaseException) -> None:
 
 
 def test_text_post(platform: str, sandbox: Sandbox) -> None:
-    receipt = adapter(platform, sandbox).publish(draft(platform, "Press release: the embassy opens on Monday."),
-                                                 Progress())
+    receipt = adapter(platform, sandbox).publish(
+        draft(platform, "Press release: the embassy opens on Monday."), Progress()
+    )
     [post] = posts(sandbox, platform)
     assert post["text"].startswith("Press release: the embassy opens on Monday.")
     assert receipt.remote_id == post["id"]
@@ -394,4 +402,3 @@ def _wait_for_posts(sandbox: Sandbox, platform: str, count: int, timeout: float 
             return
         time.sleep(0.05)
     raise AssertionError(f"{platform}: expected {count} posts, have {len(posts(sandbox, platform))}")
-

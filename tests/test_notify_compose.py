@@ -79,7 +79,7 @@ def test_subject_orders_by_urgency_and_cuts_a_long_title() -> None:
         replace(BASE, id=3, account="x", platform="twitter", status="missed"),
     ]
     assert subject_of(group) == (
-        'crosspost: UNKNOWN facebook; FAILED vk-ru; MISSED x · post 12 "The Ambassador\'s statement on the 75th '
+        "crosspost: UNKNOWN facebook; FAILED vk-ru; MISSED x · post 12 \"The Ambassador's statement on the 75th "
         'anniversary of the A…"'
     )
     body = body_of(group, ACCOUNTS)

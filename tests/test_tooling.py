@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+PACKAGES = ("crosspost", "tests", "benchmarks", "contrib")
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -15,6 +16,13 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
 
 def test_ruff_finds_nothing() -> None:
     done = run("ruff", "check", "crosspost", "tests", "benchmarks")
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_ruff_format_changes_nothing() -> None:
+    # The Python files only: the test corpus holds Markdown that is not UTF-8 on purpose.
+    sources = sorted(str(p.relative_to(REPO)) for d in PACKAGES for p in (REPO / d).rglob("*.py"))
+    done = run("ruff", "format", "--check", *sources)
     assert done.returncode == 0, done.stdout + done.stderr
 
 

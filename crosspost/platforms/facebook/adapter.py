@@ -407,7 +407,7 @@ class FacebookAdapter(Adapter):
         name = self.account.name
         if "app_secret" not in self.account.credentials:
             return (
-                "the app has \"Require App Secret\" on, so every call needs appsecret_proof; add "
+                'the app has "Require App Secret" on, so every call needs appsecret_proof; add '
                 f'app_secret = "${{FACEBOOK_APP_SECRET}}" to [accounts.{name}] with the App Secret from the app '
                 "dashboard (App settings > Basic)"
             )

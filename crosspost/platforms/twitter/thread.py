@@ -26,8 +26,6 @@ def twitter_weight(text: str) -> int:
     return int(text_library().parse_tweet(text).weightedLength)
 
 
-
-
 class _Atom(NamedTuple):
     sep: str  # the whitespace before the token, kept when both sit in one part
     token: str
@@ -217,5 +215,3 @@ def strip_numbering(part: str) -> str:
 
 
 # ---------------------------------------------------------------- drafts per platform
-
-
