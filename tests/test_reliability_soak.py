@@ -36,16 +36,11 @@ def test_mini_soak_no_duplicate_no_loss() -> None:
 
 
 # Found by the PostgreSQL soak (RELIABILITY.md, 1b): an overdue delivery whose daemon was killed between
-# its claim and the "missed" it would have written is taken over as an interrupted *try*: looked up
+# its claim and the "missed" it would have written was taken over as an interrupted *try*: looked up
 # (a read from X's small monthly quota) and, where no look-up exists (Telegram), left "unknown" for a
 # person to check a channel that nothing was sent to. Its first owner cannot have sent anything: no try
 # was ever recorded, nothing was published, and it was claimed past late_limit, when a worker's first
-# step is "missed". Not fixed yet, because the row cannot tell that claim from a take-over: the killed
-# owner may itself have taken over from an owner whose request was in flight (claimed in time, killed
-# mid-request, no attempt row), and then "missed" would hide a post that may be public. The safe rule
-# needs the time the delivery *first* became `sending` (a column, a migration), not the last claim's
-# `claimed_at`. Strict xfail turns this into a failure the moment a fix makes it pass.
-@pytest.mark.xfail(strict=True, reason="a killed owner's overdue claim is taken as a try: needs its first sending time")
+# step is "missed".
 @pytest.mark.parametrize("look_up", ["possible", "impossible"])  # X, Facebook, VK; Telegram
 def test_an_overdue_claim_lost_before_any_try_is_missed_without_a_look_up(tmp_path: Path, look_up: str) -> None:
     from test_delivery import POLICY, Clock, ScriptedAdapter, queue, record
@@ -70,3 +65,31 @@ def test_an_overdue_claim_lost_before_any_try_is_missed_without_a_look_up(tmp_pa
         store.close()
     assert (status, tw.find_calls, tw.publish_calls) == ("missed", [], [])
     assert [a.outcome for a in rec.history] == ["missed"]
+
+
+def test_an_owner_that_took_over_in_flight_work_late_and_died_leaves_it_looked_up(tmp_path: Path) -> None:
+    # The chain the rule above must not cut short: the first owner claimed in time and its request landed
+    # (killed before it wrote anything); the second took over past late_limit and was killed at once. The
+    # third must look the post up (it is public), not call it missed because the latest claim was late.
+    from test_delivery import POLICY, Clock, ScriptedAdapter, queue, record
+
+    from crosspost.delivery import deliver
+    from crosspost.store.sql import SqlStore
+
+    store = SqlStore(f"sqlite:///{tmp_path / 'db.sqlite'}", tmp_path / "media")
+    try:
+        clock = Clock()
+        post = queue(store, "tw")
+        store.claim_due(now=clock(), owner="first", lease_seconds=10)  # in time; its request lands, then SIGKILL
+        tw = ScriptedAdapter("tw", [])
+        tw.wall.parts.append("tw-1")
+        clock.advance(POLICY.late_limit.total_seconds() + 60)
+        store.claim_due(now=clock(), owner="second", lease_seconds=10, takeover_after=12)  # then SIGKILL
+        clock.advance(10 + 30)
+        (taken,) = store.claim_due(now=clock(), owner="third", lease_seconds=10, takeover_after=12)
+        status = deliver(taken, tw, store, POLICY, clock, log=lambda _line: None)
+        rec = record(store, post)
+    finally:
+        store.close()
+    assert (status, rec.remote_id, tw.publish_calls) == ("sent", "tw-1", [])
+    assert len(tw.find_calls) == 1

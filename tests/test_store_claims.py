@@ -86,9 +86,17 @@ def test_expired_lease_is_reclaimed_for_reconciliation(store: SqlStore) -> None:
     assert claim(store, T0 + timedelta(seconds=59), owner="new") == []  # lease still live: not touched
     (c,) = store.claim_due(now=T0 + timedelta(seconds=60), owner="new", lease_seconds=60)
     assert (c.post_id, c.status_before, c.last_try_at) == (pid, "sending", T0)
-    assert c.extra == {"claimed_at": T0, "lease_owner": "dead", "lease_until": T0 + timedelta(seconds=60)}
+    assert c.extra == {
+        "claimed_at": T0,
+        "lease_owner": "dead",
+        "lease_until": T0 + timedelta(seconds=60),
+        "sending_since": T0,
+    }
     # The new lease is live again: nobody else gets it.
     assert claim(store, T0 + timedelta(seconds=61), owner="third") == []
+    # A take-over keeps when the waiting work was first claimed; the latest claim's time moves on.
+    (again,) = store.claim_due(now=T0 + timedelta(seconds=120), owner="third", lease_seconds=60)
+    assert (again.extra["claimed_at"], again.extra["sending_since"]) == (T0 + timedelta(seconds=60), T0)
 
 
 def test_extend_lease_only_for_its_owner(store: SqlStore) -> None:

@@ -220,6 +220,8 @@ class _Delivery:
     def flow(self) -> str:
         claim = self.claim
         if claim.status_before == SENDING:
+            if self.lost_before_any_try():
+                return self.missed(self.now_fn())
             status = self.reconcile_interrupted()
             if status is not None:
                 return status
@@ -291,6 +293,24 @@ class _Delivery:
         return self.settle_ambiguous(error.kind, message, started)
 
     # ------------------------------------------------------------ reconciliation
+    def lost_before_any_try(self) -> bool:
+        """The interrupted owner cannot have sent anything: nothing was ever tried, published or uploaded, and
+        the delivery became ``sending`` past ``late_limit``, when a worker's first step is ``missed``, never a
+        request. So no look-up (a read from X's small quota; none exists on Telegram) and no ``unknown``.
+
+        ``sending_since`` is when waiting work was claimed; a take-over keeps it (store.claims). The latest
+        claim's time would not do: an owner killed after taking over from one whose request was in flight
+        (claimed in time, no attempt row yet) was itself claimed late, yet that request may have landed."""
+        claim = self.claim
+        since = claim.extra.get("sending_since")
+        return (
+            isinstance(since, datetime)
+            and since > claim.due_at + self.policy.late_limit
+            and claim.attempts == 0
+            and not claim.progress.parts
+            and not claim.progress.media
+        )
+
     def reconcile_interrupted(self) -> str | None:
         """A dead or frozen daemon left this ``sending``: its request may have landed. Look before any resend.
 

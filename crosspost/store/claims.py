@@ -117,7 +117,10 @@ def claim_due(
             # The lost try started after its claim: the look-up window begins there.
             claim.last_try_at = before.claimed_at
             claim.extra.update(
-                claimed_at=before.claimed_at, lease_owner=before.lease_owner, lease_until=before.lease_until
+                claimed_at=before.claimed_at,
+                lease_owner=before.lease_owner,
+                lease_until=before.lease_until,
+                sending_since=before.sending_since,
             )
         claims.append(claim)
     return claims
@@ -140,6 +143,7 @@ def _take_over(
             d.claimed_at,
             d.lease_owner,
             d.lease_until,
+            d.sending_since,
         ).where(d.id == delivery_id, *where)
     ).first()
     if before is None:
@@ -148,7 +152,7 @@ def _take_over(
     if not settle_row(conn, delivery_id, SENDING, by=CLAIM, values={**values, "updated_at": now}, where=where):
         return None
     token = conn.execute(select(d.lease_token).where(d.id == delivery_id)).scalar_one()
-    return _TakenOver(*before, lease_token=token)
+    return _TakenOver(**before._mapping, lease_token=token)
 
 
 class _TakenOver(NamedTuple):
@@ -161,6 +165,7 @@ class _TakenOver(NamedTuple):
     claimed_at: datetime | None
     lease_owner: str | None
     lease_until: datetime | None
+    sending_since: datetime | None
     lease_token: int
 
 
@@ -193,6 +198,7 @@ _CLAIM = (
         lease_owner=bindparam("c_owner", type_=d.lease_owner.type),
         lease_until=bindparam("c_until", type_=d.lease_until.type),
         claimed_at=bindparam("c_now", type_=d.claimed_at.type),
+        sending_since=bindparam("c_now", type_=d.sending_since.type),
         updated_at=bindparam("c_now", type_=d.updated_at.type),
         lease_token=d.lease_token + 1,
     )

@@ -70,6 +70,8 @@ deliveries = Table(
     Column("draft", Text, nullable=False),  # Draft json, with its key and the stored image paths
     Column("updated_at", UTCDateTime, nullable=False),
     Column("lease_token", Integer, nullable=False, server_default="0"),  # grows with every claim: the fence
+    # When waiting work last became `sending` (a take-over keeps it): could the first owner have sent anything?
+    Column("sending_since", UTCDateTime, nullable=True),
     UniqueConstraint("post_id", "account", name="uq_deliveries_post_account"),
     CheckConstraint(STATUS_CHECK, name="ck_deliveries_status"),
 )
