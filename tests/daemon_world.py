@@ -27,6 +27,18 @@ ACCOUNTS = ("twitter", "facebook", "vk")
 PUBLISH = {"twitter": "/2/tweets", "facebook": "/feed", "vk": "wall.post"}
 
 
+def empty_public_schema(url: str) -> None:
+    """Empty the PostgreSQL database at ``url`` (its public schema): for tests whose daemon processes or
+    settings name the bare URL, where conftest's per-test schema (a search_path option) would not reach."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+
+
 class Daemons:
     """A sandbox, a config on ``database`` pointing at it, and the daemon processes started on it."""
 

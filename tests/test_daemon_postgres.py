@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from daemon_world import ACCOUNTS, Daemons, overlaps
+from daemon_world import ACCOUNTS, Daemons, empty_public_schema, overlaps
 
 from crosspost.sandbox import build_sandbox
 
@@ -26,13 +26,7 @@ pytestmark = pytest.mark.skipif(not URL, reason="set CROSSPOST_TEST_POSTGRES to 
 
 @pytest.fixture
 def world(tmp_path: Path) -> Iterator[Daemons]:
-    from sqlalchemy import create_engine, text
-
-    engine = create_engine(URL)
-    with engine.begin() as conn:
-        conn.execute(text("DROP SCHEMA public CASCADE"))
-        conn.execute(text("CREATE SCHEMA public"))
-    engine.dispose()
+    empty_public_schema(URL)
     sandbox = build_sandbox()
     w = Daemons(tmp_path, sandbox, sandbox.start(port=0), URL)
     w.store().close()  # the schema, made in-process before the daemons race for it

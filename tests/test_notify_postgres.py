@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from daemon_world import empty_public_schema
 from notify_receivers import Hook, hook_url, webhook
 
 from crosspost.config import NotifyConfig, Settings
@@ -28,13 +29,7 @@ T0 = datetime(2027, 3, 17, 1, 0, tzinfo=UTC)
 
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[SqlStore]:
-    from sqlalchemy import create_engine, text
-
-    engine = create_engine(URL)
-    with engine.begin() as conn:
-        conn.execute(text("DROP SCHEMA public CASCADE"))
-        conn.execute(text("CREATE SCHEMA public"))
-    engine.dispose()
+    empty_public_schema(URL)
     s = SqlStore(URL, tmp_path / "media")
     yield s
     s.close()
