@@ -19,11 +19,12 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
-from sqlalchemy import bindparam, func, select, union, update
+from sqlalchemy import Integer, bindparam, func, select, union, update
 from sqlalchemy.engine import Connection
 
 from crosspost.model import Draft, Progress
 from crosspost.statuses import CLAIM, OUT_LOOKUP_FAILED, PENDING, RETRYING, SENDING, allowed_from
+from crosspost.store.direct import Direct
 from crosspost.store.engine import LOCK_CLAIM, serialize
 from crosspost.store.records import Claim
 from crosspost.store.tables import attempts, deliveries
@@ -50,10 +51,10 @@ def claim_due(
     lapsed = now - timedelta(seconds=takeover_after)
     # An account with a live lease, or one lapsed too recently to take over, may have a request in flight
     # (this daemon's or another's): leave it alone. Bounded by the requests in flight.
-    busy = set(conn.execute(_BUSY, {"lapsed": lapsed}).scalars())
+    busy = set(_BUSY(conn, {"lapsed": lapsed}).scalars())
     skip = busy | set(exclude_accounts)
     # Dead daemons' leftovers first: they block their account until settled. Bounded by LIMIT.
-    stale = conn.execute(_STALE, {"lapsed": lapsed, "n": limit}).all()
+    stale = _STALE(conn, {"lapsed": lapsed, "n": limit}).all()
     picked: list[Any] = []
     for row in stale:
         if len(picked) < limit and row.account not in skip:
@@ -83,12 +84,12 @@ def claim_due(
             # Waiting work, the drain's every claim: one UPDATE ... RETURNING, guarded by the status the probe
             # saw (the transition table's claim: pending or retrying to sending; never a terminal status).
             params = {"c_id": row.id, "c_status": row.status, "c_owner": owner, "c_until": lease_until, "c_now": now}
-            before = conn.execute(_CLAIM, params).first()
+            before = _CLAIM(conn, params).first()
         if before is None:
             continue
         token = before.lease_token
         # The latest rows back to the last try: the last outcome, and the look-ups that failed since.
-        recent = conn.execute(_RECENT, {"id": row.id}).all()
+        recent = _RECENT(conn, {"id": row.id}).all()
         last = recent[0] if recent else None
         failed_lookups = 0
         for attempt in recent:
@@ -179,18 +180,19 @@ def _probe(status: str, column: Any) -> Any:
     )
 
 
-# Built once: the claim runs after every delivery, and building a statement costs more than running it.
-_BUSY = select(d.account).where(d.status == SENDING, d.lease_until > bindparam("lapsed")).distinct()
-_STALE = (
+# Built once and run as Direct statements (store.direct): the claim runs after every delivery, with the
+# write lock held, and SQLAlchemy's execution layer cost more than SQLite takes to run these.
+_BUSY = Direct(select(d.account).where(d.status == SENDING, d.lease_until > bindparam("lapsed")).distinct())
+_STALE = Direct(
     select(d.id, d.account, d.status, d.lease_until)
     .where(d.status == SENDING, d.lease_until <= bindparam("lapsed"))
     .order_by(d.lease_until, d.id)
-    .limit(bindparam("n"))
+    .limit(bindparam("n", type_=Integer))
     .with_for_update(skip_locked=True)
 )
-_NEXT = (_probe(PENDING, d.due_at), _probe(RETRYING, d.next_try_at))
+_NEXT = (Direct(_probe(PENDING, d.due_at)), Direct(_probe(RETRYING, d.next_try_at)))
 assert {PENDING, RETRYING} <= set(allowed_from(SENDING, CLAIM))  # what _CLAIM's guard relies on
-_CLAIM = (
+_CLAIM = Direct(
     update(deliveries)
     .where(d.id == bindparam("c_id"), d.status == bindparam("c_status"))
     .values(
@@ -204,7 +206,7 @@ _CLAIM = (
     )
     .returning(d.post_id, d.platform, d.draft, d.progress, d.attempts, d.due_at, d.lease_token)
 )
-_RECENT = (
+_RECENT = Direct(
     select(attempts.c.at, attempts.c.outcome, attempts.c.is_try)
     .where(attempts.c.delivery_id == bindparam("id"))
     .order_by(attempts.c.id.desc())
@@ -215,7 +217,7 @@ _RECENT = (
 def _next_of(conn: Connection, account: str, horizon: datetime) -> list[Any]:
     """The account's earliest delivery due by ``horizon`` (pending by due_at, retrying by next_try_at), or none."""
     params = {"account": account, "horizon": horizon}
-    rows = [row for row in (conn.execute(query, params).first() for query in _NEXT) if row is not None]
+    rows = [row for row in (query(conn, params).first() for query in _NEXT) if row is not None]
     return sorted(rows, key=lambda r: (r[3], r[0]))[:1]
 
 

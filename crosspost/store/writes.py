@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, insert, select, update
+from sqlalchemy import Engine, bindparam, insert, or_, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ClauseElement
 
@@ -34,7 +34,8 @@ from crosspost.statuses import (
     SENDING,
     allowed_from,
 )
-from crosspost.store.engine import LOCK_MEDIA, READ_OPTION, serialize
+from crosspost.store.direct import Direct, savepoint
+from crosspost.store.engine import LOCK_MEDIA, serialize
 from crosspost.store.media import MediaCopier
 from crosspost.store.reads import CONTENT_KEY, sqlalchemy_reader
 from crosspost.store.records import DeliveryRecord, Fence
@@ -224,11 +225,8 @@ class Writer:
                 # lose or duplicate one. A person who settled a delivery by hand needs no notice of it.
                 enqueue_notices(conn, [delivery_id], status=to, now=now, on=notify_on)
             if changed and then is not None:
-                try:
-                    with conn.begin_nested():
-                        then(conn)
-                except Exception:  # noqa: BLE001 - see the docstring: the caller falls back to its own claim
-                    pass
+                # A failure: the caller sees the claim did not finish and falls back to its own (the docstring).
+                savepoint(conn, "next_claim", lambda: then(conn))
             return changed
 
     # ---------------------------------------------------------------- the daemon's changes
@@ -241,11 +239,15 @@ class Writer:
 
     def holds(self, fence: Fence, *, now: datetime) -> bool:
         """Whether ``fence`` still holds its claim and its lease runs past ``now``: one primary-key read."""
-        # A read transaction (a deferred BEGIN on SQLite): the check never waits for, nor blocks, a writer.
-        with self.engine.connect().execution_options(**{READ_OPTION: True}) as conn:
-            lease_until = conn.execute(_HOLDS, _fence_params(fence)).scalar()
-            conn.rollback()
-        return lease_until is not None and to_utc(lease_until) > now
+        # One SELECT on a pooled DBAPI connection, outside any write transaction: on SQLite (autocommit, see
+        # store.engine) a read of its own, which never waits for nor blocks a writer; PostgreSQL's implicit
+        # transaction is rolled back when the connection goes back to the pool.
+        dbapi_connection = self.engine.raw_connection()
+        try:
+            lease_until = _HOLDS.on_dbapi(dbapi_connection, self.engine.dialect, _fence_params(fence)).scalar()
+        finally:
+            dbapi_connection.close()
+        return lease_until is not None and lease_until > now
 
     def save_progress(self, delivery_id: int, progress: Progress, *, fence: Fence | None = None) -> bool:
         # No status guard without a fence: these ids are facts about the platform, worth keeping whatever
@@ -253,9 +255,9 @@ class Writer:
         # owner's progress is the truth, and the old worker must stop.
         with self.engine.begin() as conn:
             if fence is None:
-                done = conn.execute(_SAVE_PROGRESS, {"_id": delivery_id, "v_progress": progress.to_json()})
+                done = _SAVE_PROGRESS(conn, {"_id": delivery_id, "v_progress": progress.to_json()})
             else:
-                done = conn.execute(_SAVE_PROGRESS_FENCED, {**_fence_params(fence), "v_progress": progress.to_json()})
+                done = _SAVE_PROGRESS_FENCED(conn, {**_fence_params(fence), "v_progress": progress.to_json()})
             return bool(done.rowcount)
 
     def record_attempt(
@@ -271,15 +273,13 @@ class Writer:
         fence: Fence | None = None,
     ) -> bool:
         with self.engine.begin() as conn:
-            if fence is not None and conn.execute(_HOLDS, _fence_params(fence)).first() is None:
+            if fence is not None and _HOLDS(conn, _fence_params(fence)).first() is None:
                 return False
             _append_attempt(
                 conn, delivery_id, at=at, seconds=seconds, outcome=outcome, code=code, error=error, is_try=is_try
             )
             if is_try:
-                conn.execute(
-                    update(deliveries).where(d.id == delivery_id).values(attempts=d.attempts + 1, updated_at=at)
-                )
+                _COUNT_TRY(conn, {"_id": delivery_id, "v_updated_at": at})
             return True
 
 
@@ -288,37 +288,46 @@ def _fenced(fence: Fence) -> list[Any]:
     return [d.id == fence.delivery_id, d.status == SENDING, d.lease_owner == fence.owner, d.lease_token == fence.token]
 
 
-# The daemon's statements are built once, with bound parameters: building a Core statement (coercions, its
-# cache key) cost several times what SQLite takes to run it, and these run with the write lock held, a few
-# times per delivery. SQLAlchemy then finds the compiled SQL in its cache.
+# The daemon's statements are built once, with bound parameters, and run as Direct statements (compiled once
+# per dialect, executed on the DBAPI cursor: see store.direct): they run a few times per delivery, with the
+# write lock held.
 _FENCE = (
     d.id == bindparam("_id"),
     d.status == SENDING,
     d.lease_owner == bindparam("_owner"),
     d.lease_token == bindparam("_token"),
 )
-_HOLDS = select(d.lease_until).where(*_FENCE)
+_HOLDS = Direct(select(d.lease_until).where(*_FENCE))
 _PROGRESS = bindparam("v_progress", type_=deliveries.c.progress.type)
-_SAVE_PROGRESS = update(deliveries).where(d.id == bindparam("_id")).values(progress=_PROGRESS)
-_SAVE_PROGRESS_FENCED = update(deliveries).where(*_FENCE).values(progress=_PROGRESS)
-_EXISTS = select(d.id).where(d.id == bindparam("_id"))
-_INSERT_ATTEMPT = insert(attempts)
-_settle_statements: dict[tuple[tuple[str, ...], bool, tuple[str, ...]], Any] = {}
+_SAVE_PROGRESS = Direct(update(deliveries).where(d.id == bindparam("_id")).values(progress=_PROGRESS))
+_SAVE_PROGRESS_FENCED = Direct(update(deliveries).where(*_FENCE).values(progress=_PROGRESS))
+_COUNT_TRY = Direct(
+    update(deliveries)
+    .where(d.id == bindparam("_id"))
+    .values(attempts=d.attempts + 1, updated_at=bindparam("v_updated_at", type_=d.updated_at.type))
+)
+_EXISTS = Direct(select(d.id).where(d.id == bindparam("_id")))
+_ATTEMPT_COLUMNS = ("delivery_id", "at", "seconds", "outcome", "code", "message", "is_try")
+_INSERT_ATTEMPT = Direct(
+    insert(attempts).values({c: bindparam(c, type_=attempts.c[c].type) for c in _ATTEMPT_COLUMNS})
+)
+_settle_statements: dict[tuple[tuple[str, ...], bool, tuple[str, ...]], Direct] = {}
 
 
 def _fence_params(fence: Fence) -> dict[str, Any]:
     return {"_id": fence.delivery_id, "_owner": fence.owner, "_token": fence.token}
 
 
-def _settle_statement(allowed: tuple[str, ...], fenced: bool, columns: tuple[str, ...]) -> Any:
+def _settle_statement(allowed: tuple[str, ...], fenced: bool, columns: tuple[str, ...]) -> Direct:
     """The guarded UPDATE of :func:`settle_row` for these statuses and columns, built on first use: a
     handful of shapes (one per outcome) are all the daemon ever runs."""
     key = (allowed, fenced, columns)
     statement = _settle_statements.get(key)
     if statement is None:
-        guard = [*(_FENCE if fenced else (d.id == bindparam("_id"),)), d.status.in_(allowed)]
+        # The statuses written out (a Direct statement takes no IN list); usually one.
+        guard = [*(_FENCE if fenced else (d.id == bindparam("_id"),)), or_(*(d.status == s for s in allowed))]
         sets = {c: bindparam(f"v_{c}", type_=deliveries.c[c].type) for c in columns}
-        statement = _settle_statements.setdefault(key, update(deliveries).where(*guard).values(sets))
+        statement = _settle_statements.setdefault(key, Direct(update(deliveries).where(*guard).values(sets)))
     return statement
 
 
@@ -353,10 +362,10 @@ def settle_row(
         statement = _settle_statement(tuple(allowed), fence is not None, tuple(sorted(values)))
         params = {**_fence_params(fence)} if fence is not None else {"_id": delivery_id}
         params.update({f"v_{c}": v for c, v in values.items()})
-        changed = conn.execute(statement, params).rowcount == 1
+        changed = statement(conn, params).rowcount == 1
     if changed:
         return True
-    if conn.execute(_EXISTS, {"_id": delivery_id}).first() is None:
+    if _EXISTS(conn, {"_id": delivery_id}).first() is None:
         raise NotFound(f"no delivery {delivery_id}")
     return False
 
@@ -387,8 +396,8 @@ def _append_attempt(
     error: str | None,
     is_try: bool = False,
 ) -> None:
-    conn.execute(
-        _INSERT_ATTEMPT,
+    _INSERT_ATTEMPT(
+        conn,
         {
             "delivery_id": delivery_id,
             "at": at,
