@@ -6,6 +6,8 @@ store engine's own ``begin`` event counts the write transactions.
 
 from __future__ import annotations
 
+import sqlite3
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -22,6 +24,27 @@ from crosspost.store.sql import SqlStore
 from crosspost.store.tables import notices
 
 __all__ = ["fresh_fixture", "sandbox_fixture"]  # fixtures, used by name
+
+
+def trace_sqlite(store: SqlStore, statement: Callable[[str], None] | None) -> None:
+    """Have every statement SQLite runs for ``store`` from now on (COMMIT included) passed to ``statement``
+    (None: stop). SQLite's own trace callback, not SQLAlchemy's events: the daemon's per-delivery statements
+    and transactions go to the DBAPI connection directly (store.direct), and what counts is what SQLite runs."""
+    store.engine.dispose()  # connections made from here on are traced
+    earlier = _TRACED.pop(store, None)
+    if earlier is not None:
+        event.remove(store.engine, "connect", earlier)
+    if statement is None:
+        return
+
+    def connect(dbapi_connection: sqlite3.Connection, record: object) -> None:
+        dbapi_connection.set_trace_callback(statement)
+
+    _TRACED[store] = connect
+    event.listen(store.engine, "connect", connect)
+
+
+_TRACED: dict[SqlStore, Callable[..., None]] = {}
 POLICY = Policy(max_attempts=3, retry_delay=timedelta(seconds=1), late_limit=timedelta(hours=1), spread=lambda: 0.0)
 
 
@@ -35,21 +58,19 @@ def test_a_clean_send_is_one_write_after_its_claim(sandbox: Sandbox, tmp_path: P
         wrote: list[bool] = [False]
         writes: list[str] = []
 
-        def statement(conn: object, cursor: object, sql: str, *args: object) -> None:
-            wrote[0] = wrote[0] or sql.lstrip().upper().startswith(("INSERT", "UPDATE", "DELETE"))
+        def statement(sql: str) -> None:
+            if sql.lstrip().upper().startswith(("INSERT", "UPDATE", "DELETE")):
+                wrote[0] = True
+            elif sql.strip().upper() == "COMMIT":
+                if wrote[0]:
+                    writes.append("write")
+                wrote[0] = False
 
-        def commit(conn: object) -> None:
-            if wrote[0]:
-                writes.append("write")
-            wrote[0] = False
-
-        event.listen(store.engine, "before_cursor_execute", statement)
-        event.listen(store.engine, "commit", commit)
+        trace_sqlite(store, statement)
         status = deliver(
             claim, adapter("twitter", sandbox), store, POLICY, lambda: datetime.now(UTC), secrets=frozenset()
         )
-        event.remove(store.engine, "before_cursor_execute", statement)
-        event.remove(store.engine, "commit", commit)
+        trace_sqlite(store, None)
         record = store.get_post(claim.post_id).deliveries[0]
     assert (status, record.status, record.attempts) == ("sent", "sent", 1)
     assert [a.outcome for a in record.history] == ["sent"]
@@ -107,8 +128,6 @@ def test_a_drain_settles_each_delivery_and_claims_the_next_in_one_transaction(sa
         statements: list[str] = []
         transactions: list[list[str]] = []
 
-        # What SQLite itself runs (its trace callback), not SQLAlchemy's events: the daemon's hot statements
-        # go to the DBAPI cursor directly (store.direct), and the transaction is what the database commits.
         def statement(sql: str) -> None:
             text = " ".join(sql.split())
             if text.startswith("UPDATE deliveries SET status=") and "lease_token=(deliveries.lease_token +" in text:
@@ -124,8 +143,7 @@ def test_a_drain_settles_each_delivery_and_claims_the_next_in_one_transaction(sa
                     transactions.append(list(statements))
                 statements.clear()
 
-        store.engine.dispose()  # connections made from here on are traced
-        event.listen(store.engine, "connect", lambda dbapi_connection, record: dbapi_connection.set_trace_callback(statement))
+        trace_sqlite(store, statement)
         assert Daemon(settings, store, log=lambda line: None).run_once() == 0
         sent = [d.status for p in store.list_posts() for d in p.deliveries]
     assert sent == ["sent"] * count

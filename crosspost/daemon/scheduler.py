@@ -47,7 +47,7 @@ from crosspost.store.sql import SqlStore
 from crosspost.store.wake import Listener
 
 if TYPE_CHECKING:
-    from sqlalchemy.engine import Connection
+    from crosspost.store.direct import Tx
 
 Clock = Callable[[], datetime]
 
@@ -157,7 +157,7 @@ class Scheduler:
             self.free.add(account)
         self.round(self.clock())
 
-    def claim_next(self, conn: Connection, account: str) -> list[Claim]:
+    def claim_next(self, conn: Tx, account: str) -> list[Claim]:
         """A worker settles its delivery: claim its account's next due one in that same transaction (the
         workers' ``claim_next``), so a drain costs one write transaction per delivery.
 

@@ -31,13 +31,13 @@ from crosspost.store.records import Claim, Fence
 from crosspost.store.sql import SqlStore
 
 if TYPE_CHECKING:
-    from sqlalchemy.engine import Connection
+    from crosspost.store.direct import Tx
 
 STOP_MARGIN = 5.0  # on SIGTERM, in-flight requests get request_timeout plus this to finish
 
 AdapterFactory = Callable[[AccountConfig, float], Adapter]
 # (the settle's connection, an account) -> the claims made for it in that transaction
-ClaimNext = Callable[["Connection", str], list[Claim]]
+ClaimNext = Callable[["Tx", str], list[Claim]]
 Clock = Callable[[], datetime]
 
 
@@ -187,7 +187,7 @@ class Workers:
         ``followed`` (nothing appended: that transaction did not claim, the scheduler must)."""
         account = self.settings.accounts.get(claim.account)
 
-        def then(conn: Connection) -> None:
+        def then(conn: Tx) -> None:
             assert self.claim_next is not None and followed is not None
             followed.append(self.claim_next(conn, claim.account))
 

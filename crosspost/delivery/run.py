@@ -73,7 +73,7 @@ from crosspost.store.records import Attempt, Claim
 from crosspost.store.sql import SqlStore
 
 if TYPE_CHECKING:
-    from sqlalchemy.engine import Connection
+    from crosspost.store.direct import Tx
 
 RESUMES = "`crosspost retry` resumes after them"
 LOST = "lost"  # deliver()'s result when this worker's claim was taken over: it wrote nothing
@@ -117,7 +117,7 @@ def deliver(
     secrets: Iterable[str] = (),
     log: LogFn | None = None,
     notify_on: Collection[str] | None = None,
-    then: Callable[[Connection], object] | None = None,
+    then: Callable[[Tx], object] | None = None,
 ) -> str:
     """Publish ``claim`` through ``adapter`` and record the outcome; returns the final status,
     ``"retrying"``, or :data:`LOST` when another daemon took the claim over (nothing was written).
@@ -147,7 +147,7 @@ class _Delivery:
         secrets: frozenset[str],
         log: LogFn | None,
         notify_on: Collection[str] | None = None,
-        then: Callable[[Connection], object] | None = None,
+        then: Callable[[Tx], object] | None = None,
     ) -> None:
         self.claim = claim
         self.fence = claim.fence

@@ -17,9 +17,10 @@ from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine, and_, insert, or_, select, update
+from sqlalchemy import Engine, and_, bindparam, insert, or_, select, update
 from sqlalchemy.engine import Connection
 
+from crosspost.store.direct import Direct, Tx
 from crosspost.store.engine import READ_OPTION
 from crosspost.store.records import FAILED, MISSED, PENDING, RETRYING, SENDING, SENT, UNKNOWN
 from crosspost.store.tables import attempts, deliveries, notices, posts
@@ -34,7 +35,7 @@ n = notices.c
 
 
 def enqueue_notices(
-    conn: Connection,
+    conn: Tx,
     delivery_ids: Iterable[int],
     *,
     status: str,
@@ -46,35 +47,39 @@ def enqueue_notices(
     Call it in the status change's own transaction (after the guarded UPDATE succeeded), so the
     notice commits or rolls back with it. Statuses no notice is about are ignored, and so is a status
     not in ``on`` (the ``[notify]`` on of the writer's config; None: not known, the sender judges).
+    Direct statements (crosspost.store.direct): the daemon's settle runs this in its own transaction.
     """
     if status not in NOTICE_STATUSES or (on is not None and status not in on):
         return
     for delivery_id in delivery_ids:
-        row = conn.execute(
-            select(deliveries.c.post_id, deliveries.c.error).where(deliveries.c.id == delivery_id)
-        ).first()
+        row = _DELIVERY_OF(conn, {"id": delivery_id}).first()
         if row is None:
             continue
-        last = conn.execute(
-            select(attempts.c.outcome, attempts.c.code)
-            .where(attempts.c.delivery_id == delivery_id)
-            .order_by(attempts.c.id.desc())
-            .limit(1)
-        ).first()
-        conn.execute(
-            insert(notices).values(
-                kind=DELIVERY,
-                delivery_id=delivery_id,
-                post_id=row.post_id,
-                status=status,
-                reason=row.error,
-                outcome=last.outcome if last else None,
-                code=last.code if last else None,
-                created_at=now,
-                state=QUEUED,
-                tries=0,
-            )
+        last = _LAST_ATTEMPT(conn, {"id": delivery_id}).first()
+        _INSERT_NOTICE(
+            conn,
+            {
+                "delivery_id": delivery_id,
+                "post_id": row.post_id,
+                "status": status,
+                "reason": row.error,
+                "outcome": last.outcome if last else None,
+                "code": last.code if last else None,
+                "created_at": now,
+            },
         )
+
+
+_DELIVERY_OF = Direct(select(deliveries.c.post_id, deliveries.c.error).where(deliveries.c.id == bindparam("id")))
+_LAST_ATTEMPT = Direct(
+    select(attempts.c.outcome, attempts.c.code)
+    .where(attempts.c.delivery_id == bindparam("id"))
+    .order_by(attempts.c.id.desc())
+    .limit(1)
+)
+_NOTICE_COLUMNS = ("delivery_id", "post_id", "status", "reason", "outcome", "code", "created_at")
+_NOTICE_VALUES = {c: bindparam(c, type_=notices.c[c].type) for c in _NOTICE_COLUMNS}
+_INSERT_NOTICE = Direct(insert(notices).values({**_NOTICE_VALUES, "kind": DELIVERY, "state": QUEUED, "tries": 0}))
 
 
 def enqueue_daemon_notice(engine: Engine, *, subject: str, body: str, now: datetime) -> None:

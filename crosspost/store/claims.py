@@ -24,17 +24,16 @@ from sqlalchemy.engine import Connection
 
 from crosspost.model import Draft, Progress
 from crosspost.statuses import CLAIM, OUT_LOOKUP_FAILED, PENDING, RETRYING, SENDING, allowed_from
-from crosspost.store.direct import Direct
+from crosspost.store.direct import Direct, Tx
 from crosspost.store.engine import LOCK_CLAIM, serialize
 from crosspost.store.records import Claim
 from crosspost.store.tables import attempts, deliveries
-from crosspost.store.writes import settle_row
 
 d = deliveries.c
 
 
 def claim_due(
-    conn: Connection,
+    conn: Tx,
     *,
     now: datetime,
     owner: str,
@@ -128,32 +127,18 @@ def claim_due(
 
 
 def _take_over(
-    conn: Connection, delivery_id: int, *, owner: str, now: datetime, lapsed: datetime, lease_until: datetime
+    conn: Tx, delivery_id: int, *, owner: str, now: datetime, lapsed: datetime, lease_until: datetime
 ) -> Any:
     """A dead or frozen daemon's ``sending`` row, its lease lapsed before ``lapsed``: the row as it was
     (the lost try's claim time and owner: the look-up's window), once it is ours; None if it is not."""
-    where = [d.status == SENDING, d.lease_until <= lapsed]
-    before = conn.execute(
-        select(
-            d.post_id,
-            d.platform,
-            d.draft,
-            d.progress,
-            d.attempts,
-            d.due_at,
-            d.claimed_at,
-            d.lease_owner,
-            d.lease_until,
-            d.sending_since,
-        ).where(d.id == delivery_id, *where)
-    ).first()
+    before = _STALE_ROW(conn, {"id": delivery_id, "lapsed": lapsed}).first()
     if before is None:
         return None
-    values = {"lease_owner": owner, "lease_until": lease_until, "claimed_at": now, "lease_token": d.lease_token + 1}
-    if not settle_row(conn, delivery_id, SENDING, by=CLAIM, values={**values, "updated_at": now}, where=where):
+    params = {"id": delivery_id, "lapsed": lapsed, "t_owner": owner, "t_until": lease_until, "t_now": now}
+    taken = _TAKE_OVER(conn, params).first()
+    if taken is None:
         return None
-    token = conn.execute(select(d.lease_token).where(d.id == delivery_id)).scalar_one()
-    return _TakenOver(**before._mapping, lease_token=token)
+    return _TakenOver(**before._asdict(), lease_token=taken.lease_token)
 
 
 class _TakenOver(NamedTuple):
@@ -206,6 +191,36 @@ _CLAIM = Direct(
     )
     .returning(d.post_id, d.platform, d.draft, d.progress, d.attempts, d.due_at, d.lease_token)
 )
+# A take-over: still sending and lapsed (the probe saw it so; the guard says it again), the transition
+# table's claim from sending to sending, a new token; sending_since is kept (see Claim.extra).
+assert SENDING in allowed_from(SENDING, CLAIM)
+_STALE_GUARD = (d.id == bindparam("id"), d.status == SENDING, d.lease_until <= bindparam("lapsed"))
+_STALE_ROW = Direct(
+    select(
+        d.post_id,
+        d.platform,
+        d.draft,
+        d.progress,
+        d.attempts,
+        d.due_at,
+        d.claimed_at,
+        d.lease_owner,
+        d.lease_until,
+        d.sending_since,
+    ).where(*_STALE_GUARD)
+)
+_TAKE_OVER = Direct(
+    update(deliveries)
+    .where(*_STALE_GUARD)
+    .values(
+        lease_owner=bindparam("t_owner", type_=d.lease_owner.type),
+        lease_until=bindparam("t_until", type_=d.lease_until.type),
+        claimed_at=bindparam("t_now", type_=d.claimed_at.type),
+        updated_at=bindparam("t_now", type_=d.updated_at.type),
+        lease_token=d.lease_token + 1,
+    )
+    .returning(d.lease_token)
+)
 _RECENT = Direct(
     select(attempts.c.at, attempts.c.outcome, attempts.c.is_try)
     .where(attempts.c.delivery_id == bindparam("id"))
@@ -214,21 +229,26 @@ _RECENT = Direct(
 )
 
 
-def _next_of(conn: Connection, account: str, horizon: datetime) -> list[Any]:
+def _next_of(conn: Tx, account: str, horizon: datetime) -> list[Any]:
     """The account's earliest delivery due by ``horizon`` (pending by due_at, retrying by next_try_at), or none."""
     params = {"account": account, "horizon": horizon}
     rows = [row for row in (query(conn, params).first() for query in _NEXT) if row is not None]
     return sorted(rows, key=lambda r: (r[3], r[0]))[:1]
 
 
-def accounts_with_due(conn: Connection, horizon: datetime) -> list[str]:
+def accounts_with_due(conn: Tx, horizon: datetime) -> list[str]:
     """Every account with a delivery due by ``horizon``. This one walks the whole backlog: the daemon asks it
     only now and then, for accounts missing from its config (their deliveries must fail, not wait forever)."""
-    query = union(
-        select(d.account).where(d.status == PENDING, d.due_at <= horizon),
-        select(d.account).where(d.status == RETRYING, d.next_try_at <= horizon),
+    return sorted(_WITH_DUE(conn, {"horizon": horizon}).scalars())
+
+
+_HORIZON = bindparam("horizon", type_=d.due_at.type)
+_WITH_DUE = Direct(
+    union(
+        select(d.account).where(d.status == PENDING, d.due_at <= _HORIZON),
+        select(d.account).where(d.status == RETRYING, d.next_try_at <= _HORIZON),
     )
-    return sorted(conn.execute(query).scalars())
+)
 
 
 def next_due_after(conn: Connection, after: datetime) -> datetime | None:

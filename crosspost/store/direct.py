@@ -11,9 +11,10 @@ CPU. So the statements that run per delivery are :class:`Direct`:
 - written as SQLAlchemy Core, like every other statement of the store, and
   compiled by SQLAlchemy for the connection's dialect (the SQL text, its
   parameter style and order): nothing here writes SQL by hand;
-- run in the caller's transaction, on the cursor of the same connection: the
-  BEGIN IMMEDIATE, the writer lock and the commit stay SQLAlchemy's (see
-  :mod:`crosspost.store.engine`);
+- run in the caller's transaction, on the cursor of the same connection: a
+  SQLAlchemy ``Connection``'s, or a :class:`DirectTransaction` (the daemon's
+  per-delivery writes: the same pool, writer lock and BEGIN IMMEDIATE, see
+  :func:`crosspost.store.engine.direct_write`);
 - with the types' own processors, taken from SQLAlchemy for that dialect, on
   the way in and out (an aware time becomes SQLite's fixed-width text and
   comes back aware; a SQLite integer comes back a bool);
@@ -79,7 +80,7 @@ class _Compiled:
             if process is not None:
                 self.binds[name] = process
         columns = list(statement.exported_columns) if getattr(statement, "exported_columns", None) else []
-        self.row = namedtuple("Row", [c.key for c in columns], rename=True) if columns else None  # type: ignore[misc]
+        self.row: Any = namedtuple("Row", [c.key for c in columns], rename=True) if columns else None  # type: ignore[misc]
         self.results: list[tuple[int, Processor]] = []
         for index, column in enumerate(columns):
             process = column.type.dialect_impl(dialect).result_processor(dialect, None)
@@ -128,11 +129,10 @@ class Direct:
                 found = self._compiled.setdefault(dialect.name, _Compiled(self.statement, dialect))
         return found
 
-    def __call__(self, conn: Connection, params: Mapping[str, Any] | None = None) -> Rows:
-        """Run in ``conn``'s transaction (SQLAlchemy began it: the first statement here begins nothing)."""
-        dbapi_connection = conn.connection.dbapi_connection
-        assert dbapi_connection is not None
-        return self.on_dbapi(dbapi_connection, conn.dialect, params)
+    def __call__(self, tx: Tx, params: Mapping[str, Any] | None = None) -> Rows:
+        """Run in ``tx``'s transaction: a SQLAlchemy connection's (it began it, as usual) or a
+        :class:`DirectTransaction`."""
+        return self.on_dbapi(dbapi_of(tx), tx.dialect, params)
 
     def on_dbapi(self, dbapi_connection: Any, dialect: Dialect, params: Mapping[str, Any] | None = None) -> Rows:
         """Run on a DBAPI connection (a pooled one from ``engine.raw_connection()``: a read needing no transaction)."""
@@ -149,15 +149,13 @@ class Direct:
             cursor.close()
 
 
-def savepoint(conn: Connection, name: str, work: Callable[[], object]) -> bool:
-    """Run ``work`` in a savepoint of ``conn``'s transaction: its failure undoes only what it did. False if it
+def savepoint(tx: Tx, name: str, work: Callable[[], object]) -> bool:
+    """Run ``work`` in a savepoint of ``tx``'s transaction: its failure undoes only what it did. False if it
     failed. The savepoint statements go straight to the cursor: SQLAlchemy's ``begin_nested`` costs 0.1 ms, a
-    delivery's largest single overhead. ``work`` may run SQLAlchemy statements too: a failed statement leaves
-    no mark on SQLAlchemy's transaction, and the database's is mended by the rollback to the savepoint (on
-    PostgreSQL, which refuses every statement after an error until then; ``tests/test_store_direct.py``)."""
-    dbapi_connection = conn.connection.dbapi_connection
-    assert dbapi_connection is not None
-    cursor = dbapi_connection.cursor()
+    delivery's largest single overhead. On a SQLAlchemy connection ``work`` may run SQLAlchemy statements too:
+    a failed statement leaves no mark on SQLAlchemy's transaction, and the database's is mended by the
+    rollback to the savepoint (PostgreSQL refuses every statement after an error until then)."""
+    cursor = dbapi_of(tx).cursor()
     try:
         cursor.execute(f"SAVEPOINT {name}")
         try:
@@ -168,5 +166,31 @@ def savepoint(conn: Connection, name: str, work: Callable[[], object]) -> bool:
             return False
         cursor.execute(f"RELEASE SAVEPOINT {name}")
         return True
+    except tx.dialect.loaded_dbapi.Error as exc:
+        raise DBAPIError.instance(name, None, exc, tx.dialect.loaded_dbapi.Error, dialect=tx.dialect) from None
     finally:
         cursor.close()
+
+
+class DirectTransaction:
+    """A write transaction on a pooled DBAPI connection, made by :func:`crosspost.store.engine.direct_write`:
+    what the daemon's per-delivery writes run in. SQLAlchemy's ``Engine.begin`` (a ``Connection``, its
+    transaction objects and events, the pool's checkout and reset) cost more than the writes themselves;
+    here the pool still lends the connection, and everything in it is a :class:`Direct` statement."""
+
+    __slots__ = ("dialect", "dbapi_connection")
+
+    def __init__(self, dialect: Dialect, dbapi_connection: Any) -> None:
+        self.dialect = dialect
+        self.dbapi_connection = dbapi_connection
+
+
+Tx = Connection | DirectTransaction  # where a Direct statement may run
+
+
+def dbapi_of(tx: Tx) -> Any:
+    if type(tx) is DirectTransaction:
+        return tx.dbapi_connection
+    dbapi_connection = tx.connection.dbapi_connection  # type: ignore[union-attr]
+    assert dbapi_connection is not None
+    return dbapi_connection

@@ -12,10 +12,16 @@ instead: in WAL mode readers then never wait for the writer.
 from __future__ import annotations
 
 import threading
+import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import DBAPIError
+
+from crosspost.store.direct import Direct, DirectTransaction, Tx
 
 BUSY_TIMEOUT_MS = 30_000
 READ_OPTION = "crosspost_read"
@@ -31,6 +37,7 @@ def make_engine(url: str) -> Engine:
     # heartbeat, contending for the one write lock, lost tens of milliseconds a write; a thread waiting
     # here wakes the moment the writer before it commits. Other processes still meet the busy timeout.
     writers = threading.Lock()
+    _WRITERS[engine] = writers
     event.listen(engine, "connect", _on_sqlite_connect)
     event.listen(engine, "begin", lambda conn: _on_sqlite_begin(conn, writers))
     event.listen(engine, "commit", lambda conn: _end_write(conn, "commit"))
@@ -67,7 +74,7 @@ def _on_sqlite_begin(conn: Connection, writers: threading.Lock) -> None:
     if writers.acquire(timeout=BUSY_TIMEOUT_MS / 1000):
         conn.info[_WRITER] = writers
     try:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        conn.connection.dbapi_connection.execute("BEGIN IMMEDIATE")  # type: ignore[union-attr]
     except BaseException:
         _release_writer(conn)
         raise
@@ -98,15 +105,53 @@ def _release_writer(conn: Connection) -> None:
 
 
 _WRITER = "crosspost_writer_lock"  # conn.info key: this connection's write transaction holds the lock
+_WRITERS: weakref.WeakKeyDictionary[Engine, threading.Lock] = weakref.WeakKeyDictionary()  # SQLite engines'
+
+
+@contextmanager
+def direct_write(engine: Engine) -> Iterator[DirectTransaction]:
+    """A write transaction for :class:`~crosspost.store.direct.Direct` statements only, without SQLAlchemy's
+    ``Connection`` (see :class:`~crosspost.store.direct.DirectTransaction`): the same pool, and on SQLite the
+    same writer lock and ``BEGIN IMMEDIATE`` as ``engine.begin()``, the COMMIT made before the lock is let go.
+    Committed when the block ends, rolled back if it raises; DBAPI errors are raised as SQLAlchemy's."""
+    dialect = engine.dialect
+    dbapi_error = dialect.loaded_dbapi.Error
+    pooled = engine.raw_connection()
+    writers = _WRITERS.get(engine)
+    held = False
+    try:
+        dbapi_connection = pooled.dbapi_connection
+        assert dbapi_connection is not None
+        try:
+            if writers is not None:
+                held = writers.acquire(timeout=BUSY_TIMEOUT_MS / 1000)
+                dbapi_connection.execute("BEGIN IMMEDIATE")  # PostgreSQL (psycopg) begins by itself
+            try:
+                yield DirectTransaction(dialect, dbapi_connection)
+            except BaseException:
+                try:
+                    dbapi_connection.rollback()
+                except dbapi_error:
+                    pooled.invalidate()  # a connection that cannot even roll back is not lent again
+                raise
+            dbapi_connection.commit()
+        except dbapi_error as exc:
+            pooled.invalidate()
+            raise DBAPIError.instance("COMMIT", None, exc, dbapi_error, dialect=dialect) from None
+    finally:
+        if held and writers is not None:
+            writers.release()
+        pooled.close()
 
 
 # Advisory lock ids (PostgreSQL) for the few writes that must not interleave across processes.
 LOCK_MEDIA = 0x63700001
 LOCK_CLAIM = 0x63700002
 LOCK_MIGRATE = 0x63700003  # several daemons started at once on a new database: one migrates, the rest find head
+_ADVISORY_LOCK = Direct(text("SELECT pg_advisory_xact_lock(:lock_id)"))
 
 
-def serialize(conn: Connection, lock_id: int) -> None:
+def serialize(conn: Tx, lock_id: int) -> None:
     """Hold ``lock_id`` until the transaction ends. SQLite needs nothing: BEGIN IMMEDIATE already serializes writers."""
     if conn.dialect.name == "postgresql":
-        conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({int(lock_id)})")
+        _ADVISORY_LOCK(conn, {"lock_id": int(lock_id)})

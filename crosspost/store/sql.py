@@ -27,8 +27,8 @@ from crosspost.store.records import Claim, DeliveryRecord, Fence, PostRecord, Po
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
-    from sqlalchemy.engine import Connection
 
+    from crosspost.store.direct import Tx
     from crosspost.store.writes import PublicParts, Writer
 
 
@@ -235,7 +235,7 @@ class SqlStore:
         fence: Fence | None = None,
         history: dict[str, Any] | None = None,
         notify_on: Collection[str] | None = None,
-        then: Callable[[Connection], object] | None = None,
+        then: Callable[[Tx], object] | None = None,
         **values: Any,
     ) -> bool:
         """The one guarded status write. Moves the delivery to ``to`` only from a status the transition

@@ -20,7 +20,6 @@ from typing import Any
 
 from sqlalchemy import Engine, bindparam, insert, or_, select, update
 from sqlalchemy.engine import Connection
-from sqlalchemy.sql.elements import ClauseElement
 
 from crosspost.errors import AlreadyQueued, CrosspostError, NotFound
 from crosspost.model import Draft, Progress
@@ -34,8 +33,8 @@ from crosspost.statuses import (
     SENDING,
     allowed_from,
 )
-from crosspost.store.direct import Direct, savepoint
-from crosspost.store.engine import LOCK_MEDIA, serialize
+from crosspost.store.direct import Direct, Tx, savepoint
+from crosspost.store.engine import LOCK_MEDIA, direct_write, serialize
 from crosspost.store.media import MediaCopier
 from crosspost.store.reads import CONTENT_KEY, sqlalchemy_reader
 from crosspost.store.records import DeliveryRecord, Fence
@@ -206,7 +205,7 @@ class Writer:
         fence: Fence | None = None,
         history: dict[str, Any] | None = None,
         notify_on: Collection[str] | None = None,
-        then: Callable[[Connection], object] | None = None,
+        then: Callable[[Tx], object] | None = None,
         **values: Any,
     ) -> bool:
         """The one guarded status write: see :func:`settle_row`. ``history`` (record_attempt's keywords)
@@ -215,8 +214,10 @@ class Writer:
         ``then(conn)`` runs after a change that landed, in the same transaction but in a savepoint of its
         own: the daemon claims the account's next delivery there, so a settled delivery and the next
         claim are one write transaction. Its failure undoes only what it did (the caller sees it did not
-        finish), never the result written before it."""
-        with self.engine.begin() as conn:
+        finish), never the result written before it.
+
+        A :func:`~crosspost.store.engine.direct_write` transaction: this is the daemon's write per delivery."""
+        with direct_write(self.engine) as conn:
             changed = settle_row(conn, delivery_id, to, by=by, fence=fence, values={**values, "updated_at": now})
             if changed and history is not None:
                 _append_attempt(conn, delivery_id, **history)
@@ -231,11 +232,9 @@ class Writer:
 
     # ---------------------------------------------------------------- the daemon's changes
     def extend_lease(self, delivery_id: int, *, owner: str, until: datetime, token: int | None = None) -> bool:
-        where = [d.id == delivery_id, d.status == SENDING, d.lease_owner == owner]
-        if token is not None:
-            where.append(d.lease_token == token)
-        with self.engine.begin() as conn:
-            return bool(conn.execute(update(deliveries).where(*where).values(lease_until=until)).rowcount)
+        params = {"_id": delivery_id, "_owner": owner, "_token": token, "v_lease_until": until}
+        with direct_write(self.engine) as conn:
+            return bool(_EXTEND_LEASE[token is not None](conn, params).rowcount)
 
     def holds(self, fence: Fence, *, now: datetime) -> bool:
         """Whether ``fence`` still holds its claim and its lease runs past ``now``: one primary-key read."""
@@ -253,7 +252,7 @@ class Writer:
         # No status guard without a fence: these ids are facts about the platform, worth keeping whatever
         # the status (``crosspost retry``'s look-up). A worker's save is fenced: after a take-over the new
         # owner's progress is the truth, and the old worker must stop.
-        with self.engine.begin() as conn:
+        with direct_write(self.engine) as conn:
             if fence is None:
                 done = _SAVE_PROGRESS(conn, {"_id": delivery_id, "v_progress": progress.to_json()})
             else:
@@ -272,7 +271,7 @@ class Writer:
         is_try: bool,
         fence: Fence | None = None,
     ) -> bool:
-        with self.engine.begin() as conn:
+        with direct_write(self.engine) as conn:
             if fence is not None and _HOLDS(conn, _fence_params(fence)).first() is None:
                 return False
             _append_attempt(
@@ -281,11 +280,6 @@ class Writer:
             if is_try:
                 _COUNT_TRY(conn, {"_id": delivery_id, "v_updated_at": at})
             return True
-
-
-def _fenced(fence: Fence) -> list[Any]:
-    """The WHERE clause of a claim still held: sending, same owner, same token."""
-    return [d.id == fence.delivery_id, d.status == SENDING, d.lease_owner == fence.owner, d.lease_token == fence.token]
 
 
 # The daemon's statements are built once, with bound parameters, and run as Direct statements (compiled once
@@ -306,11 +300,15 @@ _COUNT_TRY = Direct(
     .where(d.id == bindparam("_id"))
     .values(attempts=d.attempts + 1, updated_at=bindparam("v_updated_at", type_=d.updated_at.type))
 )
+_LEASE = {"lease_until": bindparam("v_lease_until", type_=d.lease_until.type)}
+_OWNED = (d.id == bindparam("_id"), d.status == SENDING, d.lease_owner == bindparam("_owner"))
+_EXTEND_LEASE = {  # by token: this very claim; without: any claim of this owner
+    True: Direct(update(deliveries).where(*_FENCE).values(_LEASE)),
+    False: Direct(update(deliveries).where(*_OWNED).values(_LEASE)),
+}
 _EXISTS = Direct(select(d.id).where(d.id == bindparam("_id")))
 _ATTEMPT_COLUMNS = ("delivery_id", "at", "seconds", "outcome", "code", "message", "is_try")
-_INSERT_ATTEMPT = Direct(
-    insert(attempts).values({c: bindparam(c, type_=attempts.c[c].type) for c in _ATTEMPT_COLUMNS})
-)
+_INSERT_ATTEMPT = Direct(insert(attempts).values({c: bindparam(c, type_=attempts.c[c].type) for c in _ATTEMPT_COLUMNS}))
 _settle_statements: dict[tuple[tuple[str, ...], bool, tuple[str, ...]], Direct] = {}
 
 
@@ -332,7 +330,7 @@ def _settle_statement(allowed: tuple[str, ...], fenced: bool, columns: tuple[str
 
 
 def settle_row(
-    conn: Connection,
+    conn: Tx,
     delivery_id: int,
     to: str,
     *,
@@ -340,7 +338,6 @@ def settle_row(
     values: dict[str, Any],
     fence: Fence | None = None,
     only_from: Sequence[str] | None = None,
-    where: Sequence[Any] = (),
 ) -> bool:
     """Move one delivery to ``to`` if the transition table lets ``by`` do it from its current status
     (narrowed to ``only_from``), and, with ``fence``, only while that claim still holds. Leaving
@@ -354,10 +351,6 @@ def settle_row(
     values.setdefault("updated_at", datetime.now(UTC))
     if fence is not None and fence.delivery_id != delivery_id:
         changed = False  # another row's fence holds nothing here
-    elif where or any(isinstance(v, ClauseElement) for v in values.values()):
-        # A one-off shape (a take-over's lease condition, a computed column): built here.
-        guard = [d.id == delivery_id, d.status.in_(allowed), *where, *(_fenced(fence) if fence else ())]
-        changed = conn.execute(update(deliveries).where(*guard).values(**values)).rowcount == 1
     else:
         statement = _settle_statement(tuple(allowed), fence is not None, tuple(sorted(values)))
         params = {**_fence_params(fence)} if fence is not None else {"_id": delivery_id}
@@ -386,7 +379,7 @@ def _keep_public_parts(conn: Connection, delivery_id: int, public: PublicParts) 
 
 
 def _append_attempt(
-    conn: Connection,
+    conn: Tx,
     delivery_id: int,
     *,
     at: datetime,
