@@ -162,3 +162,34 @@ def test_every_sqlite_commit_reaches_the_disk_before_a_request_can_follow_it(tmp
             (journal,) = conn.exec_driver_sql("PRAGMA journal_mode").one()
             (synchronous,) = conn.exec_driver_sql("PRAGMA synchronous").one()
     assert (journal, synchronous) == ("wal", 2)  # 2 is FULL: an fsync at every commit
+
+
+def test_a_clean_send_reads_its_claim_once_and_a_thread_before_every_later_part(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    # The engine's checkpoint right before adapter.publish answers for the adapter's own first one (nothing
+    # is sent between them); every later publishing request (a thread's next part) is preceded by a read.
+    now = datetime.now(UTC)
+    reads: list[str] = []
+
+    def statement(sql: str) -> None:
+        if " ".join(sql.split()).startswith("SELECT deliveries.lease_until FROM deliveries"):
+            reads.append(sql)
+
+    counts = []
+    with SqlStore(f"sqlite:///{tmp_path / 'db.sqlite'}", tmp_path / "media") as store:
+        for parts in (("One read",), ("Part one", "Part two", "Part three")):
+            drafts = [Draft("twitter", "twitter", parts)]
+            store.queue_post(title="t", source="t.md", drafts=drafts, due_at=now, now=now)
+            (claim,) = store.claim_due(now=now, owner="d", lease_seconds=60)
+            trace_sqlite(store, statement)
+            status = deliver(
+                claim, adapter("twitter", sandbox), store, POLICY, lambda: datetime.now(UTC), secrets=frozenset()
+            )
+            trace_sqlite(store, None)
+            assert status == "sent"
+            counts.append(len(reads))
+            reads.clear()
+    # The thread: the engine's read (answering part 1's checkpoint too), then before parts 2 and 3 a read
+    # where its id is saved and one at the adapter's checkpoint.
+    assert counts == [1, 5]

@@ -163,10 +163,11 @@ class _Delivery:
         self.saved_media = dict(claim.progress.media)  # likewise the media ids: a look-up's evidence
         self.attempts = claim.attempts
         self.first_doubt: datetime | None = None  # start of the first try in this run that may have landed
+        self.checked: datetime | None = None  # a checkpoint's lease, not yet spent on a request (checkpoint())
         self.name = platform_name(claim.platform)
 
     # ------------------------------------------------------------ the fence
-    def checkpoint(self) -> None:
+    def checkpoint(self) -> datetime | None:
         """Before every request that could publish: save the part ids published since the last write, then
         stop if this worker no longer holds its claim, or its lease ran out (a take-over may be under way:
         the new owner trusts that nothing starts after it).
@@ -175,10 +176,20 @@ class _Delivery:
         lost its claim writes nothing). This check exists so that such a worker does not *publish*, and a
         read tells that as well as a write would: a claim is only taken over ``takeover_after`` seconds after
         its lease lapsed (store.claims), so a row that still names this owner and token with a lease running
-        past our clock cannot be taken before this request has started."""
+        past our clock cannot be taken before this request has started.
+
+        By the same argument, the read made just before ``adapter.publish`` answers for the adapter's first
+        checkpoint too, while our clock is short of the lease it saw (``self.checked``, used once): the
+        adapter checks before its first publishing request, and nothing was sent between the two. Every
+        later checkpoint reads again. Returns the lease's end as read (None when a spent read answered)."""
         self.flush_parts()
-        if not self.store.holds(self.fence, now=self.now_fn()):
+        checked, self.checked = self.checked, None
+        if checked is not None and self.now_fn() < checked:
+            return None  # the read publish_once made a moment ago answers for the adapter's own first checkpoint
+        lease_until = self.store.lease_held(self.fence)
+        if lease_until is None or lease_until <= self.now_fn():
             raise LostClaim(f"delivery {self.claim.delivery_id}: the claim was taken over")
+        return lease_until
 
     def flush_parts(self) -> None:
         """Write the progress if it holds part or media ids the row lacks (fenced): before a request, or a
@@ -246,11 +257,15 @@ class _Delivery:
                 continue
 
     def publish_once(self) -> str:
-        self.checkpoint()
+        self.checked = None  # never answered by an earlier read: this is the engine's own check
+        self.checked = self.checkpoint()
         started = self.now_fn()
         clock = time.monotonic()
         try:
-            receipt = self.adapter.publish(self.claim.draft, self.claim.progress)
+            try:
+                receipt = self.adapter.publish(self.claim.draft, self.claim.progress)
+            finally:
+                self.checked = None  # an adapter that never checked leaves nothing for a later checkpoint
         except LostClaim:
             raise
         except PlatformError as exc:

@@ -362,6 +362,11 @@ class SqlStore:
         running past ``now``. One primary-key read: cheap enough before every publishing request."""
         return self._writes.holds(fence, now=now)
 
+    def lease_held(self, fence: Fence) -> datetime | None:
+        """The end of the lease of the claim ``fence`` names, while that claim holds; None once it does not.
+        :meth:`holds` is this compared with a clock; a worker keeps the time for its next checkpoint."""
+        return self._writes.lease_held(fence)
+
     def save_progress(self, delivery_id: int, progress: Progress, *, fence: Fence | None = None) -> bool:
         """Persist thread part ids / media ids the moment they exist (own short transaction). With
         ``fence``, only while that claim holds: False (nothing written) after a take-over."""

@@ -238,15 +238,23 @@ class Writer:
 
     def holds(self, fence: Fence, *, now: datetime) -> bool:
         """Whether ``fence`` still holds its claim and its lease runs past ``now``: one primary-key read."""
+        lease_until = self.lease_held(fence)
+        return lease_until is not None and lease_until > now
+
+    def lease_held(self, fence: Fence) -> datetime | None:
+        """Where the lease of the claim ``fence`` names ends, while that claim holds (sending, same owner and
+        token); None once it does not."""
         # One SELECT on a pooled DBAPI connection, outside any write transaction: on SQLite (autocommit, see
         # store.engine) a read of its own, which never waits for nor blocks a writer; PostgreSQL's implicit
         # transaction is rolled back when the connection goes back to the pool.
         dbapi_connection = self.engine.raw_connection()
         try:
-            lease_until = _HOLDS.on_dbapi(dbapi_connection, self.engine.dialect, _fence_params(fence)).scalar()
+            lease_until: datetime | None = _HOLDS.on_dbapi(
+                dbapi_connection, self.engine.dialect, _fence_params(fence)
+            ).scalar()
         finally:
             dbapi_connection.close()
-        return lease_until is not None and lease_until > now
+        return lease_until
 
     def save_progress(self, delivery_id: int, progress: Progress, *, fence: Fence | None = None) -> bool:
         # No status guard without a fence: these ids are facts about the platform, worth keeping whatever
