@@ -8,6 +8,7 @@ message names the file, the key and the fix, on one line.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import re
@@ -126,9 +127,10 @@ class Settings:
                 return db_file.parent / "media"
         return self.folder / "media"
 
-    @property
+    @functools.cached_property
     def secrets(self) -> frozenset[str]:
-        """Every secret value, for scrubbing text before it is shown or stored."""
+        """Every secret value, for scrubbing text before it is shown or stored. Worked out once: every log
+        line is scrubbed with it (a frozen dataclass's cached_property writes to the instance's __dict__)."""
         accounts = frozenset(v for a in self.accounts.values() for v in a.credentials.values() if v)
         return accounts | self.notify.secrets
 

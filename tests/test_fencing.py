@@ -40,6 +40,7 @@ def test_every_claim_grows_the_token_and_a_taken_over_claims_writes_are_refused(
     )
     assert not store.mark_sent(old.delivery_id, remote_id="ghost", url="u", now=later, fence=old.fence)
     assert not store.extend_lease(old.delivery_id, owner="frozen", until=later, token=old.token)
+    assert store.extend_leases([old.fence, new.fence], until=later + timedelta(seconds=LEASE)) == [False, True]
     rec = record(store, post)
     assert (rec.status, rec.remote_id, rec.attempts, rec.history) == ("sending", None, 0, ())
     assert store.draft_of(rec.id)[1].parts == []

@@ -39,6 +39,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.expression import Executable
 
 Processor = Callable[[Any], Any]
+_NONE = object()  # a parameter the caller must give
 
 
 class Rows:
@@ -71,43 +72,55 @@ class _Compiled:
         if "POSTCOMPILE" in compiled.string:
             raise ValueError(f"a Direct statement must compile without its values (no IN lists): {compiled.string}")
         self.sql: str = compiled.string
-        self.defaults: dict[str, Any] = {k: v for k, v in compiled.params.items() if v is not None}
-        self.required = frozenset(name for name, bind in compiled.binds.items() if bind.required)
-        self.order: tuple[str, ...] | None = tuple(compiled.positiontup) if compiled.positional else None
-        self.binds: dict[str, Processor] = {}
-        for name, bind in compiled.binds.items():
-            process = bind.type.dialect_impl(dialect).bind_processor(dialect)
-            if process is not None:
-                self.binds[name] = process
+        self.positional = bool(compiled.positional)
+        names = tuple(compiled.positiontup) if compiled.positional else tuple(compiled.params)
+        # Per parameter, in the order the DBAPI takes them: its name, the value the statement itself holds
+        # (a literal's; _NONE when the caller must give it) and the type's processor for this dialect.
+        self.layout: list[tuple[str, Any, Processor | None]] = []
+        for name in names:
+            bind = compiled.binds[name]
+            value = _NONE if bind.required else compiled.params.get(name)
+            self.layout.append((name, value, bind.type.dialect_impl(dialect).bind_processor(dialect)))
         columns = list(statement.exported_columns) if getattr(statement, "exported_columns", None) else []
         self.row: Any = namedtuple("Row", [c.key for c in columns], rename=True) if columns else None  # type: ignore[misc]
-        self.results: list[tuple[int, Processor]] = []
-        for index, column in enumerate(columns):
-            process = column.type.dialect_impl(dialect).result_processor(dialect, None)
+        self.columns = columns
+        self.dialect = dialect
+        # The types' result processors, made at the first run: some need the DBAPI's own type code of the
+        # column (psycopg's float or numeric), which only the cursor's description gives.
+        self.results: list[tuple[int, Processor]] | None = None
+
+    def result_processors(self, description: Any) -> list[tuple[int, Processor]]:
+        found = []
+        for index, (column, described) in enumerate(zip(self.columns, description, strict=True)):
+            process = column.type.dialect_impl(self.dialect).result_processor(self.dialect, described[1])
             if process is not None:
-                self.results.append((index, process))
+                found.append((index, process))
+        return found
 
     def parameters(self, given: Mapping[str, Any]) -> Any:
-        missing = self.required - given.keys()
-        if missing:
-            raise KeyError(f"no value for {', '.join(sorted(missing))} in {self.sql!r}")
-        values = {**self.defaults, **given}
-        for name, process in self.binds.items():
-            if name in values:
-                values[name] = process(values[name])
-        if self.order is None:
-            return values
-        return tuple(values.get(name) for name in self.order)
+        values = []
+        for name, value, process in self.layout:
+            if name in given:
+                value = given[name]
+            elif value is _NONE:
+                raise KeyError(f"no value for {name} in {self.sql!r}")
+            values.append(value if process is None else process(value))
+        if self.positional:
+            return tuple(values)
+        return {name: value for (name, _, _), value in zip(self.layout, values, strict=True)}
 
-    def rows(self, fetched: list[Any]) -> list[Any]:
+    def rows(self, fetched: list[Any], description: Any) -> list[Any]:
         if self.row is None:
             return fetched
-        if not self.results:
+        results = self.results
+        if results is None:
+            results = self.results = self.result_processors(description)
+        if not results:
             return [self.row._make(r) for r in fetched]
         out = []
         for raw in fetched:
             values = list(raw)
-            for index, process in self.results:
+            for index, process in results:
                 values[index] = process(values[index])
             out.append(self.row._make(values))
         return out
@@ -141,8 +154,9 @@ class Direct:
         cursor = dbapi_connection.cursor()
         try:
             cursor.execute(compiled.sql, values)
-            fetched = cursor.fetchall() if cursor.description is not None else []
-            return Rows(compiled.rows(fetched), cursor.rowcount)
+            description = cursor.description
+            fetched = cursor.fetchall() if description is not None else []
+            return Rows(compiled.rows(fetched, description), cursor.rowcount)
         except dialect.loaded_dbapi.Error as exc:
             raise DBAPIError.instance(compiled.sql, values, exc, dialect.loaded_dbapi.Error, dialect=dialect) from None
         finally:

@@ -116,15 +116,17 @@ def direct_write(engine: Engine) -> Iterator[DirectTransaction]:
     Committed when the block ends, rolled back if it raises; DBAPI errors are raised as SQLAlchemy's."""
     dialect = engine.dialect
     dbapi_error = dialect.loaded_dbapi.Error
-    pooled = engine.raw_connection()
     writers = _WRITERS.get(engine)
-    held = False
+    # The writer lock first, then a connection: writers queued on the lock hold none of the pool's connections,
+    # so a checkpoint read (which needs one, and must never wait for a writer) finds one free. With fifty
+    # accounts the pool's fifteen were all held by workers waiting to write, and the reads queued behind them.
+    held = writers.acquire(timeout=BUSY_TIMEOUT_MS / 1000) if writers is not None else False
     try:
-        dbapi_connection = pooled.dbapi_connection
-        assert dbapi_connection is not None
+        pooled = engine.raw_connection()
         try:
+            dbapi_connection = pooled.dbapi_connection
+            assert dbapi_connection is not None
             if writers is not None:
-                held = writers.acquire(timeout=BUSY_TIMEOUT_MS / 1000)
                 dbapi_connection.execute("BEGIN IMMEDIATE")  # PostgreSQL (psycopg) begins by itself
             try:
                 yield DirectTransaction(dialect, dbapi_connection)
@@ -138,10 +140,11 @@ def direct_write(engine: Engine) -> Iterator[DirectTransaction]:
         except dbapi_error as exc:
             pooled.invalidate()
             raise DBAPIError.instance("COMMIT", None, exc, dbapi_error, dialect=dialect) from None
+        finally:
+            pooled.close()
     finally:
         if held and writers is not None:
             writers.release()
-        pooled.close()
 
 
 # Advisory lock ids (PostgreSQL) for the few writes that must not interleave across processes.

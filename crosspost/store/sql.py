@@ -357,6 +357,11 @@ class SqlStore:
         changed, if it is no longer ``sending`` under that owner and token."""
         return self._writes.extend_lease(delivery_id, owner=owner, until=until, token=token)
 
+    def extend_leases(self, fences: Sequence[Fence], *, until: datetime) -> list[bool]:
+        """Push the lease of each claim ``fences`` name (that very owner and token) to ``until``, in one write
+        transaction: the heartbeat's, whatever the number of claims held. Per fence, whether it still held."""
+        return self._writes.extend_leases(fences, until=until)
+
     def holds(self, fence: Fence, *, now: datetime) -> bool:
         """Whether the claim ``fence`` names is still held (sending, same owner and token) with its lease
         running past ``now``. One primary-key read: cheap enough before every publishing request."""

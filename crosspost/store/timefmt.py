@@ -21,7 +21,9 @@ def to_utc(value: datetime) -> datetime:
 
 def to_db_text(value: datetime) -> str:
     """The SQLite text form of an aware time."""
-    return to_utc(value).isoformat(timespec="microseconds")
+    if value.tzinfo is not UTC:  # the daemon's clock is UTC already: no conversion on its hot path
+        value = to_utc(value)
+    return value.isoformat(timespec="microseconds")
 
 
 def from_db(value: str | datetime | None) -> datetime | None:

@@ -236,6 +236,15 @@ class Writer:
         with direct_write(self.engine) as conn:
             return bool(_EXTEND_LEASE[token is not None](conn, params).rowcount)
 
+    def extend_leases(self, fences: Sequence[Fence], *, until: datetime) -> list[bool]:
+        """:meth:`extend_lease` for each claim ``fences`` name (owner and token), in one write transaction."""
+        if not fences:
+            return []
+        with direct_write(self.engine) as conn:
+            return [
+                bool(_EXTEND_LEASE[True](conn, {**_fence_params(f), "v_lease_until": until}).rowcount) for f in fences
+            ]
+
     def holds(self, fence: Fence, *, now: datetime) -> bool:
         """Whether ``fence`` still holds its claim and its lease runs past ``now``: one primary-key read."""
         lease_until = self.lease_held(fence)
