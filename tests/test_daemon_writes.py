@@ -20,6 +20,7 @@ from crosspost.delivery import Policy, deliver
 from crosspost.demo import demo_config
 from crosspost.model import Draft
 from crosspost.sandbox import Sandbox
+from crosspost.store.engine import close_writer
 from crosspost.store.sql import SqlStore
 from crosspost.store.tables import notices
 
@@ -30,7 +31,8 @@ def trace_sqlite(store: SqlStore, statement: Callable[[str], None] | None) -> No
     """Have every statement SQLite runs for ``store`` from now on (COMMIT included) passed to ``statement``
     (None: stop). SQLite's own trace callback, not SQLAlchemy's events: the daemon's per-delivery statements
     and transactions go to the DBAPI connection directly (store.direct), and what counts is what SQLite runs."""
-    store.engine.dispose()  # connections made from here on are traced
+    close_writer(store.engine)  # connections made from here on are traced: the daemon's writer's too
+    store.engine.dispose()
     earlier = _TRACED.pop(store, None)
     if earlier is not None:
         event.remove(store.engine, "connect", earlier)

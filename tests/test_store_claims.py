@@ -159,3 +159,18 @@ def test_processes_never_claim_the_same_delivery(database_url: str, tmp_path: Pa
         assert p.exitcode == 0
     everything = [d for part in got for d in part]
     assert len(everything) == len(set(everything)) == 60
+
+
+def test_a_workers_one_account_claim_still_waits_for_that_accounts_live_lease(store: SqlStore) -> None:
+    # The drain's claim asks one account only (its busy check narrowed to that account): a second delivery
+    # of an account whose first is in flight waits, another account's does not, and a lapsed one is taken over.
+    first = queue(store, "a", "b")
+    second = queue(store, "a")
+    assert claim(store, T0, accounts=["a"]) == [(first, "a", "pending")]
+    assert claim(store, T0, accounts=["a"]) == []
+    assert claim(store, T0, accounts=["b"]) == [(first, "b", "pending")]
+    b = next(d for d in store.get_post(first).deliveries if d.account == "b")
+    assert store.mark_sent(b.id, remote_id="1", url="u", now=T0)
+    lapsed = T0 + timedelta(seconds=60 + 8)
+    assert claim(store, lapsed, accounts=["a"], takeover_after=7.0) == [(first, "a", "sending")]
+    assert second not in [p for p, _, _ in claim(store, lapsed, accounts=["a"], takeover_after=7.0)]

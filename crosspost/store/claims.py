@@ -50,7 +50,13 @@ def claim_due(
     lapsed = now - timedelta(seconds=takeover_after)
     # An account with a live lease, or one lapsed too recently to take over, may have a request in flight
     # (this daemon's or another's): leave it alone. Bounded by the requests in flight.
-    busy = set(_BUSY(conn, {"lapsed": lapsed}).scalars())
+    if daemons == 1 and accounts is not None and len(accounts) == 1:
+        # A worker's next claim (the drain's every claim): only its own account can be claimed, and with one
+        # daemon no share is worked out, so only that account's live lease matters. Stale rows of other
+        # accounts may still be taken below: they have no live lease, by definition.
+        busy = set(_BUSY_ONE(conn, {"lapsed": lapsed, "account": accounts[0]}).scalars())
+    else:
+        busy = set(_BUSY(conn, {"lapsed": lapsed}).scalars())
     skip = busy | set(exclude_accounts)
     # Dead daemons' leftovers first: they block their account until settled. Bounded by LIMIT.
     stale = _STALE(conn, {"lapsed": lapsed, "n": limit}).all()
@@ -168,6 +174,11 @@ def _probe(status: str, column: Any) -> Any:
 # Built once and run as Direct statements (store.direct): the claim runs after every delivery, with the
 # write lock held, and SQLAlchemy's execution layer cost more than SQLite takes to run these.
 _BUSY = Direct(select(d.account).where(d.status == SENDING, d.lease_until > bindparam("lapsed")).distinct())
+_BUSY_ONE = Direct(
+    select(d.account)
+    .where(d.account == bindparam("account"), d.status == SENDING, d.lease_until > bindparam("lapsed"))
+    .limit(1)
+)
 _STALE = Direct(
     select(d.id, d.account, d.status, d.lease_until)
     .where(d.status == SENDING, d.lease_until <= bindparam("lapsed"))

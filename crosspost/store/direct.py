@@ -43,25 +43,36 @@ _NONE = object()  # a parameter the caller must give
 
 
 class Rows:
-    """What a :class:`Direct` statement gave: its rows (named tuples, values processed) and its rowcount."""
+    """What a :class:`Direct` statement gave: its rows and its rowcount. Rows are made (named tuples, values
+    processed) when asked for; ``scalars()`` takes the first column alone (the claim's busy accounts)."""
 
-    __slots__ = ("rows", "rowcount")
+    __slots__ = ("_compiled", "_fetched", "_description", "_rows", "rowcount")
 
-    def __init__(self, rows: list[Any], rowcount: int) -> None:
-        self.rows = rows
+    def __init__(self, compiled: _Compiled, fetched: list[Any], description: Any, rowcount: int) -> None:
+        self._compiled = compiled
+        self._fetched = fetched
+        self._description = description
+        self._rows: list[Any] | None = None
         self.rowcount = rowcount
 
     def all(self) -> list[Any]:
-        return self.rows
+        if self._rows is None:
+            self._rows = self._compiled.rows(self._fetched, self._description)
+        return self._rows
 
     def first(self) -> Any:
-        return self.rows[0] if self.rows else None
+        rows = self.all()
+        return rows[0] if rows else None
 
     def scalar(self) -> Any:
-        return self.rows[0][0] if self.rows else None
+        rows = self.all()
+        return rows[0][0] if rows else None
 
     def scalars(self) -> list[Any]:
-        return [row[0] for row in self.rows]
+        process = self._compiled.first_column(self._description)
+        if process is None:
+            return [raw[0] for raw in self._fetched]
+        return [process(raw[0]) for raw in self._fetched]
 
 
 class _Compiled:
@@ -90,7 +101,9 @@ class _Compiled:
         self.results: list[tuple[int, Processor]] | None = None
 
     def result_processors(self, description: Any) -> list[tuple[int, Processor]]:
-        found = []
+        found: list[tuple[int, Processor]] = []
+        if not self.columns:  # a text() statement's rows come as the DBAPI gives them
+            return found
         for index, (column, described) in enumerate(zip(self.columns, description, strict=True)):
             process = column.type.dialect_impl(self.dialect).result_processor(self.dialect, described[1])
             if process is not None:
@@ -108,6 +121,11 @@ class _Compiled:
         if self.positional:
             return tuple(values)
         return {name: value for (name, _, _), value in zip(self.layout, values, strict=True)}
+
+    def first_column(self, description: Any) -> Processor | None:
+        if self.results is None:
+            self.results = self.result_processors(description)
+        return next((process for index, process in self.results if index == 0), None)
 
     def rows(self, fetched: list[Any], description: Any) -> list[Any]:
         if self.row is None:
@@ -156,7 +174,7 @@ class Direct:
             cursor.execute(compiled.sql, values)
             description = cursor.description
             fetched = cursor.fetchall() if description is not None else []
-            return Rows(compiled.rows(fetched, description), cursor.rowcount)
+            return Rows(compiled, fetched, description, cursor.rowcount)
         except dialect.loaded_dbapi.Error as exc:
             raise DBAPIError.instance(compiled.sql, values, exc, dialect.loaded_dbapi.Error, dialect=dialect) from None
         finally:

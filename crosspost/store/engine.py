@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import threading
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -37,7 +37,7 @@ def make_engine(url: str) -> Engine:
     # heartbeat, contending for the one write lock, lost tens of milliseconds a write; a thread waiting
     # here wakes the moment the writer before it commits. Other processes still meet the busy timeout.
     writers = threading.Lock()
-    _WRITERS[engine] = writers
+    _WRITERS[engine] = _SqliteWriter(writers)
     event.listen(engine, "connect", _on_sqlite_connect)
     event.listen(engine, "begin", lambda conn: _on_sqlite_begin(conn, writers))
     event.listen(engine, "commit", lambda conn: _end_write(conn, "commit"))
@@ -105,46 +105,92 @@ def _release_writer(conn: Connection) -> None:
 
 
 _WRITER = "crosspost_writer_lock"  # conn.info key: this connection's write transaction holds the lock
-_WRITERS: weakref.WeakKeyDictionary[Engine, threading.Lock] = weakref.WeakKeyDictionary()  # SQLite engines'
+
+
+class _SqliteWriter:
+    """A SQLite engine's writer lock (see make_engine) and the one connection :func:`direct_write` uses under it.
+
+    One connection for the daemon's per-delivery writes, not any of the pool's: SQLite keeps a page cache
+    per connection and drops it when another connection has written since, so with writes spread over the
+    pool every write transaction began by reading its pages again (44 preads a delivery in a drain, traced).
+    The writes queue on the lock anyway, so one connection costs them no concurrency."""
+
+    def __init__(self, lock: threading.Lock) -> None:
+        self.lock = lock
+        self.connection: Any = None  # a pool connection detached from the pool, made on first use
+
+    def close(self) -> None:
+        """Close the connection (the next write makes another); never raises."""
+        connection, self.connection = self.connection, None
+        if connection is not None:
+            try:
+                connection.close()  # detached: this closes the DBAPI connection itself
+            except Exception:  # noqa: BLE001 - a broken connection is being thrown away
+                pass
+
+
+_WRITERS: weakref.WeakKeyDictionary[Engine, _SqliteWriter] = weakref.WeakKeyDictionary()  # SQLite engines'
+
+
+def close_writer(engine: Engine) -> None:
+    """Close the connection :func:`direct_write` keeps for ``engine`` (SQLite), as ``engine.dispose()`` closes
+    the pool's; the next write makes a new one."""
+    writer = _WRITERS.get(engine)
+    if writer is not None:
+        with writer.lock:
+            writer.close()
 
 
 @contextmanager
 def direct_write(engine: Engine) -> Iterator[DirectTransaction]:
     """A write transaction for :class:`~crosspost.store.direct.Direct` statements only, without SQLAlchemy's
-    ``Connection`` (see :class:`~crosspost.store.direct.DirectTransaction`): the same pool, and on SQLite the
-    same writer lock and ``BEGIN IMMEDIATE`` as ``engine.begin()``, the COMMIT made before the lock is let go.
-    Committed when the block ends, rolled back if it raises; DBAPI errors are raised as SQLAlchemy's."""
-    dialect = engine.dialect
-    dbapi_error = dialect.loaded_dbapi.Error
-    writers = _WRITERS.get(engine)
-    # The writer lock first, then a connection: writers queued on the lock hold none of the pool's connections,
-    # so a checkpoint read (which needs one, and must never wait for a writer) finds one free. With fifty
-    # accounts the pool's fifteen were all held by workers waiting to write, and the reads queued behind them.
-    held = writers.acquire(timeout=BUSY_TIMEOUT_MS / 1000) if writers is not None else False
-    try:
+    ``Connection`` (see :class:`~crosspost.store.direct.DirectTransaction`). SQLite: under the same writer
+    lock as ``engine.begin()``, on the writer's own connection (see :class:`_SqliteWriter`), ``BEGIN
+    IMMEDIATE``, the COMMIT made before the lock is let go. PostgreSQL: a connection of the pool. Committed
+    when the block ends, rolled back if it raises; DBAPI errors are raised as SQLAlchemy's."""
+    writer = _WRITERS.get(engine)
+    if writer is None:
         pooled = engine.raw_connection()
         try:
-            dbapi_connection = pooled.dbapi_connection
-            assert dbapi_connection is not None
-            if writers is not None:
-                dbapi_connection.execute("BEGIN IMMEDIATE")  # PostgreSQL (psycopg) begins by itself
-            try:
-                yield DirectTransaction(dialect, dbapi_connection)
-            except BaseException:
-                try:
-                    dbapi_connection.rollback()
-                except dbapi_error:
-                    pooled.invalidate()  # a connection that cannot even roll back is not lent again
-                raise
-            dbapi_connection.commit()
-        except dbapi_error as exc:
-            pooled.invalidate()
-            raise DBAPIError.instance("COMMIT", None, exc, dbapi_error, dialect=dialect) from None
+            yield from _transaction(engine, pooled.dbapi_connection, pooled.invalidate)
         finally:
             pooled.close()
+        return
+    # The writer lock first, then the connection: writers queued on the lock hold none of the pool's
+    # connections, so a checkpoint read (which needs one, and must never wait for a writer) finds one free.
+    held = writer.lock.acquire(timeout=BUSY_TIMEOUT_MS / 1000)
+    try:
+        if writer.connection is None:
+            connection = engine.raw_connection()
+            connection.detach()  # ours from now on: its place in the pool is free for others
+            writer.connection = connection
+        yield from _transaction(engine, writer.connection.dbapi_connection, writer.close, begin="BEGIN IMMEDIATE")
     finally:
-        if held and writers is not None:
-            writers.release()
+        if held:
+            writer.lock.release()
+
+
+def _transaction(
+    engine: Engine, dbapi_connection: Any, discard: Callable[[], object], begin: str | None = None
+) -> Iterator[DirectTransaction]:
+    """The transaction of :func:`direct_write` on ``dbapi_connection``; ``discard()`` it after a DBAPI error."""
+    dialect = engine.dialect
+    dbapi_error = dialect.loaded_dbapi.Error
+    try:
+        if begin is not None:
+            dbapi_connection.execute(begin)  # PostgreSQL (psycopg) begins by itself
+        try:
+            yield DirectTransaction(dialect, dbapi_connection)
+        except BaseException:
+            try:
+                dbapi_connection.rollback()
+            except dbapi_error:
+                discard()  # a connection that cannot even roll back is not used again
+            raise
+        dbapi_connection.commit()
+    except dbapi_error as exc:
+        discard()
+        raise DBAPIError.instance("COMMIT", None, exc, dbapi_error, dialect=dialect) from None
 
 
 # Advisory lock ids (PostgreSQL) for the few writes that must not interleave across processes.

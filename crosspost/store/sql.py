@@ -125,6 +125,9 @@ class SqlStore:
     def close(self) -> None:
         with self._lock:
             if self._engine is not None:
+                from crosspost.store.engine import close_writer
+
+                close_writer(self._engine)
                 self._engine.dispose()
                 self._engine = None
                 self._writer = None
