@@ -336,6 +336,7 @@ def _fence_params(fence: Fence) -> dict[str, Any]:
 def _settle_statement(allowed: tuple[str, ...], fenced: bool, columns: tuple[str, ...]) -> Direct:
     """The guarded UPDATE of :func:`settle_row` for these statuses and columns, built on first use: a
     handful of shapes (one per outcome) are all the daemon ever runs."""
+    assert allowed, "no status to move from: the UPDATE's guard would be empty and match any status"
     key = (allowed, fenced, columns)
     statement = _settle_statements.get(key)
     if statement is None:
@@ -368,6 +369,8 @@ def settle_row(
     values.setdefault("updated_at", datetime.now(UTC))
     if fence is not None and fence.delivery_id != delivery_id:
         changed = False  # another row's fence holds nothing here
+    elif not allowed:
+        changed = False  # the table lets ``by`` reach ``to`` from nowhere (a daemon cancelling, say)
     else:
         statement = _settle_statement(tuple(allowed), fence is not None, tuple(sorted(values)))
         params = {**_fence_params(fence)} if fence is not None else {"_id": delivery_id}
