@@ -97,13 +97,15 @@ class App:
 
     def err(self, text: str) -> None:
         """Print a problem to stderr, redacted."""
-        from crosspost.redact import redact
+        from crosspost.redact import Redacted, redact
 
+        if not (isinstance(text, Redacted) and text.masks(self.secrets)):  # a daemon's line is done already
+            text = redact(text, self.secrets)
         if self.journal:
             from crosspost.journal import prefixed
 
             text = "\n".join(prefixed(line) for line in text.split("\n"))
-        click.echo(redact(text, self.secrets), err=True)
+        click.echo(text, err=True)
 
     def mask(self, text: str) -> str:
         """Secret values only: stdout is the user's own content (a post may well say "password=")."""

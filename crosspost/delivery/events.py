@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable
 
-from crosspost.redact import redact
+from crosspost.redact import Redacted
 
 LogFn = Callable[[str], None]
 
@@ -18,8 +18,9 @@ def _value(value: object) -> str:
     return json.dumps(text, ensure_ascii=False)  # quoted, so a reason with spaces stays one field
 
 
-def log_line(level: str, secrets: Iterable[str] = (), **fields: object) -> str:
-    """``level=info post=3 account=vk outcome=sent url=...``, with every secret masked."""
+def log_line(level: str, secrets: Iterable[str] = (), **fields: object) -> Redacted:
+    """``level=info post=3 account=vk outcome=sent url=...``, with every secret masked (a :class:`Redacted`:
+    the daemon's writer does not scrub it a second time with the same secrets)."""
     parts = [f"level={level}"]
     parts += [f"{key}={_value(value)}" for key, value in fields.items() if value is not None]
-    return redact(" ".join(parts), secrets)
+    return Redacted.of(" ".join(parts), secrets)

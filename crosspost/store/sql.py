@@ -106,7 +106,7 @@ class SqlStore:
         if self._writer is None:
             from crosspost.store.writes import Writer
 
-            self._writer = Writer(self.engine, self.media_dir)
+            self._writer = Writer(self.engine, self.media_dir, sqlite_file=self._path)
         return self._writer
 
     @contextmanager
