@@ -72,7 +72,9 @@ class Workers:
         # outside it (`sent`, by default) gets no outbox row at all (see crosspost.notify.outbox).
         self.notify_on = settings.notify.on
         self.lock = threading.Lock()
-        self.ready = threading.Condition(self.lock)  # a claim was queued, or the daemon is stopping
+        # Per account: a claim was queued for it, or the daemon is stopping. One condition for all woke every
+        # account's thread at each claim (fifty threads to the interpreter lock, for one to find work).
+        self.ready: dict[str, threading.Condition] = {}
         self.busy: dict[str, Claim] = {}  # account -> the claim whose request is in flight
         self.waiting: dict[str, deque[Claim]] = {}  # claimed, for the account's thread to take next
         self.threads: dict[str, threading.Thread] = {}  # one per account, for the daemon's life
@@ -132,21 +134,26 @@ class Workers:
             ):
                 return  # our own claimed row never runs twice
             queued.append(claim)
+            ready = self.ready.get(claim.account)
+            if ready is None:
+                ready = self.ready[claim.account] = threading.Condition(self.lock)
             if claim.account not in self.threads:
                 thread = threading.Thread(
                     target=self.work, args=(claim.account,), name=f"deliver-{claim.account}", daemon=True
                 )
                 self.threads[claim.account] = thread
                 thread.start()
-            self.ready.notify_all()
+            ready.notify()
 
     def work(self, account: str) -> None:
         """The account's thread: take its next claim, deliver it, tell the scheduler; until stopping."""
         queue = self.waiting[account]
+        with self.lock:
+            ready = self.ready[account]
         while True:
             with self.lock:
                 while not queue and not self.stopping.is_set():
-                    self.ready.wait()
+                    ready.wait()
                 if self.stopping.is_set():
                     break  # what is still queued is given back by drain()
                 claim = queue.popleft()
@@ -238,7 +245,8 @@ class Workers:
         """Wait (bounded) for in-flight requests; give back claims that never started."""
         self.stopping.set()
         with self.lock:
-            self.ready.notify_all()
+            for ready in self.ready.values():
+                ready.notify_all()
         deadline = self.clock() + timedelta(seconds=self.settings.request_timeout + STOP_MARGIN)
         while True:
             with self.lock:
