@@ -20,7 +20,7 @@ from crosspost.delivery import Policy, deliver
 from crosspost.demo import demo_config
 from crosspost.model import Draft
 from crosspost.sandbox import Sandbox
-from crosspost.store.engine import close_writer
+from crosspost.store.engine import close_own_connections
 from crosspost.store.sql import SqlStore
 from crosspost.store.tables import notices
 
@@ -31,7 +31,7 @@ def trace_sqlite(store: SqlStore, statement: Callable[[str], None] | None) -> No
     """Have every statement SQLite runs for ``store`` from now on (COMMIT included) passed to ``statement``
     (None: stop). SQLite's own trace callback, not SQLAlchemy's events: the daemon's per-delivery statements
     and transactions go to the DBAPI connection directly (store.direct), and what counts is what SQLite runs."""
-    close_writer(store.engine)  # connections made from here on are traced: the daemon's writer's too
+    close_own_connections(store.engine)  # connections made from here on are traced: the writer's, the reader's
     store.engine.dispose()
     earlier = _TRACED.pop(store, None)
     if earlier is not None:

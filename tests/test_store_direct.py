@@ -11,7 +11,7 @@ from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from crosspost.model import Draft
-from crosspost.store.direct import Direct, savepoint
+from crosspost.store.direct import Direct, DirectTransaction, savepoint
 from crosspost.store.engine import direct_write
 from crosspost.store.sql import SqlStore
 from crosspost.store.tables import attempts, deliveries
@@ -104,9 +104,9 @@ def test_a_savepoint_undoes_only_its_own_work_and_the_transaction_goes_on(store:
         )
     )
 
-    def fails(tx: object) -> None:
-        set_error(tx, {"i": delivery_id, "e": "undone"})  # type: ignore[arg-type]
-        orphan(tx, {"i": 999_999})  # type: ignore[arg-type]
+    def fails(tx: DirectTransaction) -> None:
+        set_error(tx, {"i": delivery_id, "e": "undone"})
+        orphan(tx, {"i": 999_999})
 
     with direct_write(store.engine) as tx:
         set_error(tx, {"i": delivery_id, "e": "before"})

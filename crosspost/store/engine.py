@@ -37,7 +37,7 @@ def make_engine(url: str) -> Engine:
     # heartbeat, contending for the one write lock, lost tens of milliseconds a write; a thread waiting
     # here wakes the moment the writer before it commits. Other processes still meet the busy timeout.
     writers = threading.Lock()
-    _WRITERS[engine] = _SqliteWriter(writers)
+    _OWN[engine] = _SqliteOwn(writers)
     event.listen(engine, "connect", _on_sqlite_connect)
     event.listen(engine, "begin", lambda conn: _on_sqlite_begin(conn, writers))
     event.listen(engine, "commit", lambda conn: _end_write(conn, "commit"))
@@ -107,49 +107,92 @@ def _release_writer(conn: Connection) -> None:
 _WRITER = "crosspost_writer_lock"  # conn.info key: this connection's write transaction holds the lock
 
 
-class _SqliteWriter:
-    """A SQLite engine's writer lock (see make_engine) and the one connection :func:`direct_write` uses under it.
+class _SqliteOwn:
+    """A SQLite engine's writer lock (see make_engine) and its connections kept out of the pool: the one
+    :func:`direct_write` uses under the lock, and each thread's for :func:`read_connection`.
 
-    One connection for the daemon's per-delivery writes, not any of the pool's: SQLite keeps a page cache
-    per connection and drops it when another connection has written since, so with writes spread over the
-    pool every write transaction began by reading its pages again (44 preads a delivery in a drain, traced).
-    The writes queue on the lock anyway, so one connection costs them no concurrency."""
+    SQLite keeps a page cache per connection and drops it when another connection has written since. With
+    the daemon's writes spread over the pool, every write transaction began by reading its pages again (44
+    preads a delivery in a drain, traced); the writes queue on the lock anyway, so one connection costs them
+    no concurrency. A thread's own read connection spares the checkpoint read the pool's checkout and
+    return, which cost more than the read."""
 
     def __init__(self, lock: threading.Lock) -> None:
         self.lock = lock
-        self.connection: Any = None  # a pool connection detached from the pool, made on first use
+        self.writer: Any = None  # made on first use (see own_connection)
+        self.readers = threading.local()
 
-    def close(self) -> None:
-        """Close the connection (the next write makes another); never raises."""
-        connection, self.connection = self.connection, None
-        if connection is not None:
-            try:
-                connection.close()  # detached: this closes the DBAPI connection itself
-            except Exception:  # noqa: BLE001 - a broken connection is being thrown away
-                pass
+    def close_writer(self) -> None:
+        writer, self.writer = self.writer, None
+        _close(writer)
 
-
-_WRITERS: weakref.WeakKeyDictionary[Engine, _SqliteWriter] = weakref.WeakKeyDictionary()  # SQLite engines'
+    def close_reader(self) -> None:
+        reader, self.readers.connection = getattr(self.readers, "connection", None), None
+        _close(reader)
 
 
-def close_writer(engine: Engine) -> None:
-    """Close the connection :func:`direct_write` keeps for ``engine`` (SQLite), as ``engine.dispose()`` closes
-    the pool's; the next write makes a new one."""
-    writer = _WRITERS.get(engine)
-    if writer is not None:
-        with writer.lock:
-            writer.close()
+def _own_connection(engine: Engine) -> Any:
+    """A connection made by the engine (its "connect" set-up applies), detached from the pool: ours to keep."""
+    connection = engine.raw_connection()
+    connection.detach()  # its place in the pool is free for others
+    return connection
+
+
+def _close(connection: Any) -> None:
+    """Close a detached connection, if any (this closes the DBAPI connection itself); never raises."""
+    if connection is not None:
+        try:
+            connection.close()
+        except Exception:  # noqa: BLE001 - a broken connection is being thrown away
+            pass
+
+
+_OWN: weakref.WeakKeyDictionary[Engine, _SqliteOwn] = weakref.WeakKeyDictionary()  # SQLite engines'
+
+
+def close_own_connections(engine: Engine) -> None:
+    """Close the connections kept out of ``engine``'s pool (SQLite: the writer's, the calling thread's
+    reader), as ``engine.dispose()`` closes the pool's; the next use makes new ones. Other threads' readers
+    close with their thread."""
+    own = _OWN.get(engine)
+    if own is not None:
+        with own.lock:
+            own.close_writer()
+        own.close_reader()
+
+
+@contextmanager
+def read_connection(engine: Engine) -> Iterator[Any]:
+    """A DBAPI connection for one read outside any transaction: on SQLite the calling thread's own
+    (autocommit, so a read of its own, which never waits for nor blocks a writer); else a pooled one, whose
+    implicit transaction is rolled back when it goes back to the pool. One that failed is not used again."""
+    own = _OWN.get(engine)
+    if own is None:
+        pooled = engine.raw_connection()
+        try:
+            yield pooled.dbapi_connection
+        finally:
+            pooled.close()
+        return
+    reader = getattr(own.readers, "connection", None)
+    if reader is None:
+        reader = own.readers.connection = _own_connection(engine)
+    try:
+        yield reader.dbapi_connection
+    except Exception:
+        own.close_reader()
+        raise
 
 
 @contextmanager
 def direct_write(engine: Engine) -> Iterator[DirectTransaction]:
     """A write transaction for :class:`~crosspost.store.direct.Direct` statements only, without SQLAlchemy's
     ``Connection`` (see :class:`~crosspost.store.direct.DirectTransaction`). SQLite: under the same writer
-    lock as ``engine.begin()``, on the writer's own connection (see :class:`_SqliteWriter`), ``BEGIN
+    lock as ``engine.begin()``, on the writer's own connection (see :class:`_SqliteOwn`), ``BEGIN
     IMMEDIATE``, the COMMIT made before the lock is let go. PostgreSQL: a connection of the pool. Committed
     when the block ends, rolled back if it raises; DBAPI errors are raised as SQLAlchemy's."""
-    writer = _WRITERS.get(engine)
-    if writer is None:
+    own = _OWN.get(engine)
+    if own is None:
         pooled = engine.raw_connection()
         try:
             yield from _transaction(engine, pooled.dbapi_connection, pooled.invalidate)
@@ -158,16 +201,14 @@ def direct_write(engine: Engine) -> Iterator[DirectTransaction]:
         return
     # The writer lock first, then the connection: writers queued on the lock hold none of the pool's
     # connections, so a checkpoint read (which needs one, and must never wait for a writer) finds one free.
-    held = writer.lock.acquire(timeout=BUSY_TIMEOUT_MS / 1000)
+    held = own.lock.acquire(timeout=BUSY_TIMEOUT_MS / 1000)
     try:
-        if writer.connection is None:
-            connection = engine.raw_connection()
-            connection.detach()  # ours from now on: its place in the pool is free for others
-            writer.connection = connection
-        yield from _transaction(engine, writer.connection.dbapi_connection, writer.close, begin="BEGIN IMMEDIATE")
+        if own.writer is None:
+            own.writer = _own_connection(engine)
+        yield from _transaction(engine, own.writer.dbapi_connection, own.close_writer, begin="BEGIN IMMEDIATE")
     finally:
         if held:
-            writer.lock.release()
+            own.lock.release()
 
 
 def _transaction(

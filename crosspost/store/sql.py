@@ -106,7 +106,7 @@ class SqlStore:
         if self._writer is None:
             from crosspost.store.writes import Writer
 
-            self._writer = Writer(self.engine, self.media_dir, sqlite_file=self._path)
+            self._writer = Writer(self.engine, self.media_dir)
         return self._writer
 
     @contextmanager
@@ -125,9 +125,9 @@ class SqlStore:
     def close(self) -> None:
         with self._lock:
             if self._engine is not None:
-                from crosspost.store.engine import close_writer
+                from crosspost.store.engine import close_own_connections
 
-                close_writer(self._engine)
+                close_own_connections(self._engine)
                 self._engine.dispose()
                 self._engine = None
                 self._writer = None

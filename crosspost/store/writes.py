@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
-import threading
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -35,7 +34,7 @@ from crosspost.statuses import (
     allowed_from,
 )
 from crosspost.store.direct import Direct, Tx, savepoint
-from crosspost.store.engine import LOCK_MEDIA, direct_write, serialize
+from crosspost.store.engine import LOCK_MEDIA, direct_write, read_connection, serialize
 from crosspost.store.media import MediaCopier
 from crosspost.store.reads import CONTENT_KEY, sqlalchemy_reader
 from crosspost.store.records import DeliveryRecord, Fence
@@ -64,11 +63,9 @@ def delivery_key(post_id: int, token: str, account: str) -> str:
 class Writer:
     """All writes; one short transaction per method."""
 
-    def __init__(self, engine: Engine, media_dir: Path, *, sqlite_file: Path | None = None) -> None:
+    def __init__(self, engine: Engine, media_dir: Path) -> None:
         self.engine = engine
         self.media_dir = media_dir
-        self.sqlite_file = sqlite_file
-        self._readers = threading.local()  # SQLite: each thread's connection for the checkpoint read
 
     # ---------------------------------------------------------------- queue
     def queue_post(
@@ -256,36 +253,11 @@ class Writer:
     def lease_held(self, fence: Fence) -> datetime | None:
         """Where the lease of the claim ``fence`` names ends, while that claim holds (sending, same owner and
         token); None once it does not."""
-        # One SELECT outside any write transaction. SQLite: on the calling thread's own connection
-        # (autocommit: a read of its own, which never waits for nor blocks a writer); the pool's checkout and
-        # return cost more than the read, before every publishing request. PostgreSQL: a pooled connection,
-        # its implicit transaction rolled back when the connection goes back to the pool.
-        if self.sqlite_file is not None:
-            return self._sqlite_lease(fence)
-        dbapi_connection = self.engine.raw_connection()
-        try:
+        # One SELECT outside any write transaction (see engine.read_connection): before every publishing request.
+        with read_connection(self.engine) as dbapi_connection:
             lease_until: datetime | None = _HOLDS.on_dbapi(
                 dbapi_connection, self.engine.dialect, _fence_params(fence)
             ).scalar()
-        finally:
-            dbapi_connection.close()
-        return lease_until
-
-    def _sqlite_lease(self, fence: Fence) -> datetime | None:
-        reader = getattr(self._readers, "connection", None)
-        if reader is None:
-            # Made by the engine (its "connect" set-up applies), then detached: this thread's from now on.
-            reader = self.engine.raw_connection()
-            reader.detach()
-            self._readers.connection = reader
-        try:
-            lease_until: datetime | None = _HOLDS.on_dbapi(
-                reader.dbapi_connection, self.engine.dialect, _fence_params(fence)
-            ).scalar()
-        except Exception:
-            self._readers.connection = None  # the next read opens a new one
-            reader.close()
-            raise
         return lease_until
 
     def save_progress(self, delivery_id: int, progress: Progress, *, fence: Fence | None = None) -> bool:
