@@ -105,7 +105,11 @@ class App:
             from crosspost.journal import prefixed
 
             text = "\n".join(prefixed(line) for line in text.split("\n"))
-        click.echo(text, err=True)
+        # Not click.echo: it asks the stream whether it is a terminal on every call (an ioctl), and the
+        # daemon writes a line per delivery. Our lines carry no colour for it to strip.
+        stream = sys.stderr
+        stream.write(text + "\n")
+        stream.flush()
 
     def mask(self, text: str) -> str:
         """Secret values only: stdout is the user's own content (a post may well say "password=")."""

@@ -4,6 +4,8 @@ write transaction and savepoint, on SQLite and on PostgreSQL (the ``store`` fixt
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -11,8 +13,8 @@ from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from crosspost.model import Draft
-from crosspost.store.direct import Direct, DirectTransaction, savepoint
-from crosspost.store.engine import direct_write
+from crosspost.store.direct import Direct, DirectTransaction, Tx, dbapi_of, savepoint
+from crosspost.store.engine import _OWN, direct_write, group_write
 from crosspost.store.sql import SqlStore
 from crosspost.store.tables import attempts, deliveries
 
@@ -116,3 +118,93 @@ def test_a_savepoint_undoes_only_its_own_work_and_the_transaction_goes_on(store:
     record = store.get_post(store.delivery(delivery_id).post_id).deliveries[0]
     assert record.error == "after"
     assert [h.outcome for h in record.history] == ["sent"]  # the second savepoint's row, not the first's
+
+
+def test_a_group_write_returns_its_work_and_commits_it_or_nothing(store: SqlStore) -> None:
+    delivery_id = one_delivery(store)
+    set_error = Direct(update(deliveries).where(d.id == bindparam("i")).values(error=bindparam("e")))
+
+    def fails(tx: Tx) -> None:
+        set_error(tx, {"i": delivery_id, "e": "never stored"})
+        raise RuntimeError("the work failed")
+
+    with pytest.raises(RuntimeError, match="the work failed"):
+        group_write(store.engine, fails)
+    assert store.delivery(delivery_id).error is None
+    assert group_write(store.engine, lambda tx: set_error(tx, {"i": delivery_id, "e": "stored"}).rowcount) == 1
+    assert store.delivery(delivery_id).error == "stored"
+
+
+def queued_behind_the_lock(store: SqlStore, works: list[Callable[[Tx], object]]) -> list[tuple[str, object]]:
+    """Run each work through group_write on a thread of its own, all queued while this thread holds SQLite's
+    writer lock; then let them in. Per work: ("ok", what it returned) or ("raised", the exception)."""
+    own = _OWN[store.engine]
+    outcomes: list[tuple[str, object]] = [("not run", None)] * len(works)
+
+    def run(n: int) -> None:
+        try:
+            outcomes[n] = ("ok", group_write(store.engine, works[n]))
+        except Exception as exc:  # noqa: BLE001 - what the test looks at
+            outcomes[n] = ("raised", exc)
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in range(len(works))]
+    with own.lock:
+        for thread in threads:
+            thread.start()
+        deadline = time.monotonic() + 10
+        while len(own.queued) < len(works) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert len(own.queued) == len(works)
+    for thread in threads:
+        thread.join(10)
+    return outcomes
+
+
+def test_writes_queued_together_commit_together_and_a_failed_one_undoes_only_itself(store: SqlStore) -> None:
+    if store.sqlite_file is None:
+        pytest.skip("a group commit is SQLite's: PostgreSQL's writers run side by side")
+    ids = [one_delivery(store) for _ in range(3)]
+    set_error = Direct(update(deliveries).where(d.id == bindparam("i")).values(error=bindparam("e")))
+    ran_on: list[int] = []
+
+    def stores(n: int) -> Callable[[Tx], object]:
+        def work(tx: Tx) -> object:
+            ran_on.append(threading.get_ident())
+            set_error(tx, {"i": ids[n], "e": f"stored {n}"})
+            if n == 1:
+                raise RuntimeError("write 1 failed")
+            return n
+
+        return work
+
+    outcomes = queued_behind_the_lock(store, [stores(n) for n in range(3)])
+    assert [kind for kind, _ in outcomes] == ["ok", "raised", "ok"]
+    assert [outcomes[0][1], outcomes[2][1], str(outcomes[1][1])] == [0, 2, "write 1 failed"]
+    assert len(set(ran_on)) == 1  # one thread ran the group: one transaction, one commit
+    assert [store.delivery(i).error for i in ids] == ["stored 0", None, "stored 2"]
+
+
+def test_a_commit_that_fails_fails_every_write_of_its_group(store: SqlStore) -> None:
+    if store.sqlite_file is None:
+        pytest.skip("a group commit is SQLite's: PostgreSQL's writers run side by side")
+    ids = [one_delivery(store) for _ in range(2)]
+    set_error = Direct(update(deliveries).where(d.id == bindparam("i")).values(error=bindparam("e")))
+    orphan = Direct(
+        insert(attempts).values(
+            delivery_id=999_999, at=T0, seconds=0.0, outcome="sent", code=None, message=None, is_try=False
+        )
+    )
+
+    def breaks_the_commit(tx: Tx) -> None:
+        # A deferred foreign key is checked at COMMIT: the statement succeeds, the commit does not.
+        dbapi_of(tx).execute("PRAGMA defer_foreign_keys = ON")
+        set_error(tx, {"i": ids[0], "e": "never stored"})
+        orphan(tx)
+
+    outcomes = queued_behind_the_lock(
+        store, [breaks_the_commit, lambda tx: set_error(tx, {"i": ids[1], "e": "never stored"})]
+    )
+    assert [kind for kind, _ in outcomes] == ["raised", "raised"]
+    assert all(isinstance(exc, IntegrityError) for _, exc in outcomes)
+    assert [store.delivery(i).error for i in ids] == [None, None]
+    assert group_write(store.engine, lambda tx: set_error(tx, {"i": ids[1], "e": "stored"}).rowcount) == 1

@@ -62,6 +62,7 @@ class Presence:
         self.on_lost = on_lost
         self.exclusive = exclusive  # one daemon per database (SQLite); False: shared (PostgreSQL)
         self.last_seen: datetime | None = None
+        self.leaving = threading.Event()  # set while held() frees the slot: the heartbeat stops
 
     @contextmanager
     def held(self, accounts: str) -> Iterator[None]:
@@ -72,13 +73,17 @@ class Presence:
         self.last_seen = self.store.daemon_last_seen()
         self.acquire()
         self.log(log_line("info", self.secrets, event="start", owner=self.owner, accounts=accounts))
-        stop = threading.Event()
-        beater = threading.Thread(target=self._beat_until, args=(stop,), name="heartbeat", daemon=True)
+        self.leaving.clear()
+        beater = threading.Thread(target=self._beat_until, args=(self.leaving,), name="heartbeat", daemon=True)
         beater.start()
         try:
             yield
         finally:
-            stop.set()
+            # A beat under way when the slot is freed would find it gone and report a take-over that never
+            # happened (an error line at every clean stop that lost the race): wait for it (bounded: a beat
+            # stuck on a locked database must not hold the stop), and have any later one say nothing.
+            self.leaving.set()
+            beater.join(HEARTBEAT_SECONDS)
             self.store.release_daemon(owner=self.owner)
             self.log(log_line("info", self.secrets, event="stop", owner=self.owner))
 
@@ -111,6 +116,8 @@ class Presence:
             else:
                 self.store.heartbeat(owner=self.owner, now=now)
             holder = self.store.daemon_status()
+            if self.leaving.is_set():
+                return  # this daemon is stopping: the slot is being freed by its own hand
             if self.exclusive and (holder is None or holder[0] != self.owner):
                 reason = "another daemon took the database over; stopping"
                 self.log(log_line("error", self.secrets, event="heartbeat", reason=reason))

@@ -4,6 +4,7 @@ journald and any log collector add their own)."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterable
 
 from crosspost.redact import Redacted
@@ -11,9 +12,13 @@ from crosspost.redact import Redacted
 LogFn = Callable[[str], None]
 
 
+# A value left bare: letters, digits (any script's: ``\w`` is ``str.isalnum`` or "_") and URL punctuation.
+_BARE = re.compile(r"[\w\-.:/@+?=&%#~,]+")
+
+
 def _value(value: object) -> str:
     text = str(value)
-    if text and all(c.isalnum() or c in "-_.:/@+?=&%#~," for c in text):
+    if _BARE.fullmatch(text):
         return text
     return json.dumps(text, ensure_ascii=False)  # quoted, so a reason with spaces stays one field
 

@@ -32,13 +32,14 @@ from __future__ import annotations
 import threading
 from collections import namedtuple
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.expression import Executable
 
 Processor = Callable[[Any], Any]
+T = TypeVar("T")
 _NONE = object()  # a parameter the caller must give
 
 
@@ -187,17 +188,38 @@ def savepoint(tx: Tx, name: str, work: Callable[[], object]) -> bool:
     delivery's largest single overhead. On a SQLAlchemy connection ``work`` may run SQLAlchemy statements too:
     a failed statement leaves no mark on SQLAlchemy's transaction, and the database's is mended by the
     rollback to the savepoint (PostgreSQL refuses every statement after an error until then)."""
+    failed: list[Exception] = []
+
+    def guarded(_: Tx) -> None:
+        try:
+            work()
+        except Exception as exc:
+            failed.append(exc)
+            raise
+
+    try:
+        savepoint_of(tx, name, guarded)
+    except Exception as exc:
+        if failed and exc is failed[0]:
+            return False  # the caller is told, and what work did is undone
+        raise  # the savepoint's own statements failed: the transaction is in doubt
+    return True
+
+
+def savepoint_of(tx: Tx, name: str, work: Callable[[Tx], T]) -> T:
+    """:func:`savepoint`, for a ``work(tx)`` whose result is wanted: what it returns, or what it raised,
+    raised again once what it did is undone (the transaction goes on)."""
     cursor = dbapi_of(tx).cursor()
     try:
         cursor.execute(f"SAVEPOINT {name}")
         try:
-            work()
-        except Exception:  # noqa: BLE001 - the caller is told (False), and what work did is undone
+            result = work(tx)
+        except BaseException:
             cursor.execute(f"ROLLBACK TO SAVEPOINT {name}")
             cursor.execute(f"RELEASE SAVEPOINT {name}")
-            return False
+            raise
         cursor.execute(f"RELEASE SAVEPOINT {name}")
-        return True
+        return result
     except tx.dialect.loaded_dbapi.Error as exc:
         raise DBAPIError.instance(name, None, exc, tx.dialect.loaded_dbapi.Error, dialect=tx.dialect) from None
     finally:

@@ -13,15 +13,16 @@ from __future__ import annotations
 
 import threading
 import weakref
+from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Generic
 
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import Connection, make_url
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, OperationalError
 
-from crosspost.store.direct import Direct, DirectTransaction, Tx
+from crosspost.store.direct import Direct, DirectTransaction, T, Tx, savepoint_of
 
 BUSY_TIMEOUT_MS = 30_000
 READ_OPTION = "crosspost_read"
@@ -121,6 +122,7 @@ class _SqliteOwn:
         self.lock = lock
         self.writer: Any = None  # made on first use (see own_connection)
         self.readers = threading.local()
+        self.queued: deque[_Write] = deque()  # group_write's writes waiting for the lock (deque: thread-safe ends)
 
     def close_writer(self) -> None:
         writer, self.writer = self.writer, None
@@ -195,7 +197,8 @@ def direct_write(engine: Engine) -> Iterator[DirectTransaction]:
     if own is None:
         pooled = engine.raw_connection()
         try:
-            yield from _transaction(engine, pooled.dbapi_connection, pooled.invalidate)
+            with _transaction(engine, pooled.dbapi_connection, pooled.invalidate) as tx:
+                yield tx
         finally:
             pooled.close()
         return
@@ -203,14 +206,102 @@ def direct_write(engine: Engine) -> Iterator[DirectTransaction]:
     # connections, so a checkpoint read (which needs one, and must never wait for a writer) finds one free.
     held = own.lock.acquire(timeout=BUSY_TIMEOUT_MS / 1000)
     try:
-        if own.writer is None:
-            own.writer = _own_connection(engine)
-        yield from _transaction(engine, own.writer.dbapi_connection, own.close_writer, begin="BEGIN IMMEDIATE")
+        with _writer_transaction(engine, own) as tx:
+            yield tx
     finally:
         if held:
             own.lock.release()
 
 
+class _Write(Generic[T]):
+    """One write queued for :func:`group_write`: its work, then what came of it."""
+
+    __slots__ = ("work", "done", "result", "error")
+
+    def __init__(self, work: Callable[[Tx], T]) -> None:
+        self.work = work
+        self.done = False
+        self.result: T | None = None
+        self.error: BaseException | None = None
+
+    def run(self, tx: Tx) -> T:
+        """The work, with what it raised kept: told apart from a failure of the statements around it."""
+        try:
+            return self.work(tx)
+        except BaseException as exc:
+            self.error = exc
+            raise
+
+
+def group_write(engine: Engine, work: Callable[[Tx], T]) -> T:
+    """Run ``work(tx)`` in a :func:`direct_write` transaction and return what it returns: committed (durably)
+    before this returns, nothing of it kept if it raises (the exception is raised here).
+
+    SQLite: a group commit. Writes of this process queue for the writer lock; the thread that gets it runs
+    every write queued by then, each in a savepoint of one transaction, and commits them together, so they
+    share one ``BEGIN IMMEDIATE``, one WAL sync and one hand-off of the lock. In a drain the writer lock was
+    the daemon's bottleneck: held 2.3 ms a delivery, 0.9 ms of it the COMMIT, three workers queued on it.
+    A write that fails undoes only its own savepoint; a COMMIT that fails fails every write of the group.
+    The works run on whichever thread leads, so they must not lean on thread-local state (the daemon's
+    settles and claims do not). PostgreSQL: its own transaction (row locks let writers run side by side)."""
+    own = _OWN.get(engine)
+    if own is None:
+        with direct_write(engine) as tx:
+            return work(tx)
+    write = _Write(work)
+    own.queued.append(write)
+    if not own.lock.acquire(timeout=BUSY_TIMEOUT_MS / 1000):
+        try:
+            own.queued.remove(write)
+        except ValueError:
+            pass  # a leader took it after all: what it did is told below
+        else:
+            raise OperationalError("BEGIN IMMEDIATE", None, TimeoutError("this process's writer lock is stuck"))
+    else:
+        try:
+            if not write.done:  # else the writer before us ran and committed it
+                _commit_queued(engine, own)
+        finally:
+            own.lock.release()
+    if write.error is not None:
+        raise write.error
+    return write.result  # type: ignore[return-value]
+
+
+def _commit_queued(engine: Engine, own: _SqliteOwn) -> None:
+    """With the writer lock held: run every queued write in one transaction and commit (see group_write)."""
+    group: list[_Write[Any]] = []
+    while own.queued:
+        group.append(own.queued.popleft())
+    try:
+        with _writer_transaction(engine, own) as tx:
+            if len(group) == 1:
+                group[0].result = group[0].work(tx)  # alone: the transaction is its savepoint
+            else:
+                for n, write in enumerate(group):
+                    try:
+                        write.result = savepoint_of(tx, f"w{n}", write.run)
+                    except Exception as exc:  # noqa: BLE001 - its own caller raises it; the others go on
+                        if exc is not write.error:
+                            raise  # the savepoint's own statements failed: the transaction is in doubt
+    except BaseException as exc:  # noqa: BLE001 - BEGIN, the lone write or COMMIT failed: so did every write
+        for write in group:
+            write.error = write.error or exc
+    finally:
+        for write in group:
+            write.done = True
+
+
+@contextmanager
+def _writer_transaction(engine: Engine, own: _SqliteOwn) -> Iterator[DirectTransaction]:
+    """A transaction on the writer's own connection (made on first use); the caller holds the writer lock."""
+    if own.writer is None:
+        own.writer = _own_connection(engine)
+    with _transaction(engine, own.writer.dbapi_connection, own.close_writer, begin="BEGIN IMMEDIATE") as tx:
+        yield tx
+
+
+@contextmanager
 def _transaction(
     engine: Engine, dbapi_connection: Any, discard: Callable[[], object], begin: str | None = None
 ) -> Iterator[DirectTransaction]:

@@ -34,7 +34,7 @@ from crosspost.statuses import (
     allowed_from,
 )
 from crosspost.store.direct import Direct, Tx, savepoint
-from crosspost.store.engine import LOCK_MEDIA, direct_write, read_connection, serialize
+from crosspost.store.engine import LOCK_MEDIA, direct_write, group_write, read_connection, serialize
 from crosspost.store.media import MediaCopier
 from crosspost.store.reads import CONTENT_KEY, sqlalchemy_reader
 from crosspost.store.records import DeliveryRecord, Fence
@@ -216,8 +216,10 @@ class Writer:
         claim are one write transaction. Its failure undoes only what it did (the caller sees it did not
         finish), never the result written before it.
 
-        A :func:`~crosspost.store.engine.direct_write` transaction: this is the daemon's write per delivery."""
-        with direct_write(self.engine) as conn:
+        The daemon's write per delivery: a :func:`~crosspost.store.engine.group_write`, so the settles of
+        several workers finishing together commit together."""
+
+        def write(conn: Tx) -> bool:
             changed = settle_row(conn, delivery_id, to, by=by, fence=fence, values={**values, "updated_at": now})
             if changed and history is not None:
                 _append_attempt(conn, delivery_id, **history)
@@ -229,6 +231,8 @@ class Writer:
                 # A failure: the caller sees the claim did not finish and falls back to its own (the docstring).
                 savepoint(conn, "next_claim", lambda: then(conn))
             return changed
+
+        return group_write(self.engine, write)
 
     # ---------------------------------------------------------------- the daemon's changes
     def extend_lease(self, delivery_id: int, *, owner: str, until: datetime, token: int | None = None) -> bool:
