@@ -74,7 +74,7 @@ class Presence:
         self.acquire()
         self.log(log_line("info", self.secrets, event="start", owner=self.owner, accounts=accounts))
         self.leaving.clear()
-        beater = threading.Thread(target=self._beat_until, args=(self.leaving,), name="heartbeat", daemon=True)
+        beater = threading.Thread(target=self._beat_until, name="heartbeat", daemon=True)
         beater.start()
         try:
             yield
@@ -130,8 +130,8 @@ class Presence:
         except Exception as exc:  # noqa: BLE001 - a locked database now is no reason to die; the next beat retries
             self.log(log_line("warning", self.secrets, event="heartbeat", reason=redact(str(exc), self.secrets)))
 
-    def _beat_until(self, stop: threading.Event) -> None:
-        while not stop.wait(HEARTBEAT_SECONDS):
+    def _beat_until(self) -> None:
+        while not self.leaving.wait(HEARTBEAT_SECONDS):
             self.beat()
 
 

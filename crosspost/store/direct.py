@@ -188,38 +188,24 @@ def savepoint(tx: Tx, name: str, work: Callable[[], object]) -> bool:
     delivery's largest single overhead. On a SQLAlchemy connection ``work`` may run SQLAlchemy statements too:
     a failed statement leaves no mark on SQLAlchemy's transaction, and the database's is mended by the
     rollback to the savepoint (PostgreSQL refuses every statement after an error until then)."""
-    failed: list[Exception] = []
-
-    def guarded(_: Tx) -> None:
-        try:
-            work()
-        except Exception as exc:
-            failed.append(exc)
-            raise
-
-    try:
-        savepoint_of(tx, name, guarded)
-    except Exception as exc:
-        if failed and exc is failed[0]:
-            return False  # the caller is told, and what work did is undone
-        raise  # the savepoint's own statements failed: the transaction is in doubt
-    return True
+    return attempt_in_savepoint(tx, name, lambda _: work())[0]
 
 
-def savepoint_of(tx: Tx, name: str, work: Callable[[Tx], T]) -> T:
-    """:func:`savepoint`, for a ``work(tx)`` whose result is wanted: what it returns, or what it raised,
-    raised again once what it did is undone (the transaction goes on)."""
+def attempt_in_savepoint(tx: Tx, name: str, work: Callable[[Tx], T]) -> tuple[bool, T | Exception]:
+    """:func:`savepoint`, for a ``work(tx)`` whose outcome is wanted: ``(True, what it returned)``, or
+    ``(False, what it raised)`` once what it did is undone (the transaction goes on). A failure of the
+    savepoint's own statements is raised: the transaction is then in doubt."""
     cursor = dbapi_of(tx).cursor()
     try:
         cursor.execute(f"SAVEPOINT {name}")
         try:
             result = work(tx)
-        except BaseException:
+        except Exception as exc:  # noqa: BLE001 - the caller is told, and what work did is undone
             cursor.execute(f"ROLLBACK TO SAVEPOINT {name}")
             cursor.execute(f"RELEASE SAVEPOINT {name}")
-            raise
+            return False, exc
         cursor.execute(f"RELEASE SAVEPOINT {name}")
-        return result
+        return True, result
     except tx.dialect.loaded_dbapi.Error as exc:
         raise DBAPIError.instance(name, None, exc, tx.dialect.loaded_dbapi.Error, dialect=tx.dialect) from None
     finally:

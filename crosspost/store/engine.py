@@ -22,7 +22,7 @@ from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from crosspost.store.direct import Direct, DirectTransaction, T, Tx, savepoint_of
+from crosspost.store.direct import Direct, DirectTransaction, T, Tx, attempt_in_savepoint
 
 BUSY_TIMEOUT_MS = 30_000
 READ_OPTION = "crosspost_read"
@@ -224,14 +224,6 @@ class _Write(Generic[T]):
         self.result: T | None = None
         self.error: BaseException | None = None
 
-    def run(self, tx: Tx) -> T:
-        """The work, with what it raised kept: told apart from a failure of the statements around it."""
-        try:
-            return self.work(tx)
-        except BaseException as exc:
-            self.error = exc
-            raise
-
 
 def group_write(engine: Engine, work: Callable[[Tx], T]) -> T:
     """Run ``work(tx)`` in a :func:`direct_write` transaction and return what it returns: committed (durably)
@@ -279,11 +271,12 @@ def _commit_queued(engine: Engine, own: _SqliteOwn) -> None:
                 group[0].result = group[0].work(tx)  # alone: the transaction is its savepoint
             else:
                 for n, write in enumerate(group):
-                    try:
-                        write.result = savepoint_of(tx, f"w{n}", write.run)
-                    except Exception as exc:  # noqa: BLE001 - its own caller raises it; the others go on
-                        if exc is not write.error:
-                            raise  # the savepoint's own statements failed: the transaction is in doubt
+                    # A failed one is raised by its own caller; the others go on.
+                    ok, outcome = attempt_in_savepoint(tx, f"w{n}", write.work)
+                    if ok:
+                        write.result = outcome
+                    else:
+                        write.error = outcome  # type: ignore[assignment]
     except BaseException as exc:  # noqa: BLE001 - BEGIN, the lone write or COMMIT failed: so did every write
         for write in group:
             write.error = write.error or exc
