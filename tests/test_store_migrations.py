@@ -6,6 +6,7 @@ import sqlite3
 import subprocess
 import sys
 import warnings
+from datetime import UTC, datetime
 from pathlib import Path
 
 from alembic.autogenerate import compare_metadata
@@ -13,6 +14,7 @@ from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
+from crosspost.model import Draft
 from crosspost.store import migrations
 from crosspost.store.engine import make_engine
 from crosspost.store.sql import SqlStore
@@ -114,27 +116,35 @@ def test_new_database_in_a_new_folder(tmp_path: Path) -> None:
     assert migrations.is_current_sqlite(path)
 
 
-def test_0002_adds_the_lease_token_to_a_database_made_by_0001_keeping_its_deliveries(tmp_path: Path) -> None:
+def _migrate(
+    path: Path, revision: str, *, down: bool = False, then: tuple[tuple[str, dict[str, str]], ...] = ()
+) -> None:
+    """Bring the SQLite file at ``path`` up (or ``down``) to ``revision`` through Alembic, then run the
+    statements ``then`` in the same transaction: a database as an older crosspost left it."""
     from alembic import command
     from sqlalchemy import text
 
-    path = tmp_path / "old.sqlite"
     engine = make_engine(f"sqlite:///{path}")
     config = Config()
     config.set_main_option("script_location", str(migrations.SCRIPT_LOCATION))
     with engine.begin() as sa_conn:
         config.attributes["connection"] = sa_conn
-        command.upgrade(config, "0001")
-        sa_conn.execute(
-            text("INSERT INTO posts (title, source, created_at, snapshot) VALUES ('t', 's', '2027-01-01', '{}')")
-        )
-        sa_conn.execute(
-            text(
-                "INSERT INTO deliveries (post_id, account, platform, status, due_at, attempts, draft, updated_at)"
-                " VALUES (1, 'vk', 'vk', 'sending', '2027-01-01', 0, '{}', '2027-01-01')"
-            )
-        )
+        (command.downgrade if down else command.upgrade)(config, revision)
+        for sql, params in then:
+            sa_conn.execute(text(sql), params)
     engine.dispose()
+
+
+_A_POST = ("INSERT INTO posts (title, source, created_at, snapshot) VALUES ('t', 's', '2027-01-01', '{}')", {})
+_A_DELIVERY = (
+    "INSERT INTO deliveries (post_id, account, platform, status, due_at, attempts, draft, updated_at)"
+    " VALUES (1, 'vk', 'vk', :status, '2027-01-01T00:00:00.000000+00:00', 0, :draft, '2027-01-01')"
+)
+
+
+def test_0002_adds_the_lease_token_to_a_database_made_by_0001_keeping_its_deliveries(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite"
+    _migrate(path, "0001", then=(_A_POST, (_A_DELIVERY, {"status": "sending", "draft": "{}"})))
     assert not migrations.is_current_sqlite(path)
     SqlStore(f"sqlite:///{path}", tmp_path / "media").close()  # upgrades on open
     conn = sqlite3.connect(path)
@@ -143,14 +153,33 @@ def test_0002_adds_the_lease_token_to_a_database_made_by_0001_keeping_its_delive
         assert conn.execute("SELECT status, lease_token FROM deliveries").fetchall() == [("sending", 0)]
     finally:
         conn.close()
-    engine = make_engine(f"sqlite:///{path}")
-    with engine.begin() as sa_conn:  # and back down, for a rollback of the release
-        config.attributes["connection"] = sa_conn
-        command.downgrade(config, "0001")
-    engine.dispose()
+    _migrate(path, "0001", down=True)  # and back down, for a rollback of the release
     conn = sqlite3.connect(path)
     try:
         assert "lease_token" not in [r[1] for r in conn.execute("PRAGMA table_info(deliveries)")]
         assert conn.execute("SELECT count(*) FROM deliveries").fetchone() == (1,)
     finally:
         conn.close()
+
+
+def test_0006_moves_the_claim_to_partial_indexes_and_a_waiting_delivery_is_still_claimed(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite"
+    draft = Draft("vk", "vk", ("hello",)).to_json()
+    _migrate(path, "0005", then=(_A_POST, (_A_DELIVERY, {"status": "pending", "draft": draft})))
+
+    def indexes() -> set[str]:
+        conn = sqlite3.connect(path)
+        try:
+            return {r[1] for r in conn.execute("PRAGMA index_list(deliveries)") if r[3] == "c"}
+        finally:
+            conn.close()
+
+    old = {"ix_deliveries_status_due_at", "ix_deliveries_account_status_due_at", "ix_deliveries_status_lease_until"}
+    assert old <= indexes()
+    with SqlStore(f"sqlite:///{path}", tmp_path / "media") as store:  # upgrades on open
+        (claim,) = store.claim_due(now=datetime(2027, 1, 2, tzinfo=UTC), owner="d", lease_seconds=60)
+        assert (claim.account, claim.draft.parts) == ("vk", ("hello",))
+    assert not old & indexes()
+    assert {"ix_deliveries_pending_account_due_at", "ix_deliveries_sending_lease_until"} <= indexes()
+    _migrate(path, "0005", down=True)  # and back down, for a rollback of the release
+    assert old <= indexes() and "ix_deliveries_pending_account_due_at" not in indexes()

@@ -27,7 +27,7 @@ from crosspost.statuses import CLAIM, OUT_LOOKUP_FAILED, PENDING, RETRYING, SEND
 from crosspost.store.direct import Direct, Tx
 from crosspost.store.engine import LOCK_CLAIM, serialize
 from crosspost.store.records import Claim
-from crosspost.store.tables import attempts, deliveries
+from crosspost.store.tables import attempts, deliveries, in_status
 
 d = deliveries.c
 
@@ -65,7 +65,7 @@ def claim_due(
         if len(picked) < limit and row.account not in skip:
             skip.add(row.account)
             picked.append(row)
-    # Then each idle account's one next delivery: one LIMIT 1 probe of the (account, status, time) indexes,
+    # Then each idle account's one next delivery: one LIMIT 1 probe of the (account, time) index of its status,
     # so a claim costs the same with a backlog of ten or ten thousand. Claiming ``ahead`` of the due time
     # lets the request leave on time; the worker holds it until then (``extra["not_before"]``).
     horizon = now + timedelta(seconds=ahead)
@@ -164,7 +164,7 @@ class _TakenOver(NamedTuple):
 def _probe(status: str, column: Any) -> Any:
     return (
         select(d.id, d.account, d.status, column)
-        .where(d.account == bindparam("account"), d.status == status, column <= bindparam("horizon"))
+        .where(d.account == bindparam("account"), in_status(status), column <= bindparam("horizon"))
         .order_by(column, d.id)
         .limit(1)
         .with_for_update(skip_locked=True)
@@ -173,15 +173,15 @@ def _probe(status: str, column: Any) -> Any:
 
 # Built once and run as Direct statements (store.direct): the claim runs after every delivery, with the
 # write lock held, and SQLAlchemy's execution layer cost more than SQLite takes to run these.
-_BUSY = Direct(select(d.account).where(d.status == SENDING, d.lease_until > bindparam("lapsed")).distinct())
+_BUSY = Direct(select(d.account).where(in_status(SENDING), d.lease_until > bindparam("lapsed")).distinct())
 _BUSY_ONE = Direct(
     select(d.account)
-    .where(d.account == bindparam("account"), d.status == SENDING, d.lease_until > bindparam("lapsed"))
+    .where(d.account == bindparam("account"), in_status(SENDING), d.lease_until > bindparam("lapsed"))
     .limit(1)
 )
 _STALE = Direct(
     select(d.id, d.account, d.status, d.lease_until)
-    .where(d.status == SENDING, d.lease_until <= bindparam("lapsed"))
+    .where(in_status(SENDING), d.lease_until <= bindparam("lapsed"))
     .order_by(d.lease_until, d.id)
     .limit(bindparam("n", type_=Integer))
     .with_for_update(skip_locked=True)
@@ -256,8 +256,8 @@ def accounts_with_due(conn: Tx, horizon: datetime) -> list[str]:
 _HORIZON = bindparam("horizon", type_=d.due_at.type)
 _WITH_DUE = Direct(
     union(
-        select(d.account).where(d.status == PENDING, d.due_at <= _HORIZON),
-        select(d.account).where(d.status == RETRYING, d.next_try_at <= _HORIZON),
+        select(d.account).where(in_status(PENDING), d.due_at <= _HORIZON),
+        select(d.account).where(in_status(RETRYING), d.next_try_at <= _HORIZON),
     )
 )
 
@@ -266,7 +266,7 @@ def next_due_after(conn: Connection, after: datetime) -> datetime | None:
     """The earliest due time (pending) or next try (retrying) strictly after ``after``: when the daemon's
     timer should fire next. Work already due is not in it: a worker finishing, or a nudge, claims that."""
     times = [
-        conn.execute(select(func.min(column)).where(d.status == status, column > after)).scalar()
+        conn.execute(select(func.min(column)).where(in_status(status), column > after)).scalar()
         for status, column in ((PENDING, d.due_at), (RETRYING, d.next_try_at))
     ]
     found = [t for t in times if t is not None]

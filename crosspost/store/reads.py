@@ -314,10 +314,11 @@ class Reader:
     def next_wakeup(self) -> datetime | None:
         """The earliest moment the daemon has work: each part is one index-driven MIN."""
         row = self._run(
-            "SELECT (SELECT min(due_at) FROM deliveries WHERE status = :pending),"
-            " (SELECT min(next_try_at) FROM deliveries WHERE status = :retrying),"
-            " (SELECT min(lease_until) FROM deliveries WHERE status = :sending)",
-            {"pending": PENDING, "retrying": RETRYING, "sending": SENDING},
+            # The statuses written in, as the partial indexes' own conditions (see tables.in_status).
+            f"SELECT (SELECT min(due_at) FROM deliveries WHERE status = '{PENDING}'),"
+            f" (SELECT min(next_try_at) FROM deliveries WHERE status = '{RETRYING}'),"
+            f" (SELECT min(lease_until) FROM deliveries WHERE status = '{SENDING}')",
+            {},
         )[0]
         times = [t for t in (from_db(v) for v in row) if t is not None]
         return min(times, default=None)
