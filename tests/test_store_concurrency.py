@@ -51,3 +51,30 @@ def test_concurrent_writers_from_several_processes(database_url: str, tmp_path: 
     assert len(posts) == workers * per_worker
     assert sum(d.attempts for p in posts for d in p.deliveries) == workers * per_worker
     assert {p.status for p in posts} == {"queued", "cancelled"}
+
+
+def test_a_connection_to_a_database_another_holds_locked_waits_to_turn_on_wal(tmp_path: Path) -> None:
+    """Two processes opening one new database: the first may still hold it, in SQLite's default journal
+    mode, while the second asks for WAL. SQLite answers that request "database is locked" at once,
+    without its busy timeout; the connection must wait its turn, as every other statement does."""
+    import sqlite3
+    import threading
+
+    from sqlalchemy import text
+
+    from crosspost.store.engine import make_engine
+
+    path = tmp_path / "new.db"
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    holder.execute("CREATE TABLE t (x)")
+    holder.execute("BEGIN IMMEDIATE")  # what the first process's migration holds
+    holder.execute("INSERT INTO t VALUES (1)")
+    threading.Timer(0.3, holder.execute, ("COMMIT",)).start()
+    engine = make_engine(f"sqlite:///{path}")
+    try:
+        with engine.connect() as conn:
+            assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+            assert conn.execute(text("SELECT count(*) FROM t")).scalar() == 1  # after the holder's commit
+    finally:
+        engine.dispose()
+        holder.close()

@@ -135,7 +135,10 @@ def _migrate(
     engine.dispose()
 
 
-_A_POST = ("INSERT INTO posts (title, source, created_at, snapshot) VALUES ('t', 's', '2027-01-01', '{}')", {})
+_A_POST: tuple[str, dict[str, str]] = (
+    "INSERT INTO posts (title, source, created_at, snapshot) VALUES ('t', 's', '2027-01-01', '{}')",
+    {},
+)
 _A_DELIVERY = (
     "INSERT INTO deliveries (post_id, account, platform, status, due_at, attempts, draft, updated_at)"
     " VALUES (1, 'vk', 'vk', :status, '2027-01-01T00:00:00.000000+00:00', 0, :draft, '2027-01-01')"

@@ -11,7 +11,9 @@ instead: in WAL mode readers then never wait for the writer.
 
 from __future__ import annotations
 
+import sqlite3
 import threading
+import time
 import weakref
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -53,7 +55,7 @@ def _on_sqlite_connect(dbapi_connection: Any, connection_record: Any) -> None:
     try:
         cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA foreign_keys = ON")
-        cursor.execute("PRAGMA journal_mode = WAL")
+        _turn_on_wal(cursor)
         # FULL, not NORMAL, though it costs an fsync per commit (0.22 ms a commit against 0.03 ms, a bare
         # sqlite3 loop on this machine's disk; one commit per delivery). In WAL mode NORMAL leaves a
         # commit unsynced until the next checkpoint: a process kill loses nothing, but an OS crash or a
@@ -64,6 +66,24 @@ def _on_sqlite_connect(dbapi_connection: Any, connection_record: Any) -> None:
         cursor.execute("PRAGMA synchronous = FULL")
     finally:
         cursor.close()
+
+
+def _turn_on_wal(cursor: Any) -> None:
+    """``PRAGMA journal_mode = WAL``, waiting for the database as the busy timeout would. A new database is
+    still in SQLite's default mode, and while another connection writes it (two processes creating it at
+    once: the first one's migration) SQLite refuses the change with "database is locked" at once, busy
+    timeout or not. A database already in WAL never waits here."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    pause = 0.001
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() + pause > deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, 0.05)
 
 
 def _on_sqlite_begin(conn: Connection, writers: threading.Lock) -> None:
