@@ -311,7 +311,7 @@ def drain_floor(posts: int, accounts: int | None = None) -> dict[str, float]:
     if proc.returncode:
         raise SystemExit(f"the floor's drain failed (exit {proc.returncode})")
     got: dict[str, float] = json.loads(out.strip().splitlines()[-1])
-    return {**got, "threads": threads[0]}
+    return {**got, "threads": threads[0], "cpu_per_delivery": got["cpu_seconds"] / (posts * len(bench.accounts))}
 
 
 def paired(posts: int, accounts: int | None, repeat: int) -> tuple[dict[str, float], dict[str, float], str]:
@@ -344,7 +344,7 @@ def drain(sizes: tuple[int, ...], repeat: int = 1) -> list[Row]:
             (
                 f"drain: {posts} posts x 3 accounts due at once{runs(repeat)}",
                 f"{ours['seconds']:.2f} s, {ours['cpu_per_delivery'] * 1000:.1f} ms CPU per delivery",
-                f"{floor['seconds']:.2f} s",
+                f"{floor['seconds']:.2f} s, {floor['cpu_per_delivery'] * 1000:.1f} ms CPU per delivery",
                 ratio_text,
             )
         )

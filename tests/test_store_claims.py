@@ -174,3 +174,32 @@ def test_a_workers_one_account_claim_still_waits_for_that_accounts_live_lease(st
     lapsed = T0 + timedelta(seconds=60 + 8)
     assert claim(store, lapsed, accounts=["a"], takeover_after=7.0) == [(first, "a", "sending")]
     assert second not in [p for p, _, _ in claim(store, lapsed, accounts=["a"], takeover_after=7.0)]
+
+
+def test_the_claims_probes_use_their_partial_index_on_every_backend(store: SqlStore) -> None:
+    """The per-account probes name their status in the SQL itself (a bound status would hide the partial
+    index from SQLite's planner and from PostgreSQL's generic plans), and each backend's planner takes the
+    (account, time) index of that status's rows. PostgreSQL is told to avoid table scans, which a handful
+    of rows would otherwise make cheaper."""
+    from sqlalchemy import text
+
+    from crosspost.store import claims
+
+    for i in range(20):
+        queue(store, "a", "b", due=T0 + timedelta(seconds=i))
+    params = {"account": "a", "horizon": T0}
+    postgres = store.sqlite_file is None
+    with store.engine.connect() as conn:
+        if postgres:
+            conn.execute(text("SET enable_seqscan = off"))
+        for probe, status, index in (
+            (claims._NEXT[0], "pending", "ix_deliveries_pending_account_due_at"),
+            (claims._NEXT[1], "retrying", "ix_deliveries_retrying_account_next_try_at"),
+        ):
+            compiled = probe.compiled(conn.dialect)
+            assert f"status = '{status}'" in compiled.sql
+            plan = conn.exec_driver_sql(
+                "EXPLAIN " + ("" if postgres else "QUERY PLAN ") + compiled.sql, compiled.parameters(params)
+            ).all()
+            assert index in " ".join(str(row[-1]) for row in plan), plan
+        conn.rollback()
