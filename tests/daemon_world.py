@@ -12,7 +12,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from pathlib import Path
 
@@ -25,6 +25,35 @@ REPO = Path(__file__).resolve().parent.parent
 ACCOUNTS = ("twitter", "facebook", "vk")
 # The one request of each platform that makes a post.
 PUBLISH = {"twitter": "/2/tweets", "facebook": "/feed", "vk": "wall.post"}
+
+
+def crosspost_argv(*args: str, config: Path | None = None) -> list[str]:
+    """The command line of ``python -m crosspost [--config CONFIG] ARGS``: for ``Popen``, or a run with pipes
+    of its own."""
+    options = ["--config", str(config)] if config is not None else []
+    return [sys.executable, "-m", "crosspost", *options, *args]
+
+
+def run_crosspost(
+    *args: str,
+    config: Path | None = None,
+    stdin: str | None = None,
+    cwd: Path = REPO,
+    env: Mapping[str, str] | None = None,
+    timeout: float | None = 60,
+) -> subprocess.CompletedProcess[str]:
+    """``crosspost [--config CONFIG] ARGS`` as a subprocess run to its end, ``stdin`` its input, its output
+    captured as text; in the repository's root unless ``cwd`` says otherwise, in this process's environment
+    unless ``env`` replaces it."""
+    return subprocess.run(
+        crosspost_argv(*args, config=config),
+        input=stdin,
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        timeout=timeout,
+    )
 
 
 def empty_public_schema(url: str) -> None:
@@ -73,13 +102,7 @@ class Daemons:
             ]
 
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "crosspost", "--config", str(self.config), *args],
-            capture_output=True,
-            text=True,
-            cwd=REPO,
-            timeout=60,
-        )
+        return run_crosspost(*args, config=self.config)
 
     def queue_cli(self, n: int, at: datetime, *accounts: str) -> int:
         """One post through the real ``crosspost queue`` (which nudges a running daemon)."""
@@ -91,7 +114,7 @@ class Daemons:
 
     def start(self) -> subprocess.Popen[str]:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "crosspost", "--config", str(self.config), "daemon"],
+            crosspost_argv("daemon", config=self.config),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,

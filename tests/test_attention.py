@@ -12,12 +12,12 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 import test_cli as base
+from daemon_world import run_crosspost
 from test_cli import AGREEMENT, EXHIBITION, RECEPTION, Invoke, error_line, queue, store_of
 
 folder = base.folder  # the fixtures of the CLI tests: a config of three accounts, the example posts
@@ -159,9 +159,7 @@ def test_the_real_program_exits_1_for_an_unknown_account_and_2_for_a_bad_status(
     env = {**os.environ, "CROSSPOST_CONFIG": str(folder / "crosspost.toml")}
 
     def crosspost(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "crosspost", *args], cwd=folder, env=env, capture_output=True, text=True, timeout=60
-        )
+        return run_crosspost(*args, cwd=folder, env=env)
 
     assert crosspost("queue", AGREEMENT, "--at", "+1h").returncode == 0
     done = crosspost("log", "--account", "nobody")

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from daemon_world import crosspost_argv
 
 from crosspost.cli import cli
 
@@ -116,7 +117,7 @@ def test_reading_commands_load_no_platform_library(folder: Path, args: list[str]
 
 def test_sandbox_serves_until_sigterm() -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "crosspost", "sandbox", "--port", "0"],
+        crosspost_argv("sandbox", "--port", "0"),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -11,13 +11,13 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from daemon_world import crosspost_argv, run_crosspost
 
 from crosspost.demo import demo_config
 from crosspost.model import Draft
@@ -44,13 +44,7 @@ class World:
         self.procs: list[subprocess.Popen[str]] = []
 
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "crosspost", "--config", str(self.config), *args],
-            capture_output=True,
-            text=True,
-            cwd=REPO,
-            timeout=60,
-        )
+        return run_crosspost(*args, config=self.config)
 
     def queue(self, *accounts: str, at: datetime | None = None) -> int:
         self.count += 1
@@ -64,7 +58,7 @@ class World:
 
     def daemon(self, *args: str) -> subprocess.Popen[str]:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "crosspost", "--config", str(self.config), "daemon", *args],
+            crosspost_argv("daemon", *args, config=self.config),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,

@@ -7,12 +7,12 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import sys
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from daemon_world import crosspost_argv, run_crosspost
 
 from crosspost.demo import demo_config
 
@@ -23,7 +23,7 @@ EXHIBITION = "posts/archive-exhibition.md"  # text, a link, two tags, two images
 @pytest.fixture(scope="module")
 def sandbox_url() -> Iterator[str]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "crosspost", "sandbox", "--port", "0"],
+        crosspost_argv("sandbox", "--port", "0"),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -38,8 +38,7 @@ def sandbox_url() -> Iterator[str]:
 
 
 def crosspost(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-m", "crosspost", "--config", str(folder / "crosspost.toml"), *args]
-    return subprocess.run(command, cwd=folder, capture_output=True, text=True, timeout=60)
+    return run_crosspost(*args, config=folder / "crosspost.toml", cwd=folder)
 
 
 def fetch(url: str) -> str:

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from daemon_world import crosspost_argv
 
 from crosspost import journal
 from crosspost.demo import demo_config
@@ -145,7 +146,7 @@ def _daemon_once(folder: Path, journal_stream: bool) -> list[str]:
             st = os.fstat(stream.fileno())
             env["JOURNAL_STREAM"] = f"{st.st_dev}:{st.st_ino}"
         subprocess.run(
-            [sys.executable, "-m", "crosspost", "daemon", "--once"],
+            crosspost_argv("daemon", "--once"),
             cwd=folder,
             env=env,
             stdout=subprocess.DEVNULL,
@@ -161,9 +162,7 @@ def test_the_daemon_prefixes_priorities_only_when_its_stderr_is_the_journal(tmp_
     (tmp_path / "crosspost.toml").chmod(0o600)
     (tmp_path / "post.md").write_text('+++\ntitle = "t"\n+++\nHello.\n')
     env = {**os.environ, "CROSSPOST_CONFIG": str(tmp_path / "crosspost.toml")}
-    subprocess.run(
-        [sys.executable, "-m", "crosspost", "queue", "post.md", "--at", "now"], cwd=tmp_path, env=env, check=True
-    )
+    subprocess.run(crosspost_argv("queue", "post.md", "--at", "now"), cwd=tmp_path, env=env, check=True)
     lines = _daemon_once(tmp_path, journal_stream=True)
     assert lines
     for line in lines:

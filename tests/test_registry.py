@@ -15,6 +15,7 @@ from importlib.metadata import entry_points
 from pathlib import Path
 
 import pytest
+from daemon_world import run_crosspost
 
 from crosspost import platforms
 from crosspost.platforms import GROUP, names, spec_for, specs
@@ -209,8 +210,7 @@ def test_a_plugin_platform_end_to_end(plugin_path: Path, board: Sandbox, tmp_pat
            "NB_KEY": "nb-KEY-7c1e5a9b3d"}  # fmt: skip
 
     def crosspost(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "crosspost", *args], cwd=folder, env=env,
-                              capture_output=True, text=True, timeout=60)  # fmt: skip
+        return run_crosspost(*args, cwd=folder, env=env)
 
     accounts = crosspost("accounts")
     assert accounts.returncode == 0 and re.search(r"board\s+noticeboard\s+press", accounts.stdout), accounts.stderr

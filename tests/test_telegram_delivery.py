@@ -10,11 +10,11 @@ from __future__ import annotations
 import io
 import json
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from daemon_world import run_crosspost
 from PIL import Image as PILImage
 
 from crosspost.demo import demo_config
@@ -40,8 +40,7 @@ def folder(tmp_path: Path, box: Sandbox) -> Path:
 
 
 def crosspost(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-m", "crosspost", "--config", str(folder / "crosspost.toml"), *args]
-    return subprocess.run(command, cwd=folder, capture_output=True, text=True, timeout=60)
+    return run_crosspost(*args, config=folder / "crosspost.toml", cwd=folder)
 
 
 def queue(folder: Path, name: str, text: str, front: str = "") -> int:

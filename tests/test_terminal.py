@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 import test_cli
+from daemon_world import crosspost_argv
 from test_cli import AGREEMENT, Invoke, queue, store_of
 
 from crosspost import output
@@ -45,7 +46,7 @@ def on_tty(folder: Path, *args: str, columns: int = 80, lines: int = 24, pager: 
         try:
             ioctl(1, termios.TIOCSWINSZ, struct.pack("HHHH", lines, columns, 0, 0))
             os.chdir(folder)
-            os.execve(sys.executable, [sys.executable, "-m", "crosspost", *args], env)
+            os.execve(sys.executable, crosspost_argv(*args), env)
         finally:
             os._exit(127)
     out = b""

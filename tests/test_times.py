@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import test_cli as base
+from daemon_world import crosspost_argv
 from test_cli import AGREEMENT, CONFIG, EXHIBITION, Invoke, error_line, queue, store_of
 
 from crosspost.errors import TimeFormatError
@@ -307,8 +308,8 @@ def test_a_settled_post_is_refused_too_pointing_to_what_helps(
 
 def test_two_queues_of_one_file_at_once_make_one_post(folder: Path) -> None:
     env = {**os.environ, "CROSSPOST_CONFIG": str(folder / "crosspost.toml")}
-    args = [sys.executable, "-m", "crosspost", "queue", AGREEMENT, "--at", "+1h"]
-    queue_now = [sys.executable, "-m", "crosspost", "upgrade"]
+    args = crosspost_argv("queue", AGREEMENT, "--at", "+1h")
+    queue_now = crosspost_argv("upgrade")
     subprocess.run(queue_now, cwd=folder, env=env, capture_output=True, check=True, timeout=60)  # the schema first
     procs = [
         subprocess.Popen(args, cwd=folder, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -317,7 +318,7 @@ def test_two_queues_of_one_file_at_once_make_one_post(folder: Path) -> None:
     results = [(p.wait(timeout=60), *p.communicate()) for p in procs]
     assert sorted(code for code, _, _ in results) == [0, 1, 1]
     assert all("already post 1 (queued)" in err for code, _, err in results if code == 1)
-    listed = subprocess.run(queue_now[:-1] + ["list", "--json"], cwd=folder, env=env, capture_output=True, text=True)
+    listed = subprocess.run(crosspost_argv("list", "--json"), cwd=folder, env=env, capture_output=True, text=True)
     assert [p["id"] for p in json.loads(listed.stdout)] == [1]
 
 

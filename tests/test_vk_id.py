@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from daemon_world import crosspost_argv, run_crosspost
 from PIL import Image as PILImage
 
 from crosspost.adapters import adapter_for
@@ -79,14 +80,7 @@ class World:
         return VkAdapter(self.account(), session, clock=lambda: time.time() + clock_ahead)
 
     def cli(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-        done = subprocess.run(
-            [sys.executable, "-m", "crosspost", "--config", str(self.config), *args],
-            capture_output=True,
-            text=True,
-            cwd=REPO,
-            timeout=60,
-            input=stdin,
-        )
+        done = run_crosspost(*args, config=self.config, stdin=stdin)
         self.outputs += [done.stdout, done.stderr]
         return done
 
@@ -325,7 +319,7 @@ def test_the_daemon_publishes_across_expiries_and_keeps_no_token(world: World) -
 
 def login(world: World, *, tamper: bool = False) -> tuple[int, str, str]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "crosspost", "--config", str(world.config), "accounts", "login", "vk-id"],
+        crosspost_argv("accounts", "login", "vk-id", config=world.config),
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
