@@ -1,4 +1,4 @@
-"""The wake-up and the bounded claim (issue 14): nudges, claims made ahead, one index probe per account.
+"""The wake-up and the bounded claim (issue 14): nudges, claims made ahead, one account at a time.
 
 Real parts: a real SQLite database, a real Unix datagram socket, the real daemon
 process against the sandbox. No timed assertions: what is checked is that a
@@ -7,7 +7,6 @@ nudge arrives, what a claim takes, the query plan, and the order of requests.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,7 +16,6 @@ from daemon_world import Daemons
 
 from crosspost.model import Draft
 from crosspost.sandbox import build_sandbox
-from crosspost.store import claims
 from crosspost.store.sql import SqlStore
 from crosspost.store.wake import Listener
 
@@ -82,34 +80,6 @@ def test_next_due_after_skips_what_is_due_already(store: SqlStore) -> None:
     queue(store, "a", due=T0 + timedelta(seconds=5))
     assert store.next_due_after(T0) == T0 + timedelta(seconds=5)
     assert store.next_due_after(T0 + timedelta(seconds=5)) is None
-
-
-def test_the_claims_statements_each_walk_one_partial_index(store: SqlStore) -> None:
-    """The claim's questions probe the index of their status's rows, by account and time where they name
-    the account: their cost does not grow with the backlog (the old claim read every due row into
-    Python), and nothing is sorted.
-    Checked on the statements the claim itself runs: a status bound as a parameter would miss the
-    partial index, since SQLite plans before the value is bound."""
-    for i in range(50):
-        queue(store, "a", "b", due=T0 + i * MS)
-    assert store.sqlite_file is not None
-    params = {"account": "a", "horizon": T0, "lapsed": T0, "n": 5}
-    conn = sqlite3.connect(store.sqlite_file)
-    try:
-        for statement, index in (
-            (claims._NEXT[0], "ix_deliveries_pending_account_due_at (account=? AND due_at<?)"),
-            (claims._NEXT[1], "ix_deliveries_retrying_account_next_try_at (account=? AND next_try_at<?)"),
-            (claims._BUSY_ONE, "ix_deliveries_sending_lease_until (status=? AND lease_until>?)"),
-            (claims._STALE, "ix_deliveries_sending_lease_until (status=? AND lease_until<?)"),
-            (claims._WITH_DUE, "ix_deliveries_pending_due_at (status=? AND due_at<?)"),
-        ):
-            compiled = statement.compiled(store.engine.dialect)
-            plan = conn.execute("EXPLAIN QUERY PLAN " + compiled.sql, compiled.parameters(params)).fetchall()
-            text = " ".join(str(row[-1]) for row in plan)
-            assert f"INDEX {index}" in text, text
-            assert "TEMP B-TREE FOR ORDER BY" not in text, text  # ordered by the index itself: no sort of the backlog
-    finally:
-        conn.close()
 
 
 def test_posts_queued_while_the_daemon_runs_go_out_in_due_order_never_early(tmp_path: Path) -> None:

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import multiprocessing
+import sqlite3
+import threading
 import traceback
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from sqlalchemy import text
+
 from crosspost.model import Draft
+from crosspost.store.engine import make_engine
 from crosspost.store.sql import SqlStore
 
 T0 = datetime(2027, 3, 17, 1, 0, tzinfo=UTC)
@@ -57,24 +62,19 @@ def test_a_connection_to_a_database_another_holds_locked_waits_to_turn_on_wal(tm
     """Two processes opening one new database: the first may still hold it, in SQLite's default journal
     mode, while the second asks for WAL. SQLite answers that request "database is locked" at once,
     without its busy timeout; the connection must wait its turn, as every other statement does."""
-    import sqlite3
-    import threading
-
-    from sqlalchemy import text
-
-    from crosspost.store.engine import make_engine
-
     path = tmp_path / "new.db"
     holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     holder.execute("CREATE TABLE t (x)")
     holder.execute("BEGIN IMMEDIATE")  # what the first process's migration holds
     holder.execute("INSERT INTO t VALUES (1)")
-    threading.Timer(0.3, holder.execute, ("COMMIT",)).start()
+    release = threading.Timer(0.3, holder.execute, ("COMMIT",))
+    release.start()
     engine = make_engine(f"sqlite:///{path}")
     try:
         with engine.connect() as conn:
             assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
             assert conn.execute(text("SELECT count(*) FROM t")).scalar() == 1  # after the holder's commit
     finally:
+        release.join()
         engine.dispose()
         holder.close()
